@@ -1,0 +1,1 @@
+"""Activities: every side effect a workflow asks for (provider calls, database writes)."""

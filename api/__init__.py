@@ -1,0 +1,1 @@
+"""The HTTP edge: the webhook gateway and the REST API (FastAPI)."""

@@ -1,0 +1,60 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+
+from api.deps import TemporalConnection
+from api.errors import install_error_handlers
+from api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from api.routes import health
+from db.pool import open_pool
+from settings import Settings
+
+ROUTERS: list[APIRouter] = [health.router]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: AsyncConnectionPool | None = None,
+    temporal: Client | None = None,
+) -> FastAPI:
+    """Build the app. A pool or client passed in is used as is and left open (tests do this);
+    otherwise the lifespan opens one pool and one Temporal client and closes them at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_pool = pool is None
+        if pool is None:
+            assert settings.database_url, "DATABASE_URL is not set"
+            app.state.pool = await open_pool(
+                settings.database_url, max_size=settings.db_pool_max_size
+            )
+        else:
+            app.state.pool = pool
+        app.state.temporal = TemporalConnection(settings, temporal)
+        try:
+            yield
+        finally:
+            if own_pool:
+                await app.state.pool.close()
+
+    app = FastAPI(
+        title="Entrega",
+        version="0.1.0",
+        summary="Durable purchase provisioning, signup sagas and a race-free credit ledger.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

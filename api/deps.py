@@ -1,0 +1,58 @@
+"""What route handlers receive: the settings, the pool and the Temporal client of the app."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+
+from api.errors import ApiError
+from settings import Settings
+from workflows.client import connect
+
+
+class TemporalConnection:
+    """One Temporal client per process, connected lazily so the API can start before Temporal."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self._settings = settings
+        self._client = client
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Client:
+        if self._client is None:
+            async with self._lock:
+                if self._client is None:
+                    self._client = await connect(
+                        self._settings.temporal_address, self._settings.temporal_namespace
+                    )
+        return self._client
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_pool(request: Request) -> AsyncConnectionPool:
+    pool: AsyncConnectionPool = request.app.state.pool
+    return pool
+
+
+async def get_temporal(request: Request) -> Client:
+    """The Temporal client, or a 503 that tells a provider to re-send later."""
+    temporal: TemporalConnection = request.app.state.temporal
+    try:
+        return await temporal.get()
+    except Exception as exc:
+        raise ApiError(
+            503, "temporal_unavailable", "Serviço temporariamente indisponível", str(exc)
+        ) from exc
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -1,0 +1,1 @@
+"""One router per concern; `api.app` includes every router listed in ROUTERS."""

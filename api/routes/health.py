@@ -1,0 +1,64 @@
+"""Liveness, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import TemporalConnection
+
+router = APIRouter(tags=["health"])
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+async def _check_database(request: Request) -> None:
+    async with request.app.state.pool.connection(timeout=READINESS_TIMEOUT_SECONDS) as conn:
+        await conn.execute("SELECT 1")
+
+
+async def _check_temporal(request: Request) -> None:
+    temporal: TemporalConnection = request.app.state.temporal
+    client = await temporal.get()
+    await client.service_client.check_health()
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Ready only when PostgreSQL and Temporal both answer."""
+    checks = {"database": _check_database, "temporal": _check_temporal}
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check(request), READINESS_TIMEOUT_SECONDS)
+            results[name] = "ok"
+        except Exception as exc:
+            results[name] = f"unavailable: {type(exc).__name__}"
+    ready = all(value == "ok" for value in results.values())
+    if ready:
+        return JSONResponse({"status": "ready", "checks": results})
+    return JSONResponse(
+        {
+            "error": {
+                "code": "not_ready",
+                "message": "Serviço ainda não está pronto",
+                "details": results,
+            }
+        },
+        status_code=503,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """Prometheus text exposition."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,149 @@
+"""`entrega`: run the processes, and let operators inspect and fix what the system did."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from settings import Settings
+
+app = typer.Typer(help="Entrega: durable purchase provisioning, signup sagas and a credit ledger.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def load_settings() -> Settings:
+    """Settings, or a one-line error naming the variable and exit code 2."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "configuration"
+            message = str(error.get("ctx", {}).get("error", error["msg"]))
+            err_console.print(f"[red]configuration error:[/red] {where.upper()} {message}".strip())
+        raise typer.Exit(2) from None
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+
+@app.command()
+def dev() -> None:
+    """Run everything locally: PostgreSQL, Temporal + Web UI, sandbox, worker and API."""
+    import devstack
+
+    home = Path(os.environ.get("ENTREGA_HOME", ".entrega"))
+    try:
+        code = devstack.run(home, console.print)
+    except devstack.DevError as exc:
+        err_console.print(f"[red]entrega dev:[/red] {exc}")
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def api() -> None:
+    """Run the API and webhook gateway (uvicorn)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker on the `entrega` task queue."""
+    import worker as worker_module
+
+    asyncio.run(worker_module.run(load_settings()))
+
+
+@app.command()
+def sandbox() -> None:
+    """Run the provider sandbox (emulates every outside service)."""
+    import uvicorn
+
+    from sandbox.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.sandbox_host,
+        port=settings.sandbox_port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (safe to run concurrently; a no-op when up to date)."""
+    from db.migrate import migrate as apply
+
+    settings = load_settings()
+    assert settings.database_url
+    applied = apply(settings.database_url)
+    for migration in applied:
+        console.print(f"applied {migration.version:04d}_{migration.name}")
+    if not applied:
+        console.print("database is up to date")
+
+
+@app.command()
+def setup() -> None:
+    """Register Entrega's search attributes on the Temporal namespace (idempotent)."""
+    from workflows.client import connect, register_search_attributes
+
+    settings = load_settings()
+
+    async def _setup() -> list[str]:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return await register_search_attributes(client)
+
+    added = asyncio.run(_setup())
+    console.print(
+        f"registered {', '.join(added)}" if added else "search attributes already present"
+    )
+
+
+@app.command("worker-ready", hidden=True)
+def worker_ready() -> None:
+    """Exit 0 when a worker polls the task queue (used by `entrega dev`)."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from workflows.client import connect
+
+    settings = load_settings()
+
+    async def _pollers() -> int:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        response = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=settings.temporal_namespace,
+                task_queue=TaskQueue(name=settings.temporal_task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            )
+        )
+        return len(response.pollers)
+
+    raise typer.Exit(0 if asyncio.run(_pollers()) > 0 else 1)
+
+
+if __name__ == "__main__":
+    sys.exit(app())

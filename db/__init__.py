@@ -1,0 +1,1 @@
+"""PostgreSQL: forward-only SQL migrations and the queries that use them (psycopg 3)."""

@@ -1,0 +1,133 @@
+"""Entrega's configuration: one class, read from the environment (and `.env`), validated at start-up."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_PREFIX = "dev-"
+
+# Every secret Entrega needs; outside dev each must be set and must not be a dev value.
+SECRET_FIELDS = (
+    "mercadopago_access_token",
+    "mercadopago_webhook_secret",
+    "appmax_webhook_token",
+    "asaas_api_key",
+    "asaas_webhook_token",
+    "supabase_service_key",
+    "supabase_jwt_secret",
+    "lovable_service_key",
+    "resend_api_key",
+    "admin_token",
+    "credentials_key",
+)
+# Addresses with no sensible production default.
+REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"invalid duration {text!r}: use a number followed by s, m, h or d")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+class SettingsError(ValueError):
+    """The configuration is incomplete or unsafe; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """All of Entrega's configuration. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    entrega_env: Literal["dev", "test", "production"] = "production"
+    entrega_home: Path = Path(".entrega")
+
+    database_url: str | None = None
+    db_pool_max_size: int = 20
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "entrega"
+
+    mercadopago_api_url: str = "https://api.mercadopago.com"
+    mercadopago_access_token: SecretStr | None = None
+    mercadopago_webhook_secret: SecretStr | None = None
+    # How far a notification's `ts` may be from now before it counts as a replay.
+    mercadopago_signature_tolerance_seconds: int = 300
+
+    appmax_webhook_token: SecretStr | None = None
+
+    asaas_api_url: str = "https://api.asaas.com/v3"
+    asaas_api_key: SecretStr | None = None
+    asaas_webhook_token: SecretStr | None = None
+
+    supabase_url: str | None = None
+    supabase_service_key: SecretStr | None = None
+    supabase_jwt_secret: SecretStr | None = None
+
+    lovable_functions_url: str | None = None
+    lovable_service_key: SecretStr | None = None
+
+    resend_api_url: str = "https://api.resend.com"
+    resend_api_key: SecretStr | None = None
+    email_from: str = "Entrega <nao-responda@entrega.app>"
+
+    product_name: str = "Entrega"
+    admin_token: SecretStr | None = None
+    # Fernet key that keeps generated passwords encrypted until the credentials e-mail is accepted.
+    credentials_key: SecretStr | None = None
+
+    provisioning_retry_schedule: str = Field(default="5m,10m,20m")
+    http_timeout_seconds: float = 10.0
+    max_body_bytes: int = 64 * 1024
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    sandbox_host: str = "127.0.0.1"
+    sandbox_port: int = 8900
+
+    @field_validator("provisioning_retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        for part in value.split(","):
+            parse_duration(part)
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_incomplete_production_config(self) -> Settings:
+        if self.is_dev:
+            return self
+        for name in REQUIRED_OUTSIDE_DEV + SECRET_FIELDS:
+            value = getattr(self, name)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()):
+                raise SettingsError(f"{name.upper()} is not set (required outside dev mode)")
+            if isinstance(value, SecretStr) and value.get_secret_value().startswith(
+                DEV_SECRET_PREFIX
+            ):
+                raise SettingsError(f"{name.upper()} holds a dev secret; refusing outside dev mode")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.entrega_env in ("dev", "test")
+
+    @property
+    def retry_schedule(self) -> list[timedelta]:
+        return [parse_duration(part) for part in self.provisioning_retry_schedule.split(",")]
+
+    def secret(self, name: str) -> str:
+        """The plain value of a secret field; empty when unset (dev and tests only)."""
+        value = getattr(self, name)
+        assert value is None or isinstance(value, SecretStr)
+        return value.get_secret_value() if value is not None else ""

@@ -1,0 +1,165 @@
+"""Session-wide real servers: PostgreSQL (embedded, or TEST_DATABASE_URL), the Temporal dev server
+and the time-skipping test server, both from pip-installed binaries. Nothing is downloaded."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from db import embedded
+from db.migrate import migrate
+from db.seed import seed_dev_plan
+from settings import Settings
+from workflows import search_attributes
+
+BIN = Path(sys.executable).parent
+TEMPORAL_BIN = BIN / "temporal"
+TEST_SERVER_BIN = BIN / "temporal-test-server"
+
+# Values the test settings use; tests that sign or authenticate read them from here.
+TEST_SECRETS = {
+    "mercadopago_access_token": "test-mp-access-token",
+    "mercadopago_webhook_secret": "test-mp-webhook-secret",
+    "appmax_webhook_token": "test-appmax-token",
+    "asaas_api_key": "test-asaas-api-key",
+    "asaas_webhook_token": "test-asaas-webhook-token",
+    "supabase_service_key": "test-supabase-service-key",
+    "supabase_jwt_secret": "test-supabase-jwt-secret-at-least-32-bytes",
+    "lovable_service_key": "test-lovable-service-key",
+    "resend_api_key": "re_test_resend_key",
+    "admin_token": "test-admin-token",
+    "credentials_key": "test-credentials-key",
+}
+
+
+def make_settings(**overrides: object) -> Settings:
+    """Settings for tests: test mode, test secrets, nothing read from the environment or .env."""
+    values: dict[str, object] = {"entrega_env": "test", **TEST_SECRETS, **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session: TEST_DATABASE_URL's, or an embedded one in a temp dir."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    data = tmp_path_factory.mktemp("pg") / "data"
+    url = embedded.start(data)
+    try:
+        yield url
+    finally:
+        embedded.stop(data)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, fully migrated database for this test session, dropped at the end."""
+    name = f"entrega_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = embedded.database_url(postgres_server_url, name)
+    migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(postgres_server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _truncate_all(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'schema_migrations'"
+            )
+        ]
+        if tables:
+            conn.execute(
+                sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
+                    sql.SQL(", ").join(sql.Identifier(t) for t in tables)
+                )
+            )
+    seed_dev_plan(database_url)
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> str:
+    """The session database with every table emptied and the dev plan seeded again."""
+    _truncate_all(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+async def session_pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    pool = AsyncConnectionPool(database_url, min_size=1, max_size=20, open=False)
+    await pool.open(wait=True)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def pool(clean_db: str, session_pool: AsyncConnectionPool) -> AsyncConnectionPool:
+    """The session's pool, over freshly cleaned tables."""
+    return session_pool
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url=database_url)
+
+
+# --- Temporal --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(TEMPORAL_BIN),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL),
+        dev_server_log_level="error",
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Java time-skipping test server (pip `temporal-test-server` binary)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER_BIN),
+        data_converter=pydantic_data_converter,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue of this test's own, so workers of different tests never share work."""
+    return f"test-{uuid.uuid4()}"

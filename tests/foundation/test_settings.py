@@ -1,0 +1,82 @@
+"""Configuration refuses to start incomplete or with dev secrets outside dev mode."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from settings import SECRET_FIELDS, Settings, parse_duration
+from tests.conftest import TEST_SECRETS
+
+
+def _production_values() -> dict[str, object]:
+    values: dict[str, object] = {k: f"prod-{v}" for k, v in TEST_SECRETS.items()}
+    values |= {
+        "entrega_env": "production",
+        "database_url": "postgresql://db/entrega",
+        "supabase_url": "https://x.supabase.co",
+        "lovable_functions_url": "https://app.example/functions/v1",
+    }
+    return values
+
+
+def test_complete_production_settings_load() -> None:
+    """With every secret and address set, production settings load."""
+    settings = Settings(_env_file=None, **_production_values())  # type: ignore[call-arg]
+    assert not settings.is_dev
+
+
+@pytest.mark.parametrize("missing", SECRET_FIELDS)
+def test_missing_secret_outside_dev_names_the_variable(missing: str) -> None:
+    """Each missing secret stops start-up with an error naming its variable."""
+    values = _production_values()
+    del values[missing]
+    with pytest.raises(ValidationError, match=missing.upper()):
+        Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_dev_secret_refused_outside_dev() -> None:
+    """A dev value (the `dev-` prefix `entrega dev` prints) is refused in production."""
+    values = _production_values() | {"admin_token": "dev-admin-token"}
+    with pytest.raises(ValidationError, match="ADMIN_TOKEN holds a dev secret"):
+        Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_dev_mode_needs_no_secrets() -> None:
+    """Dev mode starts with nothing configured."""
+    assert Settings(_env_file=None, entrega_env="dev").is_dev  # type: ignore[call-arg]
+
+
+def test_retry_schedule_parses_and_rejects_garbage() -> None:
+    """PROVISIONING_RETRY_SCHEDULE is a list of durations; nonsense is refused."""
+    settings = Settings(_env_file=None, entrega_env="dev", provisioning_retry_schedule="30s,2m,1h")  # type: ignore[call-arg]
+    assert settings.retry_schedule == [
+        timedelta(seconds=30),
+        timedelta(minutes=2),
+        timedelta(hours=1),
+    ]
+    assert parse_duration("5m") == timedelta(minutes=5)
+    with pytest.raises(ValidationError, match="invalid duration"):
+        Settings(_env_file=None, entrega_env="dev", provisioning_retry_schedule="5 minutes")  # type: ignore[call-arg]
+
+
+def test_cli_refuses_to_start_naming_the_variable(tmp_path) -> None:
+    """`entrega migrate` outside dev with a secret missing exits 2 and names it."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}
+    env |= {k.upper(): str(v) for k, v in _production_values().items()}
+    del env["RESEND_API_KEY"]
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "migrate"],
+        env=env,
+        cwd=tmp_path,  # no .env there
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "RESEND_API_KEY" in result.stderr

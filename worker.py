@@ -1,0 +1,60 @@
+"""The Temporal worker: one client, one pool and one set of provider clients per process."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.journal import JournalActivities
+from db.pool import open_pool
+from settings import Settings
+from workflows.client import connect
+
+WORKFLOWS: Sequence[type] = []
+
+
+def build_activities(settings: Settings, pool: AsyncConnectionPool) -> list[Callable[..., Any]]:
+    """Every activity the worker serves, bound to the process's shared resources."""
+    journal = JournalActivities(pool)
+    return [journal.record]
+
+
+def build_worker(
+    client: Client, settings: Settings, pool: AsyncConnectionPool, *, task_queue: str | None = None
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.temporal_task_queue,
+        workflows=list(WORKFLOWS),
+        activities=build_activities(settings, pool),
+    )
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGINT or SIGTERM, then finish in-flight activity attempts and exit."""
+    assert settings.database_url, "DATABASE_URL is not set"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
+    try:
+        async with build_worker(client, settings, pool):
+            await stop.wait()
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    asyncio.run(run(Settings()))
+
+
+if __name__ == "__main__":
+    main()

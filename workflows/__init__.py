@@ -1,0 +1,1 @@
+"""Deterministic Temporal workflows: they decide; activities act."""
