@@ -21,6 +21,7 @@ from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import Settings
+from tests.support import SandboxHandle, serve
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -163,3 +164,37 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """A task queue of this test's own, so workers of different tests never share work."""
     return f"test-{uuid.uuid4()}"
+
+
+# --- Provider sandbox ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def sandbox_server() -> AsyncIterator[SandboxHandle]:
+    """The provider sandbox over real HTTP on a free port, for the whole session."""
+    from sandbox.app import create_app as create_sandbox
+
+    async with serve(create_sandbox(make_settings())) as url:
+        handle = SandboxHandle(url)
+        yield handle
+        await handle.http.aclose()
+
+
+@pytest.fixture
+async def sandbox(sandbox_server: SandboxHandle) -> SandboxHandle:
+    """The session's sandbox, reset (no state, no faults) for this test."""
+    await sandbox_server.reset()
+    return sandbox_server
+
+
+def sandbox_urls(sandbox_url: str) -> dict[str, str]:
+    """Settings fields pointing every provider at the sandbox (as `entrega dev` does)."""
+    from devstack import sandbox_env
+
+    return {name.lower(): url for name, url in sandbox_env(sandbox_url).items()}
+
+
+@pytest.fixture
+def sandbox_settings(database_url: str, sandbox: SandboxHandle) -> Settings:
+    """Test settings with the database and every provider URL at the sandbox."""
+    return make_settings(database_url=database_url, **sandbox_urls(sandbox.url))

@@ -36,3 +36,55 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def user_token(secret: str, auth_user_id: str, *, email: str | None = None, ttl: int = 3600) -> str:
+    """A Supabase-style access token (HS256, aud "authenticated") for `auth_user_id`."""
+    import time
+
+    import jwt
+
+    now = int(time.time())
+    claims = {"sub": auth_user_id, "aud": "authenticated", "role": "authenticated", "iat": now}
+    claims["exp"] = now + ttl
+    if email:
+        claims["email"] = email
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class SandboxHandle:
+    """The sandbox's control API, as tests use it (INTERFACES.md, "Provider sandbox")."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+
+        self.url = url
+        self.http = httpx.AsyncClient(base_url=url, timeout=10)
+
+    async def reset(self) -> None:
+        """Forget all state and clear every fault."""
+        (await self.http.delete("/_sandbox/state")).raise_for_status()
+        (await self.http.delete("/_sandbox/faults")).raise_for_status()
+
+    async def fault(self, service: str, operation: str = "*", **spec: object) -> str:
+        """Inject a fault: status, times | rate, latency_ms, timeout. Returns its id."""
+        response = await self.http.post(
+            "/_sandbox/faults", json={"service": service, "operation": operation, **spec}
+        )
+        response.raise_for_status()
+        fault_id: str = response.json()["id"]
+        return fault_id
+
+    async def clear_faults(self) -> None:
+        (await self.http.delete("/_sandbox/faults")).raise_for_status()
+
+    async def state(self) -> dict[str, list[dict[str, object]]]:
+        response = await self.http.get("/_sandbox/state")
+        response.raise_for_status()
+        state: dict[str, list[dict[str, object]]] = response.json()
+        return state
+
+    async def set_gateway(self, gateway_url: str) -> None:
+        """Where the sandbox sends webhooks (MP notifications, Apphooks, Asaas events)."""
+        response = await self.http.put("/_sandbox/config", json={"gateway_url": gateway_url})
+        response.raise_for_status()

@@ -1,0 +1,60 @@
+"""Who is calling: Supabase user JWTs (HS256, aud "authenticated") and the operators' admin token."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, Header
+
+from api.deps import SettingsDep
+from api.errors import ApiError
+
+_UNAUTHORIZED = ApiError(401, "unauthorized", "Não autorizado")
+
+
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    auth_user_id: uuid.UUID
+    email: str | None
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise _UNAUTHORIZED
+    return authorization[7:].strip()
+
+
+def current_user(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> AuthenticatedUser:
+    """The user of a valid Supabase access token; 401 for anything else."""
+    token = _bearer(authorization)
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret("supabase_jwt_secret"),
+            algorithms=["HS256"],
+            audience="authenticated",
+            options={"require": ["sub", "exp"]},
+        )
+        return AuthenticatedUser(uuid.UUID(claims["sub"]), claims.get("email"))
+    except (jwt.PyJWTError, ValueError):
+        raise _UNAUTHORIZED from None
+
+
+def require_admin(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Operators only: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time."""
+    token = _bearer(authorization)
+    expected = settings.secret("admin_token")
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise _UNAUTHORIZED
+
+
+CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
+AdminOnly = Depends(require_admin)
