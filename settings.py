@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     # Where the sandbox sends webhooks it is asked to fire; empty means this API's own address.
     sandbox_gateway_url: str | None = None
 
+    # --- signup sagas (issue #5) ---
+    # How long register/checkout wait for their saga before answering "try again shortly".
+    signup_answer_timeout_seconds: float = 30.0
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"

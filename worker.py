@@ -11,13 +11,20 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.accounts import AccountActivities
 from activities.journal import JournalActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
+from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
+from workflows.registration import RegistrationWorkflow
 
-WORKFLOWS: Sequence[type] = []
+WORKFLOWS: Sequence[type] = [
+    # sagas
+    RegistrationWorkflow,
+    CheckoutWorkflow,
+]
 
 
 def build_activities(
@@ -25,7 +32,8 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Every activity the worker serves, bound to the process's shared resources."""
     journal = JournalActivities(pool)
-    return [journal.record]
+    accounts = AccountActivities(pool, providers, settings)
+    return [journal.record, *accounts.all()]
 
 
 def build_worker(

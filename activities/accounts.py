@@ -1,0 +1,357 @@
+"""The steps and compensations of the signup sagas: Supabase Auth users, profiles, Asaas customers
+and subscriptions. Every one of them is idempotent, because Temporal may run any of them again.
+
+Permanent failures become non-retryable ApplicationErrors whose `type` the workflows branch on;
+transient ones are raised as retryable errors (honouring Retry-After) and Temporal retries them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from cryptography.fernet import Fernet
+from psycopg_pool import AsyncConnectionPool
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from db import profiles as db_profiles
+from providers.clients import ProviderClients
+from providers.errors import ConflictError, ProviderError, TransientError
+from settings import Settings
+
+BRAZIL = ZoneInfo("America/Sao_Paulo")
+# How many customers with our externalReference one compensation deletes at most (duplicates are
+# possible because Asaas has no idempotency key).
+_MAX_DUPLICATE_CUSTOMERS = 10
+
+# ApplicationError types the workflows act on.
+AUTH_FAILED = "auth_failed"
+PROVIDER_UNAVAILABLE = "provider_unavailable"
+PROVIDER_REJECTED = "provider_rejected"
+DUPLICATE_CODES = {"email": "email_exists", "phone": "phone_exists", "cpf_cnpj": "cpf_exists"}
+
+
+# --- sealing the password: it travels through Temporal's history only encrypted ---------------
+
+
+def _fernet(settings: Settings) -> Fernet:
+    digest = hashlib.sha256(b"entrega-signup:" + settings.secret("credentials_key").encode())
+    return Fernet(base64.urlsafe_b64encode(digest.digest()))
+
+
+def seal_password(settings: Settings, password: str) -> str:
+    return _fernet(settings).encrypt(password.encode()).decode()
+
+
+def unseal_password(settings: Settings, sealed: str) -> str:
+    return _fernet(settings).decrypt(sealed.encode()).decode()
+
+
+# --- inputs and outputs -------------------------------------------------------------------------
+
+
+class NewAuthUser(BaseModel):
+    email: str
+    phone: str
+    name: str
+    sealed_password: str
+    # Written into the user's metadata: proves, on a retry, that an existing user is ours.
+    registration_key: str
+
+
+class AuthUserRef(BaseModel):
+    auth_user_id: uuid.UUID
+
+
+class AuthUserCleanup(BaseModel):
+    """Delete by id when known; otherwise by e-mail, only a user this registration created."""
+
+    auth_user_id: uuid.UUID | None = None
+    email: str | None = None
+    registration_key: str | None = None
+
+
+class NewProfile(BaseModel):
+    auth_user_id: uuid.UUID
+    name: str
+    email: str
+    phone: str
+    cpf_cnpj: str
+
+
+class ProfileRef(BaseModel):
+    profile_id: uuid.UUID
+    auth_user_id: uuid.UUID
+
+
+class CustomerSpec(BaseModel):
+    profile_id: uuid.UUID
+    name: str
+    email: str
+    phone: str
+    cpf_cnpj: str
+
+
+class CustomerRef(BaseModel):
+    customer_id: str
+    created: bool
+
+
+class CustomerCleanup(BaseModel):
+    profile_id: uuid.UUID
+    customer_id: str | None = None
+
+
+class SavedCustomer(BaseModel):
+    profile_id: uuid.UUID
+    customer_id: str | None
+
+
+class SubscriptionSpec(BaseModel):
+    customer_id: str
+    billing_type: str
+    price_cents: int
+    cycle: str
+    description: str
+    external_reference: str  # the checkout workflow id: one subscription per attempt
+
+
+class SubscriptionRef(BaseModel):
+    subscription_id: str
+
+
+class SubscriptionCleanup(BaseModel):
+    external_reference: str
+    subscription_id: str | None = None
+
+
+class SavedSubscription(BaseModel):
+    profile_id: uuid.UUID
+    workflow_id: str
+    subscription_id: str | None = None
+    # What the profile held before this attempt: undoing the save restores it.
+    previous_subscription_id: str | None = None
+
+
+class AttemptOutcome(BaseModel):
+    workflow_id: str
+    outcome: str
+
+
+def _provider_failure(exc: ProviderError, *, permanent_type: str = PROVIDER_REJECTED) -> NoReturn:
+    """Raise the ApplicationError Temporal should see for a provider's error."""
+    if isinstance(exc, TransientError):
+        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
+        raise ApplicationError(
+            f"{exc.service} indisponível: {exc.message}",
+            type=PROVIDER_UNAVAILABLE,
+            next_retry_delay=delay,
+        ) from exc
+    raise ApplicationError(
+        f"{exc.service} recusou: {exc.message}", type=permanent_type, non_retryable=True
+    ) from exc
+
+
+def _asaas_phone(e164: str) -> str:
+    """Asaas takes national digits (DDD + number), not E.164."""
+    return e164.removeprefix("+55")
+
+
+class AccountActivities:
+    def __init__(
+        self, pool: AsyncConnectionPool, providers: ProviderClients, settings: Settings
+    ) -> None:
+        self._pool = pool
+        self._providers = providers
+        self._settings = settings
+
+    # --- Supabase Auth --------------------------------------------------------------------------
+
+    @activity.defn(name="accounts.create_auth_user")
+    async def create_auth_user(self, new: NewAuthUser) -> AuthUserRef:
+        """Create the auth user; a duplicate made by this same registration counts as success."""
+        supabase = self._providers.supabase
+        try:
+            user = await supabase.create_user(
+                email=new.email,
+                phone=new.phone,
+                password=unseal_password(self._settings, new.sealed_password),
+                user_metadata={"name": new.name, "registration_key": new.registration_key},
+            )
+            return AuthUserRef(auth_user_id=uuid.UUID(str(user.id)))
+        except ConflictError as exc:
+            try:
+                existing = await supabase.find_user_by_email(new.email)
+            except ProviderError as lookup:
+                _provider_failure(lookup, permanent_type=AUTH_FAILED)
+            if existing and existing.user_metadata.get("registration_key") == new.registration_key:
+                return AuthUserRef(auth_user_id=uuid.UUID(str(existing.id)))
+            code = exc.code if exc.code in ("email_exists", "phone_exists") else "email_exists"
+            raise ApplicationError(exc.message, type=code, non_retryable=True) from exc
+        except ProviderError as exc:
+            _provider_failure(exc, permanent_type=AUTH_FAILED)
+
+    @activity.defn(name="accounts.delete_auth_user")
+    async def delete_auth_user(self, target: AuthUserCleanup) -> None:
+        """Delete the auth user (already gone counts as deleted); never someone else's."""
+        supabase = self._providers.supabase
+        try:
+            user_id = target.auth_user_id
+            if user_id is None and target.email:
+                existing = await supabase.find_user_by_email(target.email)
+                mine = existing is not None and (
+                    existing.user_metadata.get("registration_key") == target.registration_key
+                )
+                user_id = uuid.UUID(str(existing.id)) if existing and mine else None
+            if user_id is not None:
+                await supabase.delete_user(str(user_id))
+        except ProviderError as exc:
+            _provider_failure(exc)
+
+    # --- profiles ---------------------------------------------------------------------------------
+
+    @activity.defn(name="accounts.create_profile")
+    async def create_profile(self, new: NewProfile) -> ProfileRef:
+        """Insert the profile; the unique indexes turn duplicates into email/phone/cpf_exists."""
+        try:
+            async with self._pool.connection() as conn:
+                profile = await db_profiles.insert_profile(conn, **new.model_dump())
+        except db_profiles.DuplicateProfile as exc:
+            code = DUPLICATE_CODES.get(exc.field, "email_exists")
+            raise ApplicationError(f"duplicate {exc.field}", type=code, non_retryable=True) from exc
+        return ProfileRef(profile_id=profile.profile_id, auth_user_id=profile.auth_user_id)
+
+    @activity.defn(name="accounts.delete_profile")
+    async def delete_profile(self, target: AuthUserRef) -> None:
+        """Delete the profile of this auth user, if there is one."""
+        async with self._pool.connection() as conn:
+            await db_profiles.delete_profile_of_auth_user(conn, target.auth_user_id)
+
+    # --- Asaas customer ---------------------------------------------------------------------------
+
+    @activity.defn(name="accounts.ensure_asaas_customer")
+    async def ensure_asaas_customer(self, spec: CustomerSpec) -> CustomerRef:
+        """The Asaas customer whose externalReference is the profile id, created only if absent."""
+        try:
+            customer, created = await self._providers.asaas.ensure_customer(
+                name=spec.name,
+                cpf_cnpj=spec.cpf_cnpj,
+                email=spec.email,
+                mobile_phone=_asaas_phone(spec.phone),
+                external_reference=str(spec.profile_id),
+            )
+        except ProviderError as exc:
+            _provider_failure(exc)
+        return CustomerRef(customer_id=customer.id, created=created)
+
+    @activity.defn(name="accounts.delete_asaas_customer")
+    async def delete_asaas_customer(self, target: CustomerCleanup) -> None:
+        """Delete the customer and any other customer carrying the profile's externalReference."""
+        asaas = self._providers.asaas
+        try:
+            if target.customer_id:
+                await asaas.delete_customer(target.customer_id)
+            for _ in range(_MAX_DUPLICATE_CUSTOMERS):
+                leftover = await asaas.find_customer(str(target.profile_id))
+                if leftover is None:
+                    return
+                await asaas.delete_customer(leftover.id)
+        except ProviderError as exc:
+            _provider_failure(exc)
+        raise ApplicationError(
+            f"more than {_MAX_DUPLICATE_CUSTOMERS} Asaas customers for {target.profile_id}"
+        )
+
+    @activity.defn(name="accounts.save_asaas_customer")
+    async def save_asaas_customer(self, saved: SavedCustomer) -> None:
+        assert saved.customer_id is not None
+        async with self._pool.connection() as conn:
+            await db_profiles.set_asaas_customer(conn, saved.profile_id, saved.customer_id)
+
+    @activity.defn(name="accounts.clear_asaas_customer")
+    async def clear_asaas_customer(self, saved: SavedCustomer) -> None:
+        async with self._pool.connection() as conn:
+            await db_profiles.clear_asaas_customer(conn, saved.profile_id, saved.customer_id)
+
+    # --- Asaas subscription -----------------------------------------------------------------------
+
+    @activity.defn(name="accounts.create_subscription")
+    async def create_subscription(self, spec: SubscriptionSpec) -> SubscriptionRef:
+        """The attempt's subscription, looked up by its externalReference before creating it."""
+        asaas = self._providers.asaas
+        try:
+            existing = await asaas.find_subscription(spec.external_reference)
+            if existing is not None:
+                return SubscriptionRef(subscription_id=existing.id)
+            subscription = await asaas.create_subscription(
+                customer_id=spec.customer_id,
+                billing_type=spec.billing_type,
+                value=Decimal(spec.price_cents) / 100,
+                next_due_date=datetime.now(BRAZIL).date(),
+                cycle=spec.cycle,
+                description=spec.description,
+                external_reference=spec.external_reference,
+            )
+        except ProviderError as exc:
+            _provider_failure(exc)
+        return SubscriptionRef(subscription_id=subscription.id)
+
+    @activity.defn(name="accounts.delete_subscription")
+    async def delete_subscription(self, target: SubscriptionCleanup) -> None:
+        """Delete the attempt's subscription, found by id or by its externalReference."""
+        asaas = self._providers.asaas
+        try:
+            subscription_id = target.subscription_id
+            if subscription_id is None:
+                found = await asaas.find_subscription(target.external_reference)
+                subscription_id = found.id if found else None
+            if subscription_id is not None:
+                await asaas.delete_subscription(subscription_id)
+        except ProviderError as exc:
+            _provider_failure(exc)
+
+    @activity.defn(name="accounts.save_subscription")
+    async def save_subscription(self, saved: SavedSubscription) -> None:
+        assert saved.subscription_id is not None
+        async with self._pool.connection() as conn:
+            await db_profiles.set_subscription(
+                conn, saved.profile_id, saved.workflow_id, saved.subscription_id
+            )
+
+    @activity.defn(name="accounts.clear_subscription")
+    async def clear_subscription(self, saved: SavedSubscription) -> None:
+        async with self._pool.connection() as conn:
+            await db_profiles.clear_subscription(
+                conn, saved.profile_id, saved.workflow_id, saved.previous_subscription_id
+            )
+
+    @activity.defn(name="accounts.finish_checkout")
+    async def finish_checkout(self, outcome: AttemptOutcome) -> None:
+        async with self._pool.connection() as conn:
+            await db_profiles.finish_checkout_attempt(conn, outcome.workflow_id, outcome.outcome)
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity of this class, for the worker."""
+        return [
+            self.create_auth_user,
+            self.delete_auth_user,
+            self.create_profile,
+            self.delete_profile,
+            self.ensure_asaas_customer,
+            self.delete_asaas_customer,
+            self.save_asaas_customer,
+            self.clear_asaas_customer,
+            self.create_subscription,
+            self.delete_subscription,
+            self.save_subscription,
+            self.clear_subscription,
+            self.finish_checkout,
+        ]

@@ -1,0 +1,217 @@
+"""Signup: registration and checkout, each answered with the outcome of its saga workflow."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.accounts import DUPLICATE_CODES, seal_password
+from api import validation
+from api.auth import CurrentUser
+from api.deps import PoolDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from db import profiles as db_profiles
+from settings import Settings
+from workflows import checkout as checkout_workflow
+from workflows import registration as registration_workflow
+from workflows.checkout import CheckoutInput, CheckoutResult, CheckoutWorkflow
+from workflows.registration import RegistrationInput, RegistrationResult, RegistrationWorkflow
+
+router = APIRouter(tags=["accounts"])
+
+# The documented answers (INTERFACES.md), keyed by the failure type of the saga.
+_ANSWERS: dict[str, tuple[int, str]] = {
+    "email_exists": (409, "Este e-mail já está cadastrado"),
+    "phone_exists": (409, "Este telefone já está cadastrado"),
+    "cpf_exists": (409, "Este CPF já está cadastrado"),
+    "auth_failed": (502, "Erro ao criar conta de acesso"),
+    "registration_failed": (503, "Erro ao criar conta. Tente novamente em alguns instantes."),
+    checkout_workflow.REGISTRATION_ROLLED_BACK: (
+        502,
+        "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
+    ),
+}
+_CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
+
+
+def _answer(code: str, details: Any = None) -> ApiError:
+    status, message = _ANSWERS[code]
+    return ApiError(status, code, message, details)
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str
+    email: str
+    phone: str
+    cpf_cnpj: str = Field(alias="cpfCnpj")
+    password: str
+
+    _name = field_validator("name")(validation.normalize_name)
+    _email = field_validator("email")(validation.normalize_email)
+    _phone = field_validator("phone")(validation.normalize_phone)
+    _cpf_cnpj = field_validator("cpf_cnpj")(validation.normalize_cpf_cnpj)
+    _password = field_validator("password")(validation.check_password)
+
+
+class CheckoutRequest(BaseModel):
+    plan_id: str = Field(min_length=1)
+    billing_type: Literal["BOLETO", "CREDIT_CARD", "PIX", "UNDEFINED"]
+
+
+def _failure_type(exc: WorkflowFailureError) -> tuple[str | None, str]:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return cause.type, cause.message
+    return None, str(cause)
+
+
+async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
+    """The saga's result; asyncio.TimeoutError when it takes longer than people should wait."""
+    return await asyncio.wait_for(handle.result(), settings.signup_answer_timeout_seconds)
+
+
+@router.post("/api/v1/profiles/register", status_code=201)
+async def register(
+    body: RegisterRequest, settings: SettingsDep, pool: PoolDep, temporal: TemporalDep
+) -> RegistrationResult:
+    """Create the auth user and the profile (registration saga, level 1)."""
+    async with pool.connection() as conn:
+        # A fast refusal for the obvious duplicate; the unique indexes still decide the races.
+        taken = await db_profiles.find_conflict(
+            conn, email=body.email, phone=body.phone, cpf_cnpj=body.cpf_cnpj
+        )
+    if taken:
+        raise _answer(DUPLICATE_CODES[taken], {"field": taken})
+    new = RegistrationInput(
+        name=body.name,
+        email=body.email,
+        phone=body.phone,
+        cpf_cnpj=body.cpf_cnpj,
+        sealed_password=seal_password(settings, body.password),
+    )
+    try:
+        result: RegistrationResult = await _register(temporal, settings, new)
+    except WorkflowFailureError as exc:
+        code, message = _failure_type(exc)
+        raise _answer(code if code in _ANSWERS else "registration_failed", message) from exc
+    except (TimeoutError, RPCError) as exc:
+        raise _answer("registration_failed", type(exc).__name__) from exc
+    return result
+
+
+async def _register(
+    temporal: Client, settings: Settings, new: RegistrationInput
+) -> RegistrationResult:
+    """Start the registration saga of this e-mail and wait for it.
+
+    If one is already running (a concurrent request with the same e-mail), its outcome decides:
+    it succeeded, so this one is a duplicate; it failed, so this one may try in its turn.
+    """
+    workflow_id = registration_workflow.workflow_id(new.email)
+    while True:
+        try:
+            handle = await temporal.start_workflow(
+                RegistrationWorkflow.run,
+                new,
+                id=workflow_id,
+                task_queue=settings.temporal_task_queue,
+                # A new run is allowed after any earlier one: after a failure, and also after a
+                # success whose account a failed first checkout has since removed.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            running = temporal.get_workflow_handle(workflow_id)
+            try:
+                await _outcome(running, settings)
+            except WorkflowFailureError:
+                continue
+            raise _answer("email_exists", {"field": "email"}) from None
+        result: RegistrationResult = await _outcome(handle, settings)
+        return result
+
+
+@router.post("/api/v1/checkout/create", status_code=201)
+async def create_checkout(
+    body: CheckoutRequest,
+    user: CurrentUser,
+    settings: SettingsDep,
+    pool: PoolDep,
+    temporal: TemporalDep,
+) -> CheckoutResult:
+    """Create the Asaas customer (if needed) and subscription (checkout saga, level 2 or 3)."""
+    async with pool.connection() as conn:
+        profile = await db_profiles.get_by_auth_user_id(conn, user.auth_user_id)
+        if profile is None:
+            raise ApiError(404, "profile_not_found", "Perfil não encontrado")
+        plan = await db_profiles.get_plan(conn, body.plan_id)
+        if plan is None:
+            raise ApiError(
+                422,
+                "validation_error",
+                "Dados inválidos",
+                [{"field": "plan_id", "message": "Plano inexistente", "type": "value_error"}],
+            )
+        try:
+            attempt = await db_profiles.start_checkout_attempt(
+                conn, profile.profile_id, plan.plan_id
+            )
+        except db_profiles.CheckoutInProgress:
+            raise ApiError(
+                409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
+            ) from None
+    checkout = CheckoutInput(
+        profile_id=profile.profile_id,
+        auth_user_id=profile.auth_user_id,
+        name=profile.name,
+        email=profile.email,
+        phone=profile.phone,
+        cpf_cnpj=profile.cpf_cnpj,
+        asaas_customer_id=profile.asaas_customer_id,
+        subscription_id=profile.subscription_id,
+        plan_id=plan.plan_id,
+        plan_name=plan.name,
+        price_cents=plan.price_cents,
+        cycle=plan.cycle,
+        billing_type=body.billing_type,
+    )
+    try:
+        handle = await temporal.start_workflow(
+            CheckoutWorkflow.run,
+            checkout,
+            id=attempt.workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except RPCError as exc:
+        async with pool.connection() as conn:
+            await db_profiles.finish_checkout_attempt(conn, attempt.workflow_id, "rolled_back")
+        raise ApiError(
+            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
+        ) from exc
+    try:
+        result: CheckoutResult = await _outcome(handle, settings)
+    except WorkflowFailureError as exc:
+        code, message = _failure_type(exc)
+        if code == checkout_workflow.REGISTRATION_ROLLED_BACK:
+            raise _answer(code, message) from exc
+        raise ApiError(
+            502, checkout_workflow.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
+        ) from exc
+    except TimeoutError as exc:
+        raise ApiError(
+            503,
+            "checkout_pending",
+            "Checkout ainda em processamento. Tente novamente em alguns instantes.",
+            {"workflow_id": attempt.workflow_id},
+        ) from exc
+    return result

@@ -1,0 +1,191 @@
+"""Checkout saga: the Asaas customer and subscription of a profile. Workflow id
+`checkout:<profile id>:<attempt n>`.
+
+A first attempt (the profile has neither an Asaas customer nor a subscription) is level 2: any
+failure undoes everything, the account included. A later attempt is level 3: a failure undoes
+only what this attempt created, and the account stays.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.saga import STEP_TIMEOUT, Saga, SagaStatus
+
+with workflow.unsafe.imports_passed_through():
+    from activities.accounts import (
+        AccountActivities,
+        AttemptOutcome,
+        AuthUserCleanup,
+        AuthUserRef,
+        CustomerCleanup,
+        CustomerRef,
+        CustomerSpec,
+        SavedCustomer,
+        SavedSubscription,
+        SubscriptionCleanup,
+        SubscriptionRef,
+        SubscriptionSpec,
+    )
+
+# Failure types the API maps to answers (INTERFACES.md).
+REGISTRATION_ROLLED_BACK = "registration_rolled_back"
+CHECKOUT_FAILED = "checkout_failed"
+
+
+class CheckoutInput(BaseModel):
+    """The profile as it was when the attempt was numbered, and what to subscribe it to."""
+
+    profile_id: uuid.UUID
+    auth_user_id: uuid.UUID
+    name: str
+    email: str
+    phone: str
+    cpf_cnpj: str
+    asaas_customer_id: str | None
+    subscription_id: str | None
+    plan_id: str
+    plan_name: str
+    price_cents: int
+    cycle: str
+    billing_type: str
+
+    @property
+    def is_first_attempt(self) -> bool:
+        return self.asaas_customer_id is None and self.subscription_id is None
+
+
+class CheckoutResult(BaseModel):
+    asaas_customer_id: str
+    subscription_id: str
+
+
+def workflow_id(profile_id: uuid.UUID, attempt: int) -> str:
+    return f"checkout:{profile_id}:{attempt}"
+
+
+@workflow.defn
+class CheckoutWorkflow:
+    def __init__(self) -> None:
+        self._saga = Saga()
+
+    @workflow.run
+    async def run(self, checkout: CheckoutInput) -> CheckoutResult:
+        saga = self._saga
+        this_workflow = workflow.info().workflow_id
+        try:
+            result = await self._steps(checkout, this_workflow)
+        except ActivityError as exc:
+            await saga.compensate()
+            await self._finish(this_workflow, "rolled_back")
+            if checkout.is_first_attempt:
+                raise ApplicationError(
+                    saga.last_error or "checkout failed",
+                    type=REGISTRATION_ROLLED_BACK,
+                    non_retryable=True,
+                ) from exc
+            raise ApplicationError(
+                saga.last_error or "checkout failed", type=CHECKOUT_FAILED, non_retryable=True
+            ) from exc
+        saga.complete()
+        await self._finish(this_workflow, "completed")
+        return result
+
+    async def _steps(self, checkout: CheckoutInput, this_workflow: str) -> CheckoutResult:
+        saga = self._saga
+        if checkout.is_first_attempt:
+            # Level 2: registered first, so they run last: the account goes after the billing.
+            saga.add_compensation(
+                "auth_user",
+                AccountActivities.delete_auth_user,
+                AuthUserCleanup(auth_user_id=checkout.auth_user_id),
+            )
+            saga.add_compensation(
+                "profile",
+                AccountActivities.delete_profile,
+                AuthUserRef(auth_user_id=checkout.auth_user_id),
+            )
+
+        customer_id = checkout.asaas_customer_id
+        if customer_id is None:
+            # Any customer carrying this profile's externalReference is this attempt's to undo:
+            # the profile had none saved when the attempt began.
+            saga.add_compensation(
+                "asaas_customer",
+                AccountActivities.delete_asaas_customer,
+                CustomerCleanup(profile_id=checkout.profile_id),
+            )
+            customer: CustomerRef = await saga.run_step(
+                "asaas_customer",
+                AccountActivities.ensure_asaas_customer,
+                CustomerSpec(
+                    profile_id=checkout.profile_id,
+                    name=checkout.name,
+                    email=checkout.email,
+                    phone=checkout.phone,
+                    cpf_cnpj=checkout.cpf_cnpj,
+                ),
+            )
+            customer_id = customer.customer_id
+            saved_customer = SavedCustomer(profile_id=checkout.profile_id, customer_id=customer_id)
+            saga.add_compensation(
+                "save_customer", AccountActivities.clear_asaas_customer, saved_customer
+            )
+            await saga.run_step(
+                "save_customer", AccountActivities.save_asaas_customer, saved_customer
+            )
+
+        saga.add_compensation(
+            "subscription",
+            AccountActivities.delete_subscription,
+            SubscriptionCleanup(external_reference=this_workflow),
+        )
+        subscription: SubscriptionRef = await saga.run_step(
+            "subscription",
+            AccountActivities.create_subscription,
+            SubscriptionSpec(
+                customer_id=customer_id,
+                billing_type=checkout.billing_type,
+                price_cents=checkout.price_cents,
+                cycle=checkout.cycle,
+                description=f"Assinatura {checkout.plan_name}",
+                external_reference=this_workflow,
+            ),
+        )
+        saved_subscription = SavedSubscription(
+            profile_id=checkout.profile_id,
+            workflow_id=this_workflow,
+            subscription_id=subscription.subscription_id,
+            previous_subscription_id=checkout.subscription_id,
+        )
+        saga.add_compensation(
+            "save_subscription", AccountActivities.clear_subscription, saved_subscription
+        )
+        await saga.run_step(
+            "save_subscription", AccountActivities.save_subscription, saved_subscription
+        )
+        return CheckoutResult(
+            asaas_customer_id=customer_id, subscription_id=subscription.subscription_id
+        )
+
+    async def _finish(self, this_workflow: str, outcome: str) -> None:
+        # Closing the attempt is bookkeeping, not a step: it cannot fail the saga.
+        await workflow.execute_activity_method(
+            AccountActivities.finish_checkout,
+            AttemptOutcome(workflow_id=this_workflow, outcome=outcome),
+            start_to_close_timeout=STEP_TIMEOUT,
+        )
+        await self._saga.flush()
+
+    @workflow.signal
+    def retry(self) -> None:
+        """Try the parked compensation again."""
+        self._saga.request_retry()
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self._saga.status()

@@ -1,0 +1,115 @@
+"""Registration saga (level 1): create the Supabase auth user, then the profile; any failure undoes
+what was done. Workflow id `registration:<normalized e-mail>`."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.saga import Saga, SagaStatus, failure_type
+
+with workflow.unsafe.imports_passed_through():
+    from activities.accounts import (
+        AUTH_FAILED,
+        DUPLICATE_CODES,
+        AccountActivities,
+        AuthUserCleanup,
+        AuthUserRef,
+        NewAuthUser,
+        NewProfile,
+        ProfileRef,
+    )
+
+# Failure types the API maps to answers (INTERFACES.md): duplicates pass through as they are.
+REGISTRATION_FAILED = "registration_failed"
+_DUPLICATES = frozenset(DUPLICATE_CODES.values())
+
+
+class RegistrationInput(BaseModel):
+    name: str
+    email: str
+    phone: str
+    cpf_cnpj: str
+    sealed_password: str
+
+
+class RegistrationResult(BaseModel):
+    profile_id: uuid.UUID
+    auth_user_id: uuid.UUID
+
+
+def workflow_id(email: str) -> str:
+    return f"registration:{email}"
+
+
+@workflow.defn
+class RegistrationWorkflow:
+    def __init__(self) -> None:
+        self._saga = Saga()
+
+    @workflow.run
+    async def run(self, new: RegistrationInput) -> RegistrationResult:
+        info = workflow.info()
+        registration_key = f"{info.workflow_id}:{info.run_id}"
+        saga = self._saga
+        try:
+            saga.add_compensation(
+                "auth_user",
+                AccountActivities.delete_auth_user,
+                AuthUserCleanup(email=new.email, registration_key=registration_key),
+            )
+            user: AuthUserRef = await saga.run_step(
+                "auth_user",
+                AccountActivities.create_auth_user,
+                NewAuthUser(
+                    email=new.email,
+                    phone=new.phone,
+                    name=new.name,
+                    sealed_password=new.sealed_password,
+                    registration_key=registration_key,
+                ),
+            )
+            saga.add_compensation("profile", AccountActivities.delete_profile, user)
+            profile: ProfileRef = await saga.run_step(
+                "profile",
+                AccountActivities.create_profile,
+                NewProfile(
+                    auth_user_id=user.auth_user_id,
+                    name=new.name,
+                    email=new.email,
+                    phone=new.phone,
+                    cpf_cnpj=new.cpf_cnpj,
+                ),
+            )
+        except ActivityError as exc:
+            await saga.compensate()
+            await saga.flush()
+            raise ApplicationError(
+                saga.last_error or "registration failed",
+                type=_answer_for(saga.step, failure_type(exc)),
+                non_retryable=True,
+            ) from exc
+        saga.complete()
+        await saga.flush()
+        return RegistrationResult(profile_id=profile.profile_id, auth_user_id=user.auth_user_id)
+
+    @workflow.signal
+    def retry(self) -> None:
+        """Try the parked compensation again."""
+        self._saga.request_retry()
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self._saga.status()
+
+
+def _answer_for(step: str | None, cause: str | None) -> str:
+    """Which documented error a failed registration answers with."""
+    if cause in _DUPLICATES:
+        return cause
+    if step == "auth_user":
+        return AUTH_FAILED
+    return REGISTRATION_FAILED

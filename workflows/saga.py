@@ -1,0 +1,169 @@
+"""The saga machinery both signup workflows share: compensations registered just before their step,
+run in reverse, retried with backoff, and parked for a person (stage `compensation_failed`) until a
+`retry` signal when they keep failing. Workflow code: deterministic, no I/O of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.search_attributes import STAGE
+
+with workflow.unsafe.imports_passed_through():
+    from activities.journal import JournalActivities, LogEntry
+
+# Stages of a signup saga, as the EntregaStage search attribute shows them.
+RUNNING = "running"
+COMPLETED = "completed"
+COMPENSATING = "compensating"
+COMPENSATION_FAILED = "compensation_failed"
+ROLLED_BACK = "rolled_back"
+
+STEP_TIMEOUT = timedelta(seconds=15)
+# The person waiting on the API is waiting on these: a few quick attempts, then undo.
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=3,
+)
+# Undoing must not give up easily: about a minute of attempts before a person is asked to look.
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=7,
+)
+_JOURNAL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+
+
+def failure_type(error: BaseException) -> str | None:
+    """The ApplicationError type at the root of an activity failure, if any."""
+    cause = error.cause if isinstance(error, ActivityError) else error
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def failure_message(error: BaseException) -> str:
+    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+
+
+@dataclass
+class Compensation:
+    step: str
+    activity: Callable[..., Any]
+    arg: BaseModel
+
+
+class SagaStatus(BaseModel):
+    stage: str
+    step: str | None
+    last_error: str | None
+    compensations_pending: list[str]
+
+
+class Saga:
+    """One saga's state inside a workflow run."""
+
+    def __init__(self) -> None:
+        self.stage = RUNNING
+        self.step: str | None = None
+        self.last_error: str | None = None
+        self._compensations: list[Compensation] = []
+        self._retry_requested = False
+        self._journal: list[asyncio.Task[Any]] = []
+
+    def status(self) -> SagaStatus:
+        return SagaStatus(
+            stage=self.stage,
+            step=self.step,
+            last_error=self.last_error,
+            compensations_pending=[c.step for c in reversed(self._compensations)],
+        )
+
+    def add_compensation(self, step: str, activity: Callable[..., Any], arg: BaseModel) -> None:
+        """Register how to undo `step`; call it just before running the step."""
+        self._compensations.append(Compensation(step, activity, arg))
+
+    async def run_step(self, step: str, activity: Callable[..., Any], arg: BaseModel) -> Any:
+        """Run one step with the step retry policy and journal its outcome."""
+        self.step = step
+        try:
+            result = await workflow.execute_activity(
+                activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
+            )
+        except ActivityError as exc:
+            self.last_error = failure_message(exc)
+            self.log("step_failed", step=step, error=self.last_error)
+            raise
+        self.log("step_completed", step=step)
+        return result
+
+    def request_retry(self) -> None:
+        self._retry_requested = True
+
+    async def compensate(self) -> None:
+        """Undo every registered step, newest first. A compensation that exhausts its retries parks
+        the saga in `compensation_failed` until `request_retry`; none is ever skipped."""
+        self._set_stage(COMPENSATING)
+        while self._compensations:
+            compensation = self._compensations[-1]
+            try:
+                await workflow.execute_activity(
+                    compensation.activity,
+                    compensation.arg,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=COMPENSATION_RETRY,
+                )
+            except ActivityError as exc:
+                self.last_error = failure_message(exc)
+                self.log("compensation_failed", step=compensation.step, error=self.last_error)
+                self._set_stage(COMPENSATION_FAILED)
+                self._retry_requested = False
+                await workflow.wait_condition(lambda: self._retry_requested)
+                self.log("compensation_retry_requested", step=compensation.step)
+                self._set_stage(COMPENSATING)
+                continue
+            self._compensations.pop()
+            self.log("compensated", step=compensation.step)
+        self._set_stage(ROLLED_BACK)
+
+    def complete(self) -> None:
+        self._compensations.clear()
+        self._set_stage(COMPLETED)
+
+    def log(self, event: str, *, step: str | None = None, error: str | None = None) -> None:
+        """Append to integration_logs without waiting; `flush` waits for every line."""
+        entry = LogEntry(
+            workflow_id=workflow.info().workflow_id,
+            event=event,
+            stage=self.stage,
+            error=error,
+            details={"step": step} if step else {},
+        )
+        self._journal.append(
+            workflow.start_activity_method(
+                JournalActivities.record,
+                entry,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_JOURNAL_RETRY,
+            )
+        )
+
+    async def flush(self) -> None:
+        await asyncio.gather(*self._journal)
+        self._journal.clear()
+
+    def _set_stage(self, stage: str) -> None:
+        if stage != self.stage:
+            self.stage = stage
+            workflow.upsert_search_attributes([STAGE.value_set(stage)])
+            self.log("stage_changed")
