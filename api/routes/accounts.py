@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 from activities.accounts import DUPLICATE_CODES, seal_password
 from api import validation
 from api.auth import CurrentUser
-from api.deps import PoolDep, SettingsDep, TemporalDep
+from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError
 from db import profiles as db_profiles
 from settings import Settings
@@ -81,9 +81,11 @@ async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
 
 @router.post("/api/v1/profiles/register", status_code=201)
 async def register(
-    body: RegisterRequest, settings: SettingsDep, pool: PoolDep, temporal: TemporalDep
+    body: RegisterRequest, request: Request, settings: SettingsDep, pool: PoolDep
 ) -> RegistrationResult:
     """Create the auth user and the profile (registration saga, level 1)."""
+    # Temporal is reached only after validation: bad input is a 422 even while Temporal is down.
+    temporal = await get_temporal(request)
     async with pool.connection() as conn:
         # A fast refusal for the obvious duplicate; the unique indexes still decide the races.
         taken = await db_profiles.find_conflict(
@@ -143,12 +145,13 @@ async def _register(
 @router.post("/api/v1/checkout/create", status_code=201)
 async def create_checkout(
     body: CheckoutRequest,
+    request: Request,
     user: CurrentUser,
     settings: SettingsDep,
     pool: PoolDep,
-    temporal: TemporalDep,
 ) -> CheckoutResult:
     """Create the Asaas customer (if needed) and subscription (checkout saga, level 2 or 3)."""
+    temporal = await get_temporal(request)
     async with pool.connection() as conn:
         profile = await db_profiles.get_by_auth_user_id(conn, user.auth_user_id)
         if profile is None:

@@ -1,0 +1,69 @@
+"""Registration input is validated per field before anything is created."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.validation import normalize_cpf_cnpj, normalize_email, normalize_phone
+from tests.conftest import make_settings
+
+VALID = {
+    "name": "Maria da Silva",
+    "email": "Maria@Example.com",
+    "phone": "(11) 98765-4321",
+    "cpfCnpj": "529.982.247-25",
+    "password": "segredo123",
+}
+
+
+@pytest.fixture
+async def api():
+    # No database or Temporal: invalid input must be refused before either is touched.
+    app = create_app(make_settings(database_url="postgresql:///unused"), pool=object())
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            yield client
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", " "),
+        ("email", "not-an-email"),
+        ("phone", "12345"),
+        ("phone", "+1 202 555 0143"),
+        ("cpfCnpj", "529.982.247-26"),
+        ("cpfCnpj", "111.111.111-11"),
+        ("cpfCnpj", "12.345.678/0001-00"),
+        ("cpfCnpj", "5299822472"),
+        ("password", "curta1"),
+        ("password", "somenteletras"),
+    ],
+)
+async def test_each_invalid_field_is_named(api, field, value) -> None:
+    """An invalid value answers 422 validation_error naming exactly that field."""
+    response = await api.post("/api/v1/profiles/register", json={**VALID, field: value})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert [d["field"] for d in error["details"]] == [field]
+
+
+async def test_missing_fields_are_all_named(api) -> None:
+    """An empty body names every required field at once."""
+    response = await api.post("/api/v1/profiles/register", json={})
+    assert response.status_code == 422
+    fields = {d["field"] for d in response.json()["error"]["details"]}
+    assert fields == {"name", "email", "phone", "cpfCnpj", "password"}
+
+
+def test_values_are_normalized() -> None:
+    """E-mail is lower-cased, the phone becomes E.164 and documents lose their punctuation."""
+    assert normalize_email(" Maria@Example.COM ") == "maria@example.com"
+    assert normalize_phone("(11) 98765-4321") == "+5511987654321"
+    assert normalize_phone("+55 21 3456-7890") == "+552134567890"
+    assert normalize_cpf_cnpj("529.982.247-25") == "52998224725"
+    assert normalize_cpf_cnpj("11.222.333/0001-81") == "11222333000181"
