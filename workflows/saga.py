@@ -80,6 +80,7 @@ class Saga:
         self._compensations: list[Compensation] = []
         self._retry_requested = False
         self._journal: list[asyncio.Task[Any]] = []
+        self._journal_seq = 0
 
     def status(self) -> SagaStatus:
         return SagaStatus(
@@ -141,13 +142,19 @@ class Saga:
         self._set_stage(COMPLETED)
 
     def log(self, event: str, *, step: str | None = None, error: str | None = None) -> None:
-        """Append to integration_logs without waiting; `flush` waits for every line."""
+        """Append to integration_logs without waiting; `flush` waits for every line.
+
+        Lines may land out of order, so each carries `seq`, its place in the saga's story."""
+        self._journal_seq += 1
+        details: dict[str, Any] = {"seq": self._journal_seq}
+        if step:
+            details["step"] = step
         entry = LogEntry(
             workflow_id=workflow.info().workflow_id,
             event=event,
             stage=self.stage,
             error=error,
-            details={"step": step} if step else {},
+            details=details,
         )
         self._journal.append(
             workflow.start_activity_method(

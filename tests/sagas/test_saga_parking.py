@@ -1,0 +1,116 @@
+"""A compensation that keeps failing parks the saga for a person; a `retry` signal finishes it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewProfile
+from activities.journal import JournalActivities
+from workflows.registration import RegistrationInput, RegistrationWorkflow
+from workflows.search_attributes import STAGE
+
+pytestmark = [pytest.mark.db, pytest.mark.temporal]
+
+USER_ID = uuid.uuid4()
+
+
+class FlakyProviders:
+    """Replacement activities: the profile step fails, and deleting the auth user fails until
+    `healthy` is set."""
+
+    def __init__(self) -> None:
+        self.healthy = False
+        self.deleted: list[AuthUserCleanup] = []
+
+    @activity.defn(name="accounts.create_auth_user")
+    async def create_auth_user(self, new: NewAuthUser) -> AuthUserRef:
+        return AuthUserRef(auth_user_id=USER_ID)
+
+    @activity.defn(name="accounts.create_profile")
+    async def create_profile(self, new: NewProfile) -> AuthUserRef:
+        raise ApplicationError("database refused", type="boom", non_retryable=True)
+
+    @activity.defn(name="accounts.delete_profile")
+    async def delete_profile(self, target: AuthUserRef) -> None:
+        return None
+
+    @activity.defn(name="accounts.delete_auth_user")
+    async def delete_auth_user(self, target: AuthUserCleanup) -> None:
+        if not self.healthy:
+            # Non-retryable, so the test need not wait out the compensation backoff.
+            raise ApplicationError("supabase is down", type="down", non_retryable=True)
+        self.deleted.append(target)
+
+
+async def _stage(handle) -> str | None:
+    description = await handle.describe()
+    return description.typed_search_attributes.get(STAGE)
+
+
+async def test_failing_compensation_parks_until_retry(temporal_client, task_queue, pool) -> None:
+    """The saga waits in compensation_failed (search attribute and query) and, once signalled
+    `retry` after the outage, deletes the auth user and fails with registration_failed."""
+    fakes = FlakyProviders()
+    journal = JournalActivities(pool)
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[RegistrationWorkflow],
+        activities=[
+            fakes.create_auth_user,
+            fakes.create_profile,
+            fakes.delete_profile,
+            fakes.delete_auth_user,
+            journal.record,
+        ],
+    ):
+        handle = await temporal_client.start_workflow(
+            RegistrationWorkflow.run,
+            RegistrationInput(
+                name="Ana",
+                email="ana@example.com",
+                phone="+5511987654321",
+                cpf_cnpj="52998224725",
+                sealed_password="sealed",
+            ),
+            id=f"registration:park-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        for _ in range(100):
+            if await _stage(handle) == "compensation_failed":
+                break
+            await asyncio.sleep(0.1)
+        assert await _stage(handle) == "compensation_failed"
+        status = await handle.query(RegistrationWorkflow.status)
+        assert status.compensations_pending == ["auth_user"]
+        assert fakes.deleted == []
+
+        fakes.healthy = True
+        await handle.signal(RegistrationWorkflow.retry)
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+    assert failure.value.cause.type == "registration_failed"
+    assert len(fakes.deleted) == 1 and fakes.deleted[0].email == "ana@example.com"
+    assert await _stage(handle) == "rolled_back"
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT event, details->>'step' FROM integration_logs WHERE workflow_id = %s"
+                " AND event IN ('step_failed', 'compensated', 'compensation_failed')"
+                " ORDER BY (details->>'seq')::int",
+                (handle.id,),
+            )
+        ).fetchall()
+    assert rows == [
+        ("step_failed", "profile"),
+        ("compensated", "profile"),
+        ("compensation_failed", "auth_user"),
+        ("compensated", "auth_user"),
+    ]
