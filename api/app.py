@@ -12,7 +12,7 @@ from temporalio.client import Client
 from api.deps import TemporalConnection
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from api.routes import accounts, health
+from api.routes import accounts, asaas_webhooks, health
 from db.pool import open_pool
 from settings import Settings
 
@@ -20,6 +20,7 @@ ROUTERS: list[APIRouter] = [
     health.router,
     # sagas
     accounts.router,
+    asaas_webhooks.router,
 ]
 
 

@@ -1,0 +1,82 @@
+"""POST /webhooks/asaas: payment events of subscriptions, recorded once each, setting periods."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from api.deps import PoolDep, SettingsDep
+from api.errors import ApiError
+from db import subscriptions
+
+router = APIRouter(tags=["webhooks"])
+
+# Payment events that start (or renew) a subscription period.
+PERIOD_EVENTS = frozenset({"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"})
+
+
+class AsaasPayment(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str
+    customer: str | None = None
+    subscription: str | None = None
+    due_date: date | None = Field(default=None, alias="dueDate")
+
+
+class AsaasEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1)
+    event: str = Field(min_length=1)
+    payment: AsaasPayment | None = None
+
+
+@router.post("/webhooks/asaas")
+async def asaas_webhook(
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    asaas_access_token: Annotated[str | None, Header()] = None,
+) -> dict[str, str]:
+    """200 only once the event is durably recorded (Asaas counts nothing else as success)."""
+    expected = settings.secret("asaas_webhook_token")
+    given = asaas_access_token or ""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(401, "invalid_token", "Token do webhook inválido")
+    raw = await request.body()
+    try:
+        event = AsaasEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(400, "malformed_event", "Evento malformado", str(exc)) from exc
+    payment = event.payment
+    payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            recorded = await subscriptions.record_event(
+                conn,
+                event_id=event.id,
+                event=event.event,
+                payment_id=payment.id if payment else None,
+                subscription_id=payment.subscription if payment else None,
+                customer_id=payment.customer if payment else None,
+                payload=payload,
+            )
+            if recorded and event.event in PERIOD_EVENTS and payment and payment.subscription:
+                await subscriptions.start_period(
+                    conn,
+                    event_id=event.id,
+                    subscription_id=payment.subscription,
+                    due_date=payment.due_date or datetime.now(subscriptions.BRAZIL).date(),
+                )
+    except psycopg.Error as exc:
+        raise ApiError(
+            503, "not_recorded", "Evento não registrado; reenvie mais tarde", type(exc).__name__
+        ) from exc
+    return {"status": "recorded" if recorded else "duplicate"}
