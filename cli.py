@@ -145,5 +145,42 @@ def worker_ready() -> None:
     raise typer.Exit(0 if asyncio.run(_pollers()) > 0 else 1)
 
 
+# --- sagas: orphan check (issue #5) -------------------------------------------------------------
+
+
+@app.command()
+def reconcile(
+    json_output: bool = typer.Option(False, "--json", help="Print the orphans as JSON."),
+) -> None:
+    """List orphans across Supabase auth users, profiles and Asaas customers; exit 1 if any."""
+    import json
+
+    from activities.reconcile import find_orphans
+    from db.pool import open_pool
+    from providers.clients import open_provider_clients
+
+    settings = load_settings()
+    assert settings.database_url, "DATABASE_URL is not set"
+
+    async def _find() -> list[dict[str, str]]:
+        pool = await open_pool(settings.database_url or "", max_size=2)
+        try:
+            async with open_provider_clients(settings) as providers:
+                return [o.model_dump() for o in await find_orphans(pool, providers)]
+        finally:
+            await pool.close()
+
+    orphans = asyncio.run(_find())
+    if json_output:
+        typer.echo(json.dumps(orphans, indent=2))
+    elif orphans:
+        for orphan in orphans:
+            console.print(f"[red]{orphan['kind']}[/red] {orphan['id']}  {orphan['detail']}")
+        console.print(f"{len(orphans)} orphan(s)")
+    else:
+        console.print("no orphans")
+    raise typer.Exit(1 if orphans else 0)
+
+
 if __name__ == "__main__":
     sys.exit(app())

@@ -1,0 +1,107 @@
+"""An end-to-end signup stack per test: the API (in process), a worker with the real activities on
+the test's task queue, the sandbox over real HTTP, the real database and Temporal."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from activities.reconcile import Orphan, find_orphans
+from api.app import create_app
+from providers.clients import ProviderClients, open_provider_clients
+from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
+from tests.support import SandboxHandle, user_token
+from worker import build_worker
+
+CPFS = ["52998224725", "11144477735", "39053344705", "15350946056", "71428793860"]
+
+
+def person(n: int = 0, **overrides: str) -> dict[str, str]:
+    """Valid registration data; `n` picks a distinct e-mail, phone and CPF."""
+    return {
+        "name": f"Pessoa {n}",
+        "email": f"pessoa{n}@example.com",
+        "phone": f"+55119876543{n:02d}",
+        "cpfCnpj": CPFS[n % len(CPFS)],
+        "password": "segredo123",
+    } | overrides
+
+
+@dataclass
+class SignupStack:
+    api: httpx.AsyncClient
+    sandbox: SandboxHandle
+    pool: Any
+    temporal: Any
+    providers: ProviderClients
+
+    async def register(self, n: int = 0, **overrides: str) -> httpx.Response:
+        return await self.api.post("/api/v1/profiles/register", json=person(n, **overrides))
+
+    async def checkout(self, auth_user_id: str, **overrides: str) -> httpx.Response:
+        token = user_token(TEST_SECRETS["supabase_jwt_secret"], auth_user_id)
+        return await self.api.post(
+            "/api/v1/checkout/create",
+            json={"plan_id": "basic", "billing_type": "PIX"} | overrides,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    async def registered(self, n: int = 0) -> dict[str, str]:
+        response = await self.register(n)
+        assert response.status_code == 201, response.text
+        body: dict[str, str] = response.json()
+        return body
+
+    async def profiles(self) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT profile_id::text, auth_user_id::text, email, asaas_customer_id,"
+                " subscription_id FROM profiles ORDER BY created_at"
+            )
+            names = [c.name for c in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+    async def orphans(self) -> list[Orphan]:
+        return await find_orphans(self.pool, self.providers)
+
+    async def journal(self, workflow_id: str) -> list[tuple[str, str | None]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT event, details->>'step' FROM integration_logs WHERE workflow_id = %s"
+                " AND event <> 'stage_changed' ORDER BY (details->>'seq')::int",
+                (workflow_id,),
+            )
+            return list(await cur.fetchall())
+
+
+@pytest.fixture
+async def stack(pool, sandbox, temporal_client, task_queue, database_url):
+    settings = make_settings(
+        database_url=database_url,
+        temporal_task_queue=task_queue,
+        signup_answer_timeout_seconds=20,
+        http_timeout_seconds=2,
+        **sandbox_urls(sandbox.url),
+    )
+    app = create_app(settings, pool=pool, temporal=temporal_client)
+    async with (
+        open_provider_clients(settings) as providers,
+        build_worker(temporal_client, settings, pool, providers, task_queue=task_queue),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
+        ) as api,
+    ):
+        yield SignupStack(api, sandbox, pool, temporal_client, providers)
+
+
+def registration_id(n: int = 0) -> str:
+    return f"registration:pessoa{n}@example.com"
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
