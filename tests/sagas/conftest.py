@@ -105,3 +105,28 @@ def registration_id(n: int = 0) -> str:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+@pytest.fixture
+async def db_fault(pool):
+    """Make UPDATEs/INSERTs that set `table.column` to non-NULL fail, as a broken database would.
+    Undoing (setting NULL, deleting) still works, like a database that refuses one write."""
+    created: list[str] = []
+
+    async def inject(table: str, column: str) -> None:
+        name = f"sagas_fault_{table}_{column}"
+        async with pool.connection() as conn:
+            await conn.execute(
+                f"""
+                CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'injected fault on {table}.{column}'; END $$;
+                CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OF {column} ON {table}
+                FOR EACH ROW WHEN (NEW.{column} IS NOT NULL) EXECUTE FUNCTION {name}();
+                """
+            )
+        created.append(f"DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}();")
+
+    yield inject
+    async with pool.connection() as conn:
+        for drop in created:
+            await conn.execute(drop)
