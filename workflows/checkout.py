@@ -12,9 +12,9 @@ import uuid
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
-from workflows.saga import STEP_TIMEOUT, Saga, SagaStatus
+from workflows.saga import STEP_TIMEOUT, Saga, SagaStatus, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -79,18 +79,11 @@ class CheckoutWorkflow:
         this_workflow = workflow.info().workflow_id
         try:
             result = await self._steps(checkout, this_workflow)
-        except ActivityError as exc:
+        except StepFailed as failed:
             await saga.compensate()
             await self._finish(this_workflow, "rolled_back")
-            if checkout.is_first_attempt:
-                raise ApplicationError(
-                    saga.last_error or "checkout failed",
-                    type=REGISTRATION_ROLLED_BACK,
-                    non_retryable=True,
-                ) from exc
-            raise ApplicationError(
-                saga.last_error or "checkout failed", type=CHECKOUT_FAILED, non_retryable=True
-            ) from exc
+            answer = REGISTRATION_ROLLED_BACK if checkout.is_first_attempt else CHECKOUT_FAILED
+            raise ApplicationError(failed.message, type=answer, non_retryable=True) from failed
         saga.complete()
         await self._finish(this_workflow, "completed")
         return result
@@ -174,7 +167,7 @@ class CheckoutWorkflow:
 
     async def _finish(self, this_workflow: str, outcome: str) -> None:
         # Closing the attempt is bookkeeping, not a step: it cannot fail the saga.
-        await workflow.execute_activity_method(
+        await workflow.execute_local_activity_method(
             AccountActivities.finish_checkout,
             AttemptOutcome(workflow_id=this_workflow, outcome=outcome),
             start_to_close_timeout=STEP_TIMEOUT,

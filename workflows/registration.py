@@ -7,9 +7,9 @@ import uuid
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
-from workflows.saga import Saga, SagaStatus, failure_type
+from workflows.saga import Saga, SagaStatus, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -84,14 +84,12 @@ class RegistrationWorkflow:
                     cpf_cnpj=new.cpf_cnpj,
                 ),
             )
-        except ActivityError as exc:
+        except StepFailed as failed:
             await saga.compensate()
             await saga.flush()
             raise ApplicationError(
-                saga.last_error or "registration failed",
-                type=_answer_for(saga.step, failure_type(exc)),
-                non_retryable=True,
-            ) from exc
+                failed.message, type=_answer_for(failed.step, failed.type), non_retryable=True
+            ) from failed
         saga.complete()
         await saga.flush()
         return RegistrationResult(profile_id=profile.profile_id, auth_user_id=user.auth_user_id)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from workflows.search_attributes import STAGE
 
@@ -56,6 +56,16 @@ def failure_message(error: BaseException) -> str:
     return cause.message if isinstance(cause, ApplicationError) else str(cause)
 
 
+class StepFailed(Exception):
+    """A saga step failed for good (its retries are spent, or the failure is permanent)."""
+
+    def __init__(self, step: str, error: FailureError) -> None:
+        super().__init__(f"{step}: {failure_message(error)}")
+        self.step = step
+        self.type = failure_type(error)
+        self.message = failure_message(error)
+
+
 @dataclass
 class Compensation:
     step: str
@@ -95,16 +105,22 @@ class Saga:
         self._compensations.append(Compensation(step, activity, arg))
 
     async def run_step(self, step: str, activity: Callable[..., Any], arg: BaseModel) -> Any:
-        """Run one step with the step retry policy and journal its outcome."""
+        """Run one step with the step retry policy and journal its outcome.
+
+        Steps are local activities: a person is waiting on the answer, and a local activity costs
+        no round trip through the task queue. A worker dying mid-step only means the step runs
+        again on another worker, which every step tolerates (they are idempotent)."""
         self.step = step
         try:
-            result = await workflow.execute_activity(
+            result = await workflow.execute_local_activity(
                 activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
             )
-        except ActivityError as exc:
-            self.last_error = failure_message(exc)
+        except FailureError as exc:
+            # Local activities fail with the activity's own error, not wrapped in ActivityError.
+            failed = StepFailed(step, exc)
+            self.last_error = failed.message
             self.log("step_failed", step=step, error=self.last_error)
-            raise
+            raise failed from exc
         self.log("step_completed", step=step)
         return result
 
@@ -113,7 +129,10 @@ class Saga:
 
     async def compensate(self) -> None:
         """Undo every registered step, newest first. A compensation that exhausts its retries parks
-        the saga in `compensation_failed` until `request_retry`; none is ever skipped."""
+        the saga in `compensation_failed` until `request_retry`; none is ever skipped.
+
+        Compensations are ordinary activities: off the happy path, their retries and backoff
+        belong to the server and show in the Web UI as pending activities."""
         self._set_stage(COMPENSATING)
         while self._compensations:
             compensation = self._compensations[-1]
@@ -124,7 +143,7 @@ class Saga:
                     start_to_close_timeout=STEP_TIMEOUT,
                     retry_policy=COMPENSATION_RETRY,
                 )
-            except ActivityError as exc:
+            except FailureError as exc:
                 self.last_error = failure_message(exc)
                 self.log("compensation_failed", step=compensation.step, error=self.last_error)
                 self._set_stage(COMPENSATION_FAILED)
@@ -157,7 +176,7 @@ class Saga:
             details=details,
         )
         self._journal.append(
-            workflow.start_activity_method(
+            workflow.start_local_activity_method(
                 JournalActivities.record,
                 entry,
                 start_to_close_timeout=timedelta(seconds=10),

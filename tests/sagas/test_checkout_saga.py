@@ -57,7 +57,7 @@ async def test_first_checkout_failing_removes_the_account(stack, db_fault, step,
     response = await stack.checkout(account["auth_user_id"])
     assert response.status_code == 502, response.text
     error = response.json()["error"]
-    assert (error["code"], error["message"]) == ("registration_rolled_back", ROLLED_BACK)
+    assert (error["code"], error["message"]) == ("registration_rolled_back", ROLLED_BACK), error
     await stack.sandbox.clear_faults()
     state = await stack.sandbox.state()
     assert state["auth_users"] == []
