@@ -73,6 +73,46 @@ class SandboxClock:
         self.seconds, self.calls = 0.0, 0
 
 
+def _process_cpu() -> dict[str, float]:
+    """CPU seconds used so far by this process and each of its descendants, by program name."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    usage: dict[int, tuple[str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        parents[int(entry)] = int(fields[1])
+        words = [w.decode(errors="replace") for w in cmdline if w]
+        program = next(
+            (w for w in words if w in ("worker", "api", "start-dev")),
+            Path(words[0]).name if words else "?",
+        )
+        if "postgres" in program:
+            program = "postgres"
+        usage[int(entry)] = (program, (int(fields[11]) + int(fields[12])) / ticks)
+    me = os.getpid()
+
+    def descends(pid: int) -> bool:
+        while pid > 1:
+            if pid == me:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    totals: dict[str, float] = {}
+    for pid, (program, seconds) in usage.items():
+        if descends(pid) or program == "postgres":
+            name = "bench+sandbox" if pid == me else program
+            totals[name] = totals.get(name, 0.0) + seconds
+    return totals
+
+
 def _free_port() -> int:
     import socket
 
@@ -219,7 +259,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _summary(
-    name: str, latencies: list[float], responses: list[httpx.Response], clock: SandboxClock | None
+    name: str,
+    latencies: list[float],
+    responses: list[httpx.Response],
+    clock: SandboxClock | None,
+    cpu_before: dict[str, float],
 ) -> dict[str, Any]:
     failures = [r.status_code for r in responses if r.status_code != 201]
     summary: dict[str, Any] = {
@@ -234,6 +278,12 @@ def _summary(
         summary["sandbox_calls"] = clock.calls
         summary["sandbox_ms_per_request"] = round(clock.seconds / len(latencies) * 1000, 1)
         summary["share_outside_sandbox"] = round(1 - clock.seconds / sum(latencies), 3)
+    cpu_after = _process_cpu()
+    summary["cpu_ms_per_request"] = {
+        name: round((seconds - cpu_before.get(name, 0.0)) / len(latencies) * 1000, 1)
+        for name, seconds in sorted(cpu_after.items())
+        if seconds - cpu_before.get(name, 0.0) > 0
+    }
     return summary
 
 
@@ -261,8 +311,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         await _timed_batch(args.concurrency, args.concurrency, lambda i: register(10_000 + i))
         if clock:
             clock.reset()
+        cpu = _process_cpu()
         reg_latencies, reg_responses = await _timed_batch(args.accounts, args.concurrency, register)
-        results = [_summary("registration", reg_latencies, reg_responses, clock)]
+        results = [_summary("registration", reg_latencies, reg_responses, clock, cpu)]
 
         accounts = [r.json()["auth_user_id"] for r in reg_responses if r.status_code == 201]
 
@@ -281,8 +332,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
         if clock:
             clock.reset()
+        cpu = _process_cpu()
         co_latencies, co_responses = await _timed_batch(len(accounts), args.concurrency, checkout)
-        results.append(_summary("first_checkout", co_latencies, co_responses, clock))
+        results.append(_summary("first_checkout", co_latencies, co_responses, clock, cpu))
     return results
 
 
@@ -305,6 +357,7 @@ def main() -> None:
                 f"outside-sandbox={r['share_outside_sandbox']:.1%}"
             )
         print(line)
+        print(f"{'':>17}CPU ms per request: {r['cpu_ms_per_request']}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     output = {"concurrency": args.concurrency, "results": results, "at": time.time()}
     (RESULTS / "sagas.json").write_text(json.dumps(output, indent=2))

@@ -157,8 +157,10 @@ class Saga:
         self._set_stage(ROLLED_BACK)
 
     def complete(self) -> None:
+        # Not upserted: EntregaStage marks only sagas that needed undoing, and the happy path
+        # (the one a person waits on) saves a visibility write.
         self._compensations.clear()
-        self._set_stage(COMPLETED)
+        self.stage = COMPLETED
 
     def log(self, event: str, *, step: str | None = None, error: str | None = None) -> None:
         """Append to integration_logs without waiting; `flush` waits for every line.
