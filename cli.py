@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
@@ -145,7 +146,85 @@ def worker_ready() -> None:
     raise typer.Exit(0 if asyncio.run(_pollers()) > 0 else 1)
 
 
-# --- sagas: orphan check (issue #5) -------------------------------------------------------------
+# --- sagas: parked signups and the orphan check (issue #5) -------------------------------------
+
+sagas_app = typer.Typer(help="Registration and checkout sagas that needed undoing.")
+app.add_typer(sagas_app, name="sagas")
+
+_SIGNUP_TYPES = "WorkflowType IN ('RegistrationWorkflow', 'CheckoutWorkflow')"
+
+
+def _saga_query(stage: str | None) -> str:
+    if stage:
+        return f"{_SIGNUP_TYPES} AND EntregaStage = '{stage.replace(chr(39), '')}'"
+    return f"{_SIGNUP_TYPES} AND EntregaStage IS NOT NULL"
+
+
+@sagas_app.command("list")
+def sagas_list(
+    stage: str | None = typer.Option(
+        None, help="compensating | compensation_failed | rolled_back (default: all of them)."
+    ),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Signup sagas that had to be undone; `--stage compensation_failed` shows the parked ones."""
+    import json
+
+    from workflows.client import connect
+    from workflows.search_attributes import STAGE
+
+    settings = load_settings()
+
+    async def _list() -> list[dict[str, str | None]]:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        return [
+            {
+                "workflow_id": wf.id,
+                "type": wf.workflow_type,
+                "status": wf.status.name if wf.status else None,
+                "stage": wf.typed_search_attributes.get(STAGE),
+                "started": wf.start_time.isoformat(),
+            }
+            async for wf in client.list_workflows(_saga_query(stage))
+        ]
+
+    rows = asyncio.run(_list())
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
+    console.print(f"{len(rows)} saga(s)")
+
+
+@sagas_app.command("retry")
+def sagas_retry(
+    workflow_ids: Annotated[
+        list[str] | None, typer.Argument(help="registration:... or checkout:... ids.")
+    ] = None,
+    stage: Annotated[
+        str | None, typer.Option(help="Signal every saga in this stage instead.")
+    ] = None,
+) -> None:
+    """Send `retry` to parked sagas: their failed compensation runs again."""
+    from workflows.client import connect
+
+    settings = load_settings()
+    if not workflow_ids and not stage:
+        err_console.print("give WORKFLOW_ID... or --stage")
+        raise typer.Exit(2)
+
+    async def _retry() -> list[str]:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        targets = list(workflow_ids or [])
+        if stage:
+            targets += [wf.id async for wf in client.list_workflows(_saga_query(stage))]
+        for workflow_id in targets:
+            await client.get_workflow_handle(workflow_id).signal("retry")
+        return targets
+
+    for workflow_id in asyncio.run(_retry()):
+        console.print(f"retry sent to {workflow_id}")
 
 
 @app.command()

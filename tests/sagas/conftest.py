@@ -130,3 +130,38 @@ async def db_fault(pool):
     async with pool.connection() as conn:
         for drop in created:
             await conn.execute(drop)
+
+
+async def run_cli(*args: str, **env_overrides: str) -> tuple[int, str]:
+    """Run `entrega ARGS` as a separate process (as an operator would); (exit code, stdout)."""
+    import asyncio
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        **{name.upper(): value for name, value in TEST_SECRETS.items()},
+        "ENTREGA_ENV": "test",
+        **env_overrides,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "cli.py",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await process.communicate()
+    assert process.returncode is not None
+    if process.returncode not in (0, 1):
+        raise AssertionError(stderr.decode())
+    return process.returncode, stdout.decode()
+
+
+def cli_env(database_url: str, sandbox_url: str, temporal_address: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "TEMPORAL_ADDRESS": temporal_address,
+        **{name.upper(): url for name, url in sandbox_urls(sandbox_url).items()},
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from temporalio.worker import Worker
 
 from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewProfile
 from activities.journal import JournalActivities
+from tests.sagas.conftest import run_cli
 from workflows.registration import RegistrationInput, RegistrationWorkflow
 from workflows.search_attributes import STAGE
 
@@ -55,8 +57,9 @@ async def _stage(handle) -> str | None:
 
 
 async def test_failing_compensation_parks_until_retry(temporal_client, task_queue, pool) -> None:
-    """The saga waits in compensation_failed (search attribute and query) and, once signalled
-    `retry` after the outage, deletes the auth user and fails with registration_failed."""
+    """The saga waits in compensation_failed (search attribute, query, `entrega sagas list`) and,
+    once `entrega sagas retry` is run after the outage, deletes the auth user and fails with
+    registration_failed."""
     fakes = FlakyProviders()
     journal = JournalActivities(pool)
     async with Worker(
@@ -92,8 +95,15 @@ async def test_failing_compensation_parks_until_retry(temporal_client, task_queu
         assert status.compensations_pending == ["auth_user"]
         assert fakes.deleted == []
 
+        env = {"TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host}
+        code, listed = await run_cli(
+            "sagas", "list", "--stage", "compensation_failed", "--json", **env
+        )
+        assert code == 0 and handle.id in [row["workflow_id"] for row in json.loads(listed)]
+
         fakes.healthy = True
-        await handle.signal(RegistrationWorkflow.retry)
+        code, _ = await run_cli("sagas", "retry", handle.id, **env)
+        assert code == 0
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
     assert failure.value.cause.type == "registration_failed"
