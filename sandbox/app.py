@@ -1,4 +1,4 @@
-"""The sandbox server: the control API (faults, state, inbox). Provider emulations mount below it."""
+"""The sandbox server: the control API (faults, state, inbox) and the provider emulations."""
 
 from __future__ import annotations
 
