@@ -3,6 +3,7 @@ gateway that records what the sandbox delivers to it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,4 @@ async def gateway(sandbox: SandboxHandle) -> AsyncIterator[Gateway]:
 
 
 def json_of(delivery: Delivery) -> Any:
-    import json
-
     return json.loads(delivery.body)

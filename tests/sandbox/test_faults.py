@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 
 import pytest
@@ -84,8 +86,6 @@ async def test_rate_bounds_fail_never_or_always(
 
 def test_rate_fires_about_that_share_of_calls() -> None:
     """rate=0.3 fires on roughly 30% of calls (seeded, so the count is exact and stable)."""
-    import random
-
     store = FaultStore(random.Random(7))
     store.add(FaultSpec(service="resend", operation="send_email", status=500, rate=0.3))
     fired = sum(bool(store.fire("resend", "send_email")) for _ in range(1000))
@@ -146,8 +146,6 @@ async def test_nonsense_faults_are_refused(sandbox: SandboxHandle, spec: dict[st
 
 async def test_clearing_faults_releases_a_hanging_request(sandbox: SandboxHandle) -> None:
     """A request hung by a fault is let go (504) as soon as the faults are cleared."""
-    import asyncio
-
     await sandbox.fault("resend", "send_email", timeout=True)
     pending = asyncio.create_task(
         sandbox.http.post(
