@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 10.0
     max_body_bytes: int = 64 * 1024
 
+    # --- providers and sandbox (issue #3) ---
+    # Asaas requires a User-Agent naming the application; empty means PRODUCT_NAME.
+    asaas_user_agent: str | None = None
+    # Where the sandbox sends webhooks it is asked to fire; empty means this API's own address.
+    sandbox_gateway_url: str | None = None
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"
@@ -121,6 +127,11 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.entrega_env in ("dev", "test")
+
+    @property
+    def gateway_url(self) -> str:
+        """Where the sandbox delivers webhooks (default http://127.0.0.1:8000, the dev API)."""
+        return self.sandbox_gateway_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def retry_schedule(self) -> list[timedelta]:

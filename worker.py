@@ -13,26 +13,34 @@ from temporalio.worker import Worker
 
 from activities.journal import JournalActivities
 from db.pool import open_pool
+from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
 from workflows.client import connect
 
 WORKFLOWS: Sequence[type] = []
 
 
-def build_activities(settings: Settings, pool: AsyncConnectionPool) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, pool: AsyncConnectionPool, providers: ProviderClients
+) -> list[Callable[..., Any]]:
     """Every activity the worker serves, bound to the process's shared resources."""
     journal = JournalActivities(pool)
     return [journal.record]
 
 
 def build_worker(
-    client: Client, settings: Settings, pool: AsyncConnectionPool, *, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    providers: ProviderClients,
+    *,
+    task_queue: str | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(settings, pool),
+        activities=build_activities(settings, pool, providers),
     )
 
 
@@ -46,8 +54,9 @@ async def run(settings: Settings) -> None:
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
     try:
-        async with build_worker(client, settings, pool):
-            await stop.wait()
+        async with open_provider_clients(settings) as providers:
+            async with build_worker(client, settings, pool, providers):
+                await stop.wait()
     finally:
         await pool.close()
 

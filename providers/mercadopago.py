@@ -1,0 +1,60 @@
+"""Mercado Pago: fetch a payment's real state after a notification (GET /v1/payments/{id})."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from providers.base import ServiceClient, segment, text
+
+
+class MercadoPagoPayer(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+class MercadoPagoPayment(BaseModel):
+    """The fields of a payment Entrega uses; MP sends many more."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: str
+    status: str
+    status_detail: str | None = None
+    transaction_amount: Decimal
+    currency_id: str | None = None
+    payment_method_id: str | None = None
+    payment_type_id: str | None = None
+    external_reference: str | None = None
+    date_approved: datetime | None = None
+    payer: MercadoPagoPayer = Field(default_factory=MercadoPagoPayer)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MercadoPagoClient(ServiceClient):
+    """401/403/404 are permanent for this credential; 429 and 5xx are transient."""
+
+    service = "mercadopago"
+
+    def __init__(self, http: httpx.AsyncClient, access_token: str | SecretStr) -> None:
+        super().__init__(http, access_token)
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
+
+    def _error_fields(self, body: Any) -> tuple[str | None, str | None]:
+        # {"message": "Payment not found", "error": "not_found", "status": 404, "cause": [...]}
+        if isinstance(body, dict):
+            return text(body.get("error")), text(body.get("message"))
+        return None, None
+
+    async def get_payment(self, payment_id: str) -> MercadoPagoPayment:
+        response = await self._request("GET", f"/v1/payments/{segment(payment_id)}")
+        return self._parse(MercadoPagoPayment, self._json(response))
