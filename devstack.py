@@ -71,7 +71,7 @@ def dev_environment(base: dict[str, str], home: Path, sandbox_url: str) -> dict[
 
 @dataclass(frozen=True)
 class Ports:
-    """Where dev listens; each can be moved with its variable (tests run a second stack this way)."""
+    """Where dev listens; each moves with its variable (so tests can run a second stack)."""
 
     api: int = 8000
     sandbox: int = 8900
@@ -238,7 +238,7 @@ class DevStack:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            # Own process group: the terminal's Ctrl-C reaches only us, and we stop children in order.
+            # Own session: the terminal's Ctrl-C reaches only us, and we stop children in order.
             start_new_session=True,
         )
         self.children.append(Child(name, process, log))

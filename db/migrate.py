@@ -1,4 +1,4 @@
-"""Forward-only migrations: numbered SQL files applied once each, in order, under an advisory lock."""
+"""Forward-only migrations: numbered SQL files applied once each, in order, under a lock."""
 
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def make_settings(**overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A PostgreSQL server for the session: TEST_DATABASE_URL's, or an embedded one in a temp dir."""
+    """The session's PostgreSQL server: TEST_DATABASE_URL's, or an embedded one in a temp dir."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield url
         return

@@ -20,7 +20,7 @@ def free_port() -> int:
 
 @asynccontextmanager
 async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Serve `app` over real HTTP on a free loopback port, in this event loop; yields its base URL."""
+    """Serve `app` over real HTTP on a free loopback port in this event loop; yield its URL."""
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
     )

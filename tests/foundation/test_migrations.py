@@ -71,7 +71,7 @@ def test_a_failing_migration_leaves_no_trace(empty_database: str, tmp_path: Path
 def test_misnamed_or_duplicate_files_are_refused(tmp_path: Path) -> None:
     """A file not named NNNN_name.sql, or two files with one number, stop the run."""
     (tmp_path / "1_bad.sql").write_text("")
-    with pytest.raises(ValueError, match="NNNN_name.sql"):
+    with pytest.raises(ValueError, match=r"NNNN_name\.sql"):
         discover(tmp_path)
     (tmp_path / "1_bad.sql").unlink()
     (tmp_path / "0001_a.sql").write_text("")

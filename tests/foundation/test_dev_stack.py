@@ -1,0 +1,114 @@
+"""`entrega dev` brings up all five processes, refuses a second copy, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from devstack import dev_environment
+from tests.support import free_port
+
+pytestmark = [pytest.mark.db, pytest.mark.temporal]
+
+READY_BANNER = "Press Ctrl-C to stop everything."
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _start_dev(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "dev"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str:
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if READY_BANNER in line:
+            return "".join(seen)
+    process.kill()
+    raise AssertionError("entrega dev never became ready:\n" + "".join(seen))
+
+
+def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    """All five processes answer, a second `entrega dev` fails clearly, Ctrl-C frees every port."""
+    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
+    env["ENTREGA_HOME"] = str(tmp_path / "home")
+
+    dev = _start_dev(env, tmp_path)
+    try:
+        banner = _wait_for_banner(dev)
+        assert f"http://127.0.0.1:{ports['API']}/docs" in banner
+        assert f"http://127.0.0.1:{ports['TEMPORAL_UI']}" in banner
+        assert f"http://127.0.0.1:{ports['SANDBOX']}/_sandbox/inbox" in banner
+
+        ready = httpx.get(f"http://127.0.0.1:{ports['API']}/readyz", timeout=5)
+        assert ready.status_code == 200, ready.text
+        assert httpx.get(f"http://127.0.0.1:{ports['TEMPORAL_UI']}/", timeout=5).status_code == 200
+        inbox = httpx.get(f"http://127.0.0.1:{ports['SANDBOX']}/_sandbox/inbox", timeout=5)
+        assert inbox.status_code == 200
+        docs = httpx.get(f"http://127.0.0.1:{ports['API']}/docs", timeout=5)
+        assert docs.status_code == 200
+
+        second = subprocess.run(
+            [sys.executable, "-m", "cli", "dev"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert second.returncode == 1
+        assert "already running" in second.stderr
+
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 4  # temporal, sandbox, worker, api
+    finally:
+        dev.send_signal(signal.SIGINT)
+        output, _ = dev.communicate(timeout=60)
+
+    assert dev.returncode == 0, output
+    assert "no process left behind" in output
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    for name, port in ports.items():
+        assert not _port_in_use(port), f"{name} port {port} still in use"
+    pg_data = str(tmp_path / "home" / "pg")
+    leftovers = [
+        p for p in psutil.process_iter(["cmdline"]) if pg_data in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == [], "embedded PostgreSQL still running"
+
+
+def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:
+    """A secret set in the environment is kept; the missing ones get dev values and sandbox URLs."""
+    env = dev_environment({"ADMIN_TOKEN": "mine"}, tmp_path, "http://127.0.0.1:9")
+    assert env["ADMIN_TOKEN"] == "mine"
+    assert env["RESEND_API_KEY"].startswith("dev-")
+    assert env["ASAAS_API_URL"] == "http://127.0.0.1:9/asaas/v3"
+    assert env["ENTREGA_ENV"] == "dev"
