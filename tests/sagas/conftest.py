@@ -38,6 +38,7 @@ class SignupStack:
     pool: Any
     temporal: Any
     providers: ProviderClients
+    app: Any
 
     async def register(self, n: int = 0, **overrides: str) -> httpx.Response:
         return await self.api.post("/api/v1/profiles/register", json=person(n, **overrides))
@@ -96,7 +97,7 @@ async def stack(pool, sandbox, temporal_client, task_queue, database_url):
             transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
         ) as api,
     ):
-        yield SignupStack(api, sandbox, pool, temporal_client, providers)
+        yield SignupStack(api, sandbox, pool, temporal_client, providers, app)
 
 
 def registration_id(n: int = 0) -> str:
