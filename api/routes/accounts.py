@@ -39,6 +39,8 @@ _ANSWERS: dict[str, tuple[int, str]] = {
     ),
 }
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
+# How many concurrent registrations of one e-mail a request waits out before giving up.
+_MAX_TURNS = 3
 
 
 def _answer(code: str, details: Any = None) -> ApiError:
@@ -119,7 +121,7 @@ async def _register(
     it succeeded, so this one is a duplicate; it failed, so this one may try in its turn.
     """
     workflow_id = registration_workflow.workflow_id(new.email)
-    while True:
+    for _ in range(_MAX_TURNS):
         try:
             handle = await temporal.start_workflow(
                 RegistrationWorkflow.run,
@@ -140,6 +142,7 @@ async def _register(
             raise _answer("email_exists", {"field": "email"}) from None
         result: RegistrationResult = await _outcome(handle, settings)
         return result
+    raise _answer("registration_failed", "other registrations of this e-mail kept failing")
 
 
 @router.post("/api/v1/checkout/create", status_code=201)

@@ -1,0 +1,40 @@
+"""Committed histories of the signup sagas still replay: a change to the workflow code that would
+break running sagas (non-determinism) fails here first. Regenerate only on purpose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.checkout import CheckoutWorkflow
+from workflows.registration import RegistrationWorkflow
+
+HISTORIES = sorted(
+    path
+    for path in (Path(__file__).parent.parent / "histories").glob("*.json")
+    if path.name.startswith(("registration_", "checkout_"))
+)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays(path: Path) -> None:
+    """The current RegistrationWorkflow/CheckoutWorkflow code replays this recorded history."""
+    replayer = Replayer(
+        workflows=[RegistrationWorkflow, CheckoutWorkflow], data_converter=pydantic_data_converter
+    )
+    await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+def test_histories_are_present() -> None:
+    """Every outcome of both sagas has a recorded history (the list cannot silently empty)."""
+    assert {p.stem for p in HISTORIES} >= {
+        "registration_completed",
+        "registration_rolled_back",
+        "checkout_first_completed",
+        "checkout_first_rolled_back",
+        "checkout_later_rolled_back",
+    }
