@@ -274,6 +274,23 @@ async def start_checkout_attempt(
     return attempt
 
 
+async def stale_checkout_attempt(
+    conn: AsyncConnection[Any], profile_id: uuid.UUID, older_than_seconds: float
+) -> str | None:
+    """The workflow id of the profile's unfinished attempt if it began that long ago."""
+    row = await (
+        await conn.execute(
+            """
+            SELECT workflow_id FROM checkout_attempts
+             WHERE profile_id = %(profile)s AND outcome IS NULL
+               AND created_at < now() - make_interval(secs => %(age)s)
+            """,
+            {"profile": profile_id, "age": older_than_seconds},
+        )
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 async def finish_checkout_attempt(
     conn: AsyncConnection[Any], workflow_id: str, outcome: str
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.accounts import DUPLICATE_CODES, seal_password
 from api import validation
@@ -41,6 +42,8 @@ _ANSWERS: dict[str, tuple[int, str]] = {
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
 # How many concurrent registrations of one e-mail a request waits out before giving up.
 _MAX_TURNS = 3
+# An unfinished checkout attempt this old with no workflow was orphaned by a crashed API process.
+_STALE_ATTEMPT_SECONDS = 60.0
 
 
 def _answer(code: str, details: Any = None) -> ApiError:
@@ -145,6 +148,34 @@ async def _register(
     raise _answer("registration_failed", "other registrations of this e-mail kept failing")
 
 
+async def _number_attempt(
+    conn: Any, temporal: Client, profile_id: uuid.UUID, plan_id: str
+) -> db_profiles.CheckoutAttempt:
+    """Record the next attempt, or 409 while another one runs. An attempt left unfinished by an
+    API process that died before starting its workflow would block the profile forever, so an
+    old unfinished attempt with no workflow behind it is closed first."""
+    try:
+        return await db_profiles.start_checkout_attempt(conn, profile_id, plan_id)
+    except db_profiles.CheckoutInProgress:
+        stale = await db_profiles.stale_checkout_attempt(conn, profile_id, _STALE_ATTEMPT_SECONDS)
+        if stale is None or await _workflow_exists(temporal, stale):
+            raise ApiError(
+                409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
+            ) from None
+        await db_profiles.finish_checkout_attempt(conn, stale, "rolled_back")
+        return await db_profiles.start_checkout_attempt(conn, profile_id, plan_id)
+
+
+async def _workflow_exists(temporal: Client, workflow_id: str) -> bool:
+    try:
+        await temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 @router.post("/api/v1/checkout/create", status_code=201)
 async def create_checkout(
     body: CheckoutRequest,
@@ -167,14 +198,7 @@ async def create_checkout(
                 "Dados inválidos",
                 [{"field": "plan_id", "message": "Plano inexistente", "type": "value_error"}],
             )
-        try:
-            attempt = await db_profiles.start_checkout_attempt(
-                conn, profile.profile_id, plan.plan_id
-            )
-        except db_profiles.CheckoutInProgress:
-            raise ApiError(
-                409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
-            ) from None
+        attempt = await _number_attempt(conn, temporal, profile.profile_id, plan.plan_id)
     checkout = CheckoutInput(
         profile_id=profile.profile_id,
         auth_user_id=profile.auth_user_id,

@@ -160,3 +160,29 @@ async def test_checkout_needs_a_known_plan_and_a_token(stack) -> None:
     )
     assert anonymous.status_code == 401
     assert (await stack.sandbox.state())["asaas_customers"] == []
+
+
+async def test_one_checkout_at_a_time_and_no_stale_lock(stack, pool) -> None:
+    """While an attempt is unfinished a second one is refused with 409; an old unfinished attempt
+    whose workflow never started (its API process died) no longer blocks the account."""
+    account = await stack.registered(0)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO checkout_attempts (profile_id, attempt, workflow_id, plan_id)"
+            " VALUES (%(p)s::uuid, 1, 'checkout:' || %(p)s::text || ':1', 'basic')",
+            {"p": account["profile_id"]},
+        )
+    refused = await stack.checkout(account["auth_user_id"])
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "checkout_in_progress"
+    assert (await stack.sandbox.state())["asaas_customers"] == []
+
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE checkout_attempts SET created_at = now() - interval '2 minutes'")
+    response = await stack.checkout(account["auth_user_id"])
+    assert response.status_code == 201, response.text
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute("SELECT attempt, outcome FROM checkout_attempts ORDER BY attempt")
+        ).fetchall()
+    assert rows == [(1, "rolled_back"), (2, "completed")]
