@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio import activity
 from temporalio.client import WorkflowFailureError
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewProfile
+from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewProfile, ProfileRef
 from activities.journal import JournalActivities
 from tests.sagas.conftest import run_cli
+from workflows import saga
 from workflows.registration import RegistrationInput, RegistrationWorkflow
 from workflows.search_attributes import STAGE
 
@@ -27,8 +30,10 @@ class FlakyProviders:
     """Replacement activities: the profile step fails, and deleting the auth user fails until
     `healthy` is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, transient: bool = False) -> None:
         self.healthy = False
+        self.transient = transient
+        self.delete_attempts = 0
         self.deleted: list[AuthUserCleanup] = []
 
     @activity.defn(name="accounts.create_auth_user")
@@ -36,7 +41,7 @@ class FlakyProviders:
         return AuthUserRef(auth_user_id=USER_ID)
 
     @activity.defn(name="accounts.create_profile")
-    async def create_profile(self, new: NewProfile) -> AuthUserRef:
+    async def create_profile(self, new: NewProfile) -> ProfileRef:
         raise ApplicationError("database refused", type="boom", non_retryable=True)
 
     @activity.defn(name="accounts.delete_profile")
@@ -45,10 +50,32 @@ class FlakyProviders:
 
     @activity.defn(name="accounts.delete_auth_user")
     async def delete_auth_user(self, target: AuthUserCleanup) -> None:
+        self.delete_attempts += 1
         if not self.healthy:
-            # Non-retryable, so the test need not wait out the compensation backoff.
-            raise ApplicationError("supabase is down", type="down", non_retryable=True)
+            # Permanent by default, so the saga parks without waiting out the backoff.
+            raise ApplicationError(
+                "supabase is down", type="down", non_retryable=not self.transient
+            )
         self.deleted.append(target)
+
+    def activities(self, journal) -> list:
+        return [
+            self.create_auth_user,
+            self.create_profile,
+            self.delete_profile,
+            self.delete_auth_user,
+            journal,
+        ]
+
+
+def _new_person() -> RegistrationInput:
+    return RegistrationInput(
+        name="Ana",
+        email="ana@example.com",
+        phone="+5511987654321",
+        cpf_cnpj="52998224725",
+        sealed_password="sealed",
+    )
 
 
 async def _stage(handle) -> str | None:
@@ -66,23 +93,11 @@ async def test_failing_compensation_parks_until_retry(temporal_client, task_queu
         temporal_client,
         task_queue=task_queue,
         workflows=[RegistrationWorkflow],
-        activities=[
-            fakes.create_auth_user,
-            fakes.create_profile,
-            fakes.delete_profile,
-            fakes.delete_auth_user,
-            journal.record,
-        ],
+        activities=fakes.activities(journal.record),
     ):
         handle = await temporal_client.start_workflow(
             RegistrationWorkflow.run,
-            RegistrationInput(
-                name="Ana",
-                email="ana@example.com",
-                phone="+5511987654321",
-                cpf_cnpj="52998224725",
-                sealed_password="sealed",
-            ),
+            _new_person(),
             id=f"registration:park-{uuid.uuid4()}",
             task_queue=task_queue,
         )
@@ -124,3 +139,41 @@ async def test_failing_compensation_parks_until_retry(temporal_client, task_queu
         ("compensation_failed", "auth_user"),
         ("compensated", "auth_user"),
     ]
+
+
+async def test_transient_failures_park_only_after_every_retry(
+    temporal_client, task_queue, pool, monkeypatch
+) -> None:
+    """A compensation failing transiently is retried per COMPENSATION_RETRY before the saga
+    parks; a retry signal then runs it again. (Unsandboxed so the schedule can be shortened.)"""
+    monkeypatch.setattr(
+        saga,
+        "COMPENSATION_RETRY",
+        RetryPolicy(initial_interval=timedelta(milliseconds=10), maximum_attempts=4),
+    )
+    fakes = FlakyProviders(transient=True)
+    async with Worker(
+        temporal_client,
+        task_queue=task_queue,
+        workflows=[RegistrationWorkflow],
+        activities=fakes.activities(JournalActivities(pool).record),
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        handle = await temporal_client.start_workflow(
+            RegistrationWorkflow.run,
+            _new_person(),
+            id=f"registration:transient-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        for _ in range(100):
+            if (await handle.query(RegistrationWorkflow.status)).stage == "compensation_failed":
+                break
+            await asyncio.sleep(0.1)
+        assert (await handle.query(RegistrationWorkflow.status)).stage == "compensation_failed"
+        assert fakes.delete_attempts == 4
+        fakes.healthy = True
+        await handle.signal(RegistrationWorkflow.retry)
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert fakes.delete_attempts == 5
+    assert len(fakes.deleted) == 1
