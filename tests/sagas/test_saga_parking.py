@@ -111,9 +111,14 @@ async def test_failing_compensation_parks_until_retry(temporal_client, task_queu
         assert fakes.deleted == []
 
         env = {"TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host}
-        code, listed = await run_cli(
-            "sagas", "list", "--stage", "compensation_failed", "--json", **env
-        )
+        # Listing reads the visibility store, which trails the workflow by a moment.
+        for _ in range(20):
+            code, listed = await run_cli(
+                "sagas", "list", "--stage", "compensation_failed", "--json", **env
+            )
+            if handle.id in [row["workflow_id"] for row in json.loads(listed)]:
+                break
+            await asyncio.sleep(0.25)
         assert code == 0 and handle.id in [row["workflow_id"] for row in json.loads(listed)]
 
         fakes.healthy = True
