@@ -141,3 +141,20 @@ async def test_concurrent_registrations_of_one_cpf(stack) -> None:
     assert len((await stack.sandbox.state())["auth_users"]) == 1
     assert len(await stack.profiles()) == 1
     assert await stack.orphans() == []
+
+
+async def test_lost_answer_from_supabase_is_not_a_duplicate(stack) -> None:
+    """Supabase creates the user but answers after our client gave up (2 s): the retry meets
+    email_exists, recognizes its own user by the registration key, and the registration succeeds
+    with that one user."""
+    await stack.sandbox.fault("supabase", "create_user", latency_ms=2300, times=1)
+    registering = asyncio.create_task(stack.register(0))
+    while (await stack.sandbox.http.get("/_sandbox/faults")).json()[0]["fired"] < 1:
+        await asyncio.sleep(0.01)
+    # The retry (0.2 s after the 2 s timeout) is held until the first call has created the user.
+    await stack.sandbox.fault("supabase", "create_user", latency_ms=600, times=1)
+    response = await registering
+    assert response.status_code == 201, response.text
+    state = await stack.sandbox.state()
+    assert [u["id"] for u in state["auth_users"]] == [response.json()["auth_user_id"]]
+    assert await stack.orphans() == []
