@@ -46,8 +46,14 @@ _MAX_TURNS = 3
 _STALE_ATTEMPT_SECONDS = 60.0
 
 
+# The request field each duplicate is about.
+_DUPLICATE_FIELDS = {"email_exists": "email", "phone_exists": "phone", "cpf_exists": "cpfCnpj"}
+
+
 def _answer(code: str, details: Any = None) -> ApiError:
     status, message = _ANSWERS[code]
+    if code in _DUPLICATE_FIELDS:
+        details = {"field": _DUPLICATE_FIELDS[code]}
     return ApiError(status, code, message, details)
 
 
@@ -97,7 +103,7 @@ async def register(
             conn, email=body.email, phone=body.phone, cpf_cnpj=body.cpf_cnpj
         )
     if taken:
-        raise _answer(DUPLICATE_CODES[taken], {"field": taken})
+        raise _answer(DUPLICATE_CODES[taken])
     new = RegistrationInput(
         name=body.name,
         email=body.email,
@@ -108,10 +114,11 @@ async def register(
     try:
         result: RegistrationResult = await _register(temporal, settings, new)
     except WorkflowFailureError as exc:
-        code, message = _failure_type(exc)
-        raise _answer(code if code in _ANSWERS else "registration_failed", message) from exc
+        # The providers' own words stay in integration_logs; people get the documented answer.
+        code, _ = _failure_type(exc)
+        raise _answer(code if code in _ANSWERS else "registration_failed") from exc
     except (TimeoutError, RPCError) as exc:
-        raise _answer("registration_failed", type(exc).__name__) from exc
+        raise _answer("registration_failed") from exc
     return result
 
 
@@ -142,10 +149,10 @@ async def _register(
                 await _outcome(running, settings)
             except WorkflowFailureError:
                 continue
-            raise _answer("email_exists", {"field": "email"}) from None
+            raise _answer("email_exists") from None
         result: RegistrationResult = await _outcome(handle, settings)
         return result
-    raise _answer("registration_failed", "other registrations of this e-mail kept failing")
+    raise _answer("registration_failed")
 
 
 async def _number_attempt(

@@ -107,10 +107,8 @@ async def test_duplicate_answers_409_with_its_message(stack, field, code, messag
     first = await stack.registered(0)
     response = await stack.register(1, **{field: SAME_AS_PERSON_0[field]})
     assert response.status_code == 409, response.text
-    assert (response.json()["error"]["code"], response.json()["error"]["message"]) == (
-        code,
-        message,
-    )
+    error = response.json()["error"]
+    assert (error["code"], error["message"], error["details"]) == (code, message, {"field": field})
     assert [u["id"] for u in (await stack.sandbox.state())["auth_users"]] == [first["auth_user_id"]]
     assert await stack.orphans() == []
 
@@ -136,6 +134,7 @@ async def test_concurrent_registrations_of_one_cpf(stack) -> None:
     assert sorted(r.status_code for r in responses) == [201, 409]
     conflict = next(r for r in responses if r.status_code == 409)
     assert conflict.json()["error"]["code"] == "cpf_exists"
+    assert conflict.json()["error"]["details"] == {"field": "cpfCnpj"}
     loser = 1 if responses[0].status_code == 201 else 0
     assert ("step_failed", "profile") in await stack.journal(registration_id(loser))
     assert len((await stack.sandbox.state())["auth_users"]) == 1
