@@ -82,3 +82,53 @@ async def test_killed_worker_mid_compensation(
     assert (await sandbox.state())["auth_users"] == []
     assert await stack.profiles() == []
     assert await stack.orphans() == []
+
+
+async def test_killed_worker_mid_step(
+    stack, pool, sandbox, temporal_client, task_queue, database_url
+) -> None:
+    """The worker process dies while Supabase is still creating the auth user; after the workflow
+    task times out a new worker runs the step again, recognizes the user the dead one created,
+    and finishes the registration: one user, one profile, no orphan."""
+    queue = f"{task_queue}-killed-step"
+    await sandbox.fault("supabase", "create_user", latency_ms=1500, times=1)
+    address = temporal_client.service_client.config.target_host
+    process = _worker_process(database_url, address, queue, sandbox.url)
+    settings = make_settings(database_url=database_url, **sandbox_urls(sandbox.url))
+    try:
+        handle = await temporal_client.start_workflow(
+            RegistrationWorkflow.run,
+            RegistrationInput(
+                name="Kill Test",
+                email="killed-step@example.com",
+                phone="+5511987654398",
+                cpf_cnpj="52998224725",
+                sealed_password=seal_password(settings, "segredo123"),
+            ),
+            id=f"registration:killed-step-{uuid.uuid4().hex[:8]}@example.com",
+            task_queue=queue,
+        )
+        for _ in range(400):
+            faults = (await sandbox.http.get("/_sandbox/faults")).json()
+            if faults and faults[0]["fired"] >= 1:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the worker never called Supabase")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    # Supabase finishes the dead worker's call: the user exists before the new worker starts.
+    for _ in range(100):
+        if (await sandbox.state())["auth_users"]:
+            break
+        await asyncio.sleep(0.05)
+    assert len((await sandbox.state())["auth_users"]) == 1
+
+    async with build_worker(temporal_client, settings, pool, stack.providers, task_queue=queue):
+        result = await asyncio.wait_for(handle.result(), 60)
+    [user] = (await sandbox.state())["auth_users"]
+    assert user["id"] == str(result.auth_user_id)
+    assert [p["profile_id"] for p in await stack.profiles()] == [str(result.profile_id)]
+    assert await stack.orphans() == []
