@@ -1,0 +1,230 @@
+-- The credit ledger. credit_usage is the only record of what was spent: one row per shipment. The
+-- grants are plans.monthly_credits (per subscription period, read from the profile) and
+-- credit_purchases.credits_amount (until expires_at). Balances are views over these; there is no
+-- counter to keep in step.
+
+-- Rows the old system wrote are kept as they were; every new row is checked.
+ALTER TABLE shipments
+    ADD CONSTRAINT shipments_recipient_name_check CHECK (btrim(recipient_name) <> '') NOT VALID,
+    ADD CONSTRAINT shipments_postal_code_check
+        CHECK (destination_postal_code ~ '^[0-9]{8}$') NOT VALID,
+    ADD CONSTRAINT shipments_weight_check CHECK (weight_grams BETWEEN 1 AND 30000) NOT VALID,
+    -- Targets of the composite keys below: a usage row belongs to its shipment's profile.
+    ADD CONSTRAINT shipments_profile_key UNIQUE (shipment_id, profile_id);
+ALTER TABLE credit_purchases
+    ADD CONSTRAINT credit_purchases_profile_key UNIQUE (purchase_id, profile_id);
+
+CREATE TABLE credit_usage (
+    shipment_id  uuid PRIMARY KEY,
+    profile_id   uuid NOT NULL REFERENCES profiles (profile_id),
+    source_type  text NOT NULL CHECK (source_type IN ('monthly', 'purchase')),
+    purchase_id  uuid,
+    -- The subscription period the credit counted against (monthly credits only).
+    period_start timestamptz,
+    period_end   timestamptz,
+    -- Which credit of its grant this is, 1..limit. The unique indexes below make it impossible for
+    -- two shipments to spend the same credit, whatever the application does; and the highest unit
+    -- of a grant is how many of its credits are gone, found through an index instead of a count.
+    unit         integer NOT NULL CHECK (unit >= 1),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (shipment_id, profile_id) REFERENCES shipments (shipment_id, profile_id),
+    FOREIGN KEY (purchase_id, profile_id) REFERENCES credit_purchases (purchase_id, profile_id),
+    CHECK ((source_type = 'purchase') = (purchase_id IS NOT NULL)),
+    CHECK ((source_type = 'monthly') = (period_start IS NOT NULL AND period_end IS NOT NULL))
+);
+CREATE UNIQUE INDEX credit_usage_monthly_unit_key
+    ON credit_usage (profile_id, period_start, unit) WHERE source_type = 'monthly';
+CREATE UNIQUE INDEX credit_usage_purchase_unit_key
+    ON credit_usage (purchase_id, unit) WHERE source_type = 'purchase';
+
+-- The ledger is append-only: a spent credit is never edited or taken back.
+CREATE FUNCTION credit_usage_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'credit_usage is append-only (% refused)', TG_OP;
+END $$;
+CREATE TRIGGER credit_usage_append_only BEFORE UPDATE OR DELETE ON credit_usage
+    FOR EACH STATEMENT EXECUTE FUNCTION credit_usage_append_only();
+
+-- Idempotency records: the first 201 answer to (profile, Idempotency-Key), kept with the request's
+-- hash so the same key with another body can be refused.
+CREATE TABLE shipment_requests (
+    profile_id      uuid NOT NULL REFERENCES profiles (profile_id),
+    idempotency_key text NOT NULL,
+    request_hash    text NOT NULL,
+    shipment_id     uuid NOT NULL UNIQUE REFERENCES shipments (shipment_id),
+    balance         jsonb NOT NULL,     -- the balance the first answer reported
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (profile_id, idempotency_key)
+);
+
+-- Per purchase: how much of it is spent and whether what is left can still be spent.
+CREATE VIEW credit_purchase_balances AS
+SELECT p.purchase_id,
+       p.profile_id,
+       p.credits_amount,
+       p.expires_at,
+       p.created_at,
+       u.used,
+       p.credits_amount - u.used AS remaining,
+       (p.expires_at IS NULL OR p.expires_at > now()) AS spendable
+FROM credit_purchases p
+CROSS JOIN LATERAL (
+    SELECT count(*)::integer AS used FROM credit_usage c WHERE c.purchase_id = p.purchase_id
+) u;
+
+-- Per profile: the monthly credits of the current period and the spendable purchased credits.
+-- Monthly credits exist only while now() is inside the profile's subscription period.
+CREATE VIEW credit_balances AS
+SELECT pr.profile_id,
+       m.monthly_limit,
+       m.monthly_used,
+       m.monthly_limit - m.monthly_used AS monthly_remaining,
+       pr.current_period_start AS period_start,
+       pr.current_period_end AS period_end,
+       x.extra_remaining,
+       m.monthly_limit - m.monthly_used + x.extra_remaining AS total_remaining
+FROM profiles pr
+LEFT JOIN plans pl ON pl.plan_id = pr.plan_id
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN pr.current_period_start <= now() AND now() < pr.current_period_end
+                THEN coalesce(pl.monthly_credits, 0) ELSE 0 END AS monthly_limit,
+           (SELECT count(*)::integer FROM credit_usage c
+             WHERE c.profile_id = pr.profile_id AND c.source_type = 'monthly'
+               AND c.period_start = pr.current_period_start
+               AND pr.current_period_start <= now() AND now() < pr.current_period_end
+           ) AS monthly_used
+) m
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(b.remaining), 0)::integer AS extra_remaining
+    FROM credit_purchase_balances b
+    WHERE b.profile_id = pr.profile_id AND b.spendable
+) x;
+
+-- Spend one credit on a new shipment, or say why not. Runs inside the caller's transaction and
+-- holds the profile's row lock until it ends, so spends of one profile happen one after the other
+-- while other profiles proceed in parallel. Outcomes:
+--   created       the shipment and its credit_usage row (and the idempotency record) were inserted
+--   replayed      the key was used before with the same request: the first answer, nothing spent
+--   key_reused    the key was used before with another request: nothing written
+--   insufficient  no credit left: nothing written
+--   no_profile    no such profile: nothing written
+CREATE FUNCTION spend_credit(
+    p_profile_id uuid,
+    p_idempotency_key text,
+    p_request_hash text,
+    p_shipment_id uuid,
+    p_recipient_name text,
+    p_destination_postal_code text,
+    p_weight_grams integer,
+    p_reference text
+) RETURNS TABLE (
+    outcome text,
+    shipment_id uuid,
+    source_type text,
+    purchase_id uuid,
+    balance jsonb
+) LANGUAGE plpgsql AS $$
+DECLARE
+    prof record;
+    prior record;
+    monthly_limit integer := 0;
+    monthly_used integer := 0;
+    chosen_purchase uuid;
+    chosen_unit integer;
+    extra_remaining integer;
+BEGIN
+    -- Serialize: every later statement of this function sees the spends committed before ours.
+    SELECT p.profile_id, p.current_period_start AS period_start, p.current_period_end AS period_end,
+           coalesce(pl.monthly_credits, 0) AS monthly_credits
+      INTO prof
+      FROM profiles p LEFT JOIN plans pl ON pl.plan_id = p.plan_id
+     WHERE p.profile_id = p_profile_id
+       FOR NO KEY UPDATE OF p;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'no_profile', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
+        RETURN;
+    END IF;
+
+    SELECT r.request_hash, r.shipment_id, r.balance, u.source_type, u.purchase_id
+      INTO prior
+      FROM shipment_requests r JOIN credit_usage u ON u.shipment_id = r.shipment_id
+     WHERE r.profile_id = p_profile_id AND r.idempotency_key = p_idempotency_key;
+    IF FOUND THEN
+        IF prior.request_hash <> p_request_hash THEN
+            RETURN QUERY SELECT 'key_reused', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
+        ELSE
+            RETURN QUERY SELECT 'replayed', prior.shipment_id, prior.source_type,
+                                prior.purchase_id, prior.balance;
+        END IF;
+        RETURN;
+    END IF;
+
+    -- Monthly credits of the current period first.
+    IF prof.period_start <= now() AND now() < prof.period_end THEN
+        monthly_limit := prof.monthly_credits;
+        SELECT coalesce(max(c.unit), 0) INTO monthly_used
+          FROM credit_usage c
+         WHERE c.profile_id = p_profile_id AND c.source_type = 'monthly'
+           AND c.period_start = prof.period_start;
+    END IF;
+
+    IF monthly_used < monthly_limit THEN
+        chosen_unit := monthly_used + 1;
+        monthly_used := chosen_unit;
+    ELSE
+        -- Then purchased credits: the one expiring soonest, then the oldest; expired ones never.
+        SELECT p.purchase_id, p.used + 1 INTO chosen_purchase, chosen_unit
+          FROM (SELECT cp.purchase_id, cp.credits_amount, cp.expires_at, cp.created_at,
+                       (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
+                         WHERE c.purchase_id = cp.purchase_id AND c.source_type = 'purchase') AS used
+                  FROM credit_purchases cp
+                 WHERE cp.profile_id = p_profile_id
+                   AND (cp.expires_at IS NULL OR cp.expires_at > now())) p
+         WHERE p.used < p.credits_amount
+         ORDER BY p.expires_at NULLS LAST, p.created_at, p.purchase_id
+         LIMIT 1;
+        IF NOT FOUND THEN
+            RETURN QUERY SELECT 'insufficient', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
+            RETURN;
+        END IF;
+    END IF;
+
+    INSERT INTO shipments (shipment_id, profile_id, recipient_name, destination_postal_code,
+                           weight_grams, reference)
+    VALUES (p_shipment_id, p_profile_id, p_recipient_name, p_destination_postal_code,
+            p_weight_grams, p_reference);
+
+    INSERT INTO credit_usage (shipment_id, profile_id, source_type, purchase_id, period_start,
+                              period_end, unit)
+    VALUES (p_shipment_id, p_profile_id,
+            CASE WHEN chosen_purchase IS NULL THEN 'monthly' ELSE 'purchase' END,
+            chosen_purchase,
+            CASE WHEN chosen_purchase IS NULL THEN prof.period_start END,
+            CASE WHEN chosen_purchase IS NULL THEN prof.period_end END,
+            chosen_unit);
+
+    SELECT coalesce(sum(p.credits_amount - p.used), 0) INTO extra_remaining
+      FROM (SELECT cp.credits_amount,
+                   (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
+                     WHERE c.purchase_id = cp.purchase_id AND c.source_type = 'purchase') AS used
+              FROM credit_purchases cp
+             WHERE cp.profile_id = p_profile_id
+               AND (cp.expires_at IS NULL OR cp.expires_at > now())) p;
+
+    balance := jsonb_build_object(
+        'monthly', jsonb_build_object(
+            'limit', monthly_limit,
+            'used', monthly_used,
+            'remaining', monthly_limit - monthly_used,
+            'period_start', prof.period_start,
+            'period_end', prof.period_end),
+        'extra', jsonb_build_object('remaining', extra_remaining),
+        'total_remaining', monthly_limit - monthly_used + extra_remaining);
+
+    INSERT INTO shipment_requests (profile_id, idempotency_key, request_hash, shipment_id, balance)
+    VALUES (p_profile_id, p_idempotency_key, p_request_hash, p_shipment_id, balance);
+
+    RETURN QUERY SELECT 'created', p_shipment_id,
+                        CASE WHEN chosen_purchase IS NULL THEN 'monthly' ELSE 'purchase' END,
+                        chosen_purchase, balance;
+END $$;
