@@ -99,7 +99,7 @@ async def profile_id_for_user(
 async def spend_credit(
     conn: AsyncConnection[Any],
     *,
-    profile_id: uuid.UUID,
+    auth_user_id: uuid.UUID,
     idempotency_key: str,
     request_hash: str,
     recipient_name: str,
@@ -108,7 +108,8 @@ async def spend_credit(
     reference: str | None,
     shipment_id: uuid.UUID | None = None,
 ) -> Spent:
-    """Create a shipment and spend its credit, or raise a LedgerError having written nothing.
+    """Create a shipment for the user's profile and spend its credit, or raise a LedgerError
+    having written nothing.
 
     The caller owns the transaction: what this inserted becomes durable at its commit, and a
     rollback takes the shipment and its credit back together.
@@ -116,12 +117,12 @@ async def spend_credit(
     cur = await conn.cursor(row_factory=dict_row).execute(
         """
         SELECT outcome, shipment_id, source_type, purchase_id, balance
-        FROM spend_credit(%(profile_id)s, %(idempotency_key)s, %(request_hash)s, %(shipment_id)s,
+        FROM spend_credit(%(auth_user_id)s, %(idempotency_key)s, %(request_hash)s, %(shipment_id)s,
                           %(recipient_name)s, %(destination_postal_code)s, %(weight_grams)s,
                           %(reference)s)
         """,
         {
-            "profile_id": profile_id,
+            "auth_user_id": auth_user_id,
             "idempotency_key": idempotency_key,
             "request_hash": request_hash,
             "shipment_id": shipment_id or uuid.uuid4(),
@@ -135,9 +136,9 @@ async def spend_credit(
     assert row is not None
     outcome = row["outcome"]
     if outcome == "no_profile":
-        raise ProfileNotFound(str(profile_id))
+        raise ProfileNotFound(str(auth_user_id))
     if outcome == "insufficient":
-        raise InsufficientCredits(str(profile_id))
+        raise InsufficientCredits(str(auth_user_id))
     if outcome == "key_reused":
         raise IdempotencyKeyReused(idempotency_key)
     return Spent(

@@ -81,12 +81,9 @@ async def create_shipment(
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
         async with pool.connection() as conn, conn.transaction():
-            profile_id = await credits.profile_id_for_user(conn, user.auth_user_id)
-            if profile_id is None:
-                raise _PROFILE_NOT_FOUND
             spent = await credits.spend_credit(
                 conn,
-                profile_id=profile_id,
+                auth_user_id=user.auth_user_id,
                 idempotency_key=idempotency_key,
                 request_hash=body.fingerprint(),
                 recipient_name=body.recipient_name,

@@ -22,4 +22,3 @@ CREATE TABLE shipments (
     reference               text,
     created_at              timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX shipments_profile_idx ON shipments (profile_id, created_at);

@@ -16,7 +16,7 @@ ALTER TABLE credit_purchases
 
 CREATE TABLE credit_usage (
     shipment_id  uuid PRIMARY KEY,
-    profile_id   uuid NOT NULL REFERENCES profiles (profile_id),
+    profile_id   uuid NOT NULL,
     source_type  text NOT NULL CHECK (source_type IN ('monthly', 'purchase')),
     purchase_id  uuid,
     -- The subscription period the credit counted against (monthly credits only).
@@ -48,13 +48,14 @@ CREATE TRIGGER credit_usage_append_only BEFORE UPDATE OR DELETE ON credit_usage
 -- Idempotency records: the first 201 answer to (profile, Idempotency-Key), kept with the request's
 -- hash so the same key with another body can be refused.
 CREATE TABLE shipment_requests (
-    profile_id      uuid NOT NULL REFERENCES profiles (profile_id),
+    profile_id      uuid NOT NULL,
     idempotency_key text NOT NULL,
     request_hash    text NOT NULL,
-    shipment_id     uuid NOT NULL UNIQUE REFERENCES shipments (shipment_id),
+    shipment_id     uuid NOT NULL,
     balance         jsonb NOT NULL,     -- the balance the first answer reported
     created_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (profile_id, idempotency_key)
+    PRIMARY KEY (profile_id, idempotency_key),
+    FOREIGN KEY (shipment_id, profile_id) REFERENCES shipments (shipment_id, profile_id)
 );
 
 -- Per purchase: how much of it is spent and whether what is left can still be spent.
@@ -100,16 +101,16 @@ CROSS JOIN LATERAL (
     WHERE b.profile_id = pr.profile_id AND b.spendable
 ) x;
 
--- Spend one credit on a new shipment, or say why not. Runs inside the caller's transaction and
--- holds the profile's row lock until it ends, so spends of one profile happen one after the other
--- while other profiles proceed in parallel. Outcomes:
---   created       the shipment and its credit_usage row (and the idempotency record) were inserted
+-- Spend one credit on a new shipment for the profile of `p_auth_user_id`, or say why not. Runs in
+-- the caller's transaction and holds the profile's advisory lock until it ends, so the spends of one
+-- profile happen one after the other while other profiles proceed in parallel. Outcomes:
+--   created       the shipment, its credit_usage row and the idempotency record were inserted
 --   replayed      the key was used before with the same request: the first answer, nothing spent
 --   key_reused    the key was used before with another request: nothing written
 --   insufficient  no credit left: nothing written
---   no_profile    no such profile: nothing written
+--   no_profile    the user has no profile: nothing written
 CREATE FUNCTION spend_credit(
-    p_profile_id uuid,
+    p_auth_user_id uuid,
     p_idempotency_key text,
     p_request_hash text,
     p_shipment_id uuid,
@@ -125,30 +126,30 @@ CREATE FUNCTION spend_credit(
     balance jsonb
 ) LANGUAGE plpgsql AS $$
 DECLARE
+    v_profile_id uuid;
     prof record;
     prior record;
+    purchase record;
     monthly_limit integer := 0;
     monthly_used integer := 0;
+    extra_remaining integer := 0;
     chosen_purchase uuid;
     chosen_unit integer;
-    extra_remaining integer;
 BEGIN
-    -- Serialize: every later statement of this function sees the spends committed before ours.
-    SELECT p.profile_id, p.current_period_start AS period_start, p.current_period_end AS period_end,
-           coalesce(pl.monthly_credits, 0) AS monthly_credits
-      INTO prof
-      FROM profiles p LEFT JOIN plans pl ON pl.plan_id = p.plan_id
-     WHERE p.profile_id = p_profile_id
-       FOR NO KEY UPDATE OF p;
+    SELECT p.profile_id INTO v_profile_id FROM profiles p WHERE p.auth_user_id = p_auth_user_id;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'no_profile', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
         RETURN;
     END IF;
 
+    -- Serialize. Every statement after this one sees the spends committed before ours (read
+    -- committed takes a fresh snapshot per statement). 0x63726564 = "cred".
+    PERFORM pg_advisory_xact_lock(x'63726564'::integer, hashtext(v_profile_id::text));
+
     SELECT r.request_hash, r.shipment_id, r.balance, u.source_type, u.purchase_id
       INTO prior
       FROM shipment_requests r JOIN credit_usage u ON u.shipment_id = r.shipment_id
-     WHERE r.profile_id = p_profile_id AND r.idempotency_key = p_idempotency_key;
+     WHERE r.profile_id = v_profile_id AND r.idempotency_key = p_idempotency_key;
     IF FOUND THEN
         IF prior.request_hash <> p_request_hash THEN
             RETURN QUERY SELECT 'key_reused', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
@@ -159,57 +160,62 @@ BEGIN
         RETURN;
     END IF;
 
+    SELECT p.current_period_start AS period_start, p.current_period_end AS period_end,
+           coalesce(pl.monthly_credits, 0) AS monthly_credits
+      INTO prof
+      FROM profiles p LEFT JOIN plans pl ON pl.plan_id = p.plan_id
+     WHERE p.profile_id = v_profile_id;
+
     -- Monthly credits of the current period first.
     IF prof.period_start <= now() AND now() < prof.period_end THEN
         monthly_limit := prof.monthly_credits;
         SELECT coalesce(max(c.unit), 0) INTO monthly_used
           FROM credit_usage c
-         WHERE c.profile_id = p_profile_id AND c.source_type = 'monthly'
+         WHERE c.profile_id = v_profile_id AND c.source_type = 'monthly'
            AND c.period_start = prof.period_start;
+        IF monthly_used < monthly_limit THEN
+            chosen_unit := monthly_used + 1;
+            monthly_used := chosen_unit;
+        END IF;
     END IF;
 
-    IF monthly_used < monthly_limit THEN
-        chosen_unit := monthly_used + 1;
-        monthly_used := chosen_unit;
-    ELSE
-        -- Then purchased credits: the one expiring soonest, then the oldest; expired ones never.
-        SELECT p.purchase_id, p.used + 1 INTO chosen_purchase, chosen_unit
-          FROM (SELECT cp.purchase_id, cp.credits_amount, cp.expires_at, cp.created_at,
-                       (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
-                         WHERE c.purchase_id = cp.purchase_id AND c.source_type = 'purchase') AS used
-                  FROM credit_purchases cp
-                 WHERE cp.profile_id = p_profile_id
-                   AND (cp.expires_at IS NULL OR cp.expires_at > now())) p
-         WHERE p.used < p.credits_amount
-         ORDER BY p.expires_at NULLS LAST, p.created_at, p.purchase_id
-         LIMIT 1;
-        IF NOT FOUND THEN
-            RETURN QUERY SELECT 'insufficient', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
-            RETURN;
+    -- Then purchased credits: the one expiring soonest, then the oldest; expired ones never.
+    FOR purchase IN
+        SELECT cp.purchase_id, cp.credits_amount,
+               cp.credits_amount - (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
+                                     WHERE c.purchase_id = cp.purchase_id
+                                       AND c.source_type = 'purchase') AS remaining
+          FROM credit_purchases cp
+         WHERE cp.profile_id = v_profile_id AND (cp.expires_at IS NULL OR cp.expires_at > now())
+         ORDER BY cp.expires_at NULLS LAST, cp.created_at, cp.purchase_id
+    LOOP
+        IF chosen_unit IS NULL AND purchase.remaining > 0 THEN
+            chosen_purchase := purchase.purchase_id;
+            chosen_unit := purchase.credits_amount - purchase.remaining + 1;
+            extra_remaining := extra_remaining + purchase.remaining - 1;
+        ELSE
+            extra_remaining := extra_remaining + purchase.remaining;
         END IF;
+    END LOOP;
+
+    IF chosen_unit IS NULL THEN
+        RETURN QUERY SELECT 'insufficient', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
+        RETURN;
     END IF;
 
     INSERT INTO shipments (shipment_id, profile_id, recipient_name, destination_postal_code,
                            weight_grams, reference)
-    VALUES (p_shipment_id, p_profile_id, p_recipient_name, p_destination_postal_code,
+    VALUES (p_shipment_id, v_profile_id, p_recipient_name, p_destination_postal_code,
             p_weight_grams, p_reference);
 
     INSERT INTO credit_usage (shipment_id, profile_id, source_type, purchase_id, period_start,
                               period_end, unit)
-    VALUES (p_shipment_id, p_profile_id,
+    VALUES (p_shipment_id, v_profile_id,
             CASE WHEN chosen_purchase IS NULL THEN 'monthly' ELSE 'purchase' END,
             chosen_purchase,
             CASE WHEN chosen_purchase IS NULL THEN prof.period_start END,
             CASE WHEN chosen_purchase IS NULL THEN prof.period_end END,
             chosen_unit);
-
-    SELECT coalesce(sum(p.credits_amount - p.used), 0) INTO extra_remaining
-      FROM (SELECT cp.credits_amount,
-                   (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
-                     WHERE c.purchase_id = cp.purchase_id AND c.source_type = 'purchase') AS used
-              FROM credit_purchases cp
-             WHERE cp.profile_id = p_profile_id
-               AND (cp.expires_at IS NULL OR cp.expires_at > now())) p;
 
     balance := jsonb_build_object(
         'monthly', jsonb_build_object(
@@ -222,7 +228,7 @@ BEGIN
         'total_remaining', monthly_limit - monthly_used + extra_remaining);
 
     INSERT INTO shipment_requests (profile_id, idempotency_key, request_hash, shipment_id, balance)
-    VALUES (p_profile_id, p_idempotency_key, p_request_hash, p_shipment_id, balance);
+    VALUES (v_profile_id, p_idempotency_key, p_request_hash, p_shipment_id, balance);
 
     RETURN QUERY SELECT 'created', p_shipment_id,
                         CASE WHEN chosen_purchase IS NULL THEN 'monthly' ELSE 'purchase' END,

@@ -73,12 +73,12 @@ class Model:
         return monthly + sum(p.amount - p.used for p in self.purchases if not p.expired)
 
 
-async def _spend(pool: AsyncConnectionPool, profile_id: uuid.UUID) -> tuple[str, Any] | None:
+async def _spend(pool: AsyncConnectionPool, auth_user_id: uuid.UUID) -> tuple[str, Any] | None:
     try:
         async with pool.connection() as conn, conn.transaction():
             spent = await credits.spend_credit(
                 conn,
-                profile_id=profile_id,
+                auth_user_id=auth_user_id,
                 idempotency_key=str(uuid.uuid4()),
                 request_hash="h",
                 recipient_name="Maria",
@@ -132,7 +132,7 @@ async def _run(database_url: str, monthly_limit: int, operations: list[tuple[Any
             elif kind == "spend":
                 # Concurrent spends serialize, so as a batch they equal that many spends in a row.
                 got = await asyncio.gather(
-                    *(_spend(pool, customer.profile_id) for _ in range(operation[1]))
+                    *(_spend(pool, customer.auth_user_id) for _ in range(operation[1]))
                 )
                 expected = [model.spend() for _ in range(operation[1])]
                 assert Counter(got) == Counter(expected), (got, expected)

@@ -120,7 +120,7 @@ async def test_shipment_the_database_refuses_rolls_back_its_credit(ledger: Ledge
         async with ledger.pool.connection() as conn, conn.transaction():
             await credits.spend_credit(
                 conn,
-                profile_id=customer.profile_id,
+                auth_user_id=customer.auth_user_id,
                 idempotency_key="k1",
                 request_hash="h",
                 recipient_name="Maria",

