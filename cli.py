@@ -203,7 +203,7 @@ def credits_show(
 
     balance, purchases = _run_db(_show)
     if balance is None:
-        err_console.print(f"[red]no profile {profile_id}[/red]")
+        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
         raise typer.Exit(1)
     if as_json:
         print(
@@ -222,10 +222,12 @@ def credits_show(
         if m.period_start and m.period_end
         else "no period"
     )
-    console.print(f"profile {profile_id}")
-    console.print(f"  monthly  {m.used}/{m.limit} used, {m.remaining} left ({period})")
-    console.print(f"  extra    {balance.extra.remaining} left")
-    console.print(f"  total    {balance.total_remaining} left")
+    console.print(f"profile {profile_id}", soft_wrap=True)
+    console.print(
+        f"  monthly  {m.used}/{m.limit} used, {m.remaining} left ({period})", soft_wrap=True
+    )
+    console.print(f"  extra    {balance.extra.remaining} left", soft_wrap=True)
+    console.print(f"  total    {balance.total_remaining} left", soft_wrap=True)
     table = Table("purchase", "credits", "used", "left", "expires", "created", "spendable")
     for p in purchases:
         table.add_row(
@@ -238,7 +240,7 @@ def credits_show(
             "yes" if p.spendable else "no",
         )
     if purchases:
-        console.print(table)
+        console.print(table, soft_wrap=True)
 
 
 @credits_app.command("grant")
@@ -265,7 +267,7 @@ def credits_grant(
     try:
         purchase = _run_db(_grant)
     except credits.ProfileNotFound:
-        err_console.print(f"[red]no profile {profile_id}[/red]")
+        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     if as_json:
         print(purchase.model_dump_json())
@@ -273,7 +275,8 @@ def credits_grant(
     until = f", expires {purchase.expires_at:%Y-%m-%d %H:%M %Z}" if purchase.expires_at else ""
     console.print(
         f"granted {purchase.credits_amount} credits to {profile_id} "
-        f"(purchase {purchase.purchase_id}{until})"
+        f"(purchase {purchase.purchase_id}{until})",
+        soft_wrap=True,
     )
 
 
@@ -298,12 +301,13 @@ def credits_backfill(
         else:
             err_console.print(
                 f"[red]refused:[/red] {len(refused.problems)} profile(s) cannot be reconciled; "
-                "nothing was written"
+                "nothing was written",
+                soft_wrap=True,
             )
             for profile_id, issues in refused.problems.items():
-                err_console.print(f"profile {profile_id}")
+                err_console.print(f"profile {profile_id}", soft_wrap=True)
                 for issue in issues:
-                    err_console.print(f"  {issue}")
+                    err_console.print(f"  {issue}", soft_wrap=True)
         raise typer.Exit(1) from None
     written = {
         str(k): {"monthly": v["monthly"], "purchase": v["purchase"]}
@@ -322,21 +326,29 @@ def credits_backfill(
         )
         return
     if not report.counters_present:
-        console.print("nothing to backfill: the legacy counters are gone (migration 0032 applied)")
+        console.print(
+            "nothing to backfill: the legacy counters are gone (migration 0032 applied)",
+            soft_wrap=True,
+        )
         return
     if not written:
-        console.print("nothing to backfill: every shipment already has its credit_usage row")
+        console.print(
+            "nothing to backfill: every shipment already has its credit_usage row", soft_wrap=True
+        )
         return
     verb = "would write" if dry_run else "wrote"
     for profile_key, counts in written.items():
         console.print(
             f"profile {profile_key}: {verb} {counts['monthly']} monthly + "
-            f"{counts['purchase']} purchase usage rows"
+            f"{counts['purchase']} purchase usage rows",
+            soft_wrap=True,
         )
     total = sum(c["monthly"] + c["purchase"] for c in written.values())
-    console.print(f"{verb} {total} credit_usage rows for {len(written)} profile(s)")
+    console.print(f"{verb} {total} credit_usage rows for {len(written)} profile(s)", soft_wrap=True)
     if not dry_run:
-        console.print("next: `entrega migrate` drops credit_purchases.consumed_credits")
+        console.print(
+            "next: `entrega migrate` drops credit_purchases.consumed_credits", soft_wrap=True
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,9 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from click.testing import Result
 from psycopg_pool import AsyncConnectionPool
+from typer.testing import CliRunner
 
 from api.app import create_app
+from cli import app as cli_app
 from settings import Settings
 from tests.conftest import TEST_SECRETS
 from tests.support import serve, user_token
@@ -179,3 +183,9 @@ SHIPMENT = {
     "destination_postal_code": "01310-100",
     "weight_grams": 500,
 }
+
+
+async def entrega(database_url: str, *args: str) -> Result:
+    """Run the `entrega` CLI on `database_url`, in a thread (it runs its own event loop)."""
+    env = {"DATABASE_URL": database_url, "ENTREGA_ENV": "test"}
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)

@@ -17,6 +17,7 @@ from psycopg import sql
 from db import embedded
 from db.credits_backfill import BackfillRefused, backfill
 from db.migrate import MIGRATIONS_DIR, discover, migrate
+from tests.credits.conftest import entrega
 
 pytestmark = pytest.mark.db
 
@@ -229,3 +230,22 @@ async def test_legacy_database_migrates_forward(legacy_url: str) -> None:
             "SELECT extra_remaining FROM credit_balances WHERE profile_id = %s", (known["good"],)
         ).fetchone()
     assert balance == (10 - 1,)  # p1's last 9; p2 expired in March 2026
+
+
+async def test_cli_names_the_profiles_it_refuses(legacy_url: str, tmp_path: Path) -> None:
+    """`entrega credits backfill` exits 1 naming the bad profile, then reports what it wrote."""
+    known = _seed_known_numbers(legacy_url)
+    migrate(legacy_url, _only_up_to(31, tmp_path / "ledger"))
+    refused = await entrega(legacy_url, "credits", "backfill")
+    assert refused.exit_code == 1
+    assert f"profile {known['bad']}" in refused.output
+    assert str(known["good"]) not in refused.output
+    with psycopg.connect(legacy_url) as conn:
+        conn.execute(
+            "UPDATE credit_purchases SET consumed_credits = 2 WHERE profile_id = %s",
+            (known["bad"],),
+        )
+    done = await entrega(legacy_url, "credits", "backfill")
+    assert done.exit_code == 0, done.output
+    assert f"profile {known['good']}: wrote 7 monthly + 3 purchase usage rows" in done.output
+    assert "wrote 12 credit_usage rows for 2 profile(s)" in done.output
