@@ -111,8 +111,11 @@ async def spend_credit(
     """Create a shipment for the user's profile and spend its credit, or raise a LedgerError
     having written nothing.
 
-    The caller owns the transaction: what this inserted becomes durable at its commit, and a
-    rollback takes the shipment and its credit back together.
+    It is a single statement. On a connection in autocommit mode it is its own transaction (the
+    API does this: the profile's lock is then released by a commit on the server, without a round
+    trip to this process while it is held); inside a transaction of the caller's, what it inserted
+    becomes durable at the caller's commit and a rollback takes the shipment and its credit back
+    together.
     """
     cur = await conn.cursor(row_factory=dict_row).execute(
         """

@@ -80,17 +80,24 @@ async def create_shipment(
 ) -> ShipmentCreated:
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
-        async with pool.connection() as conn, conn.transaction():
-            spent = await credits.spend_credit(
-                conn,
-                auth_user_id=user.auth_user_id,
-                idempotency_key=idempotency_key,
-                request_hash=body.fingerprint(),
-                recipient_name=body.recipient_name,
-                destination_postal_code=body.destination_postal_code,
-                weight_grams=body.weight_grams,
-                reference=body.reference,
-            )
+        async with pool.connection() as conn:
+            # The spend is one statement; in autocommit it is its own transaction, so the commit
+            # that releases the profile's lock follows it on the server, with no round trip to
+            # this process in between.
+            await conn.set_autocommit(True)
+            try:
+                spent = await credits.spend_credit(
+                    conn,
+                    auth_user_id=user.auth_user_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=body.fingerprint(),
+                    recipient_name=body.recipient_name,
+                    destination_postal_code=body.destination_postal_code,
+                    weight_grams=body.weight_grams,
+                    reference=body.reference,
+                )
+            finally:
+                await conn.set_autocommit(False)
     except credits.InsufficientCredits:
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
     except credits.IdempotencyKeyReused:

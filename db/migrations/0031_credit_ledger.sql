@@ -101,9 +101,10 @@ CROSS JOIN LATERAL (
     WHERE b.profile_id = pr.profile_id AND b.spendable
 ) x;
 
--- Spend one credit on a new shipment for the profile of `p_auth_user_id`, or say why not. Runs in
--- the caller's transaction and holds the profile's advisory lock until it ends, so the spends of one
--- profile happen one after the other while other profiles proceed in parallel. Outcomes:
+-- Spend one credit on a new shipment for the profile of `p_auth_user_id`, or say why not. It holds
+-- the profile's advisory lock until the transaction ends, so the spends of one profile happen one
+-- after the other while other profiles proceed in parallel; everything the lock covers is three
+-- reads and three inserts. Outcomes:
 --   created       the shipment, its credit_usage row and the idempotency record were inserted
 --   replayed      the key was used before with the same request: the first answer, nothing spent
 --   key_reused    the key was used before with another request: nothing written
@@ -127,12 +128,10 @@ CREATE FUNCTION spend_credit(
 ) LANGUAGE plpgsql AS $$
 DECLARE
     v_profile_id uuid;
-    prof record;
-    prior record;
-    purchase record;
+    cur record;          -- the profile's period and plan, what it spent of them, and the key
+    extra record;        -- the purchase to spend and what all live purchases have left
     monthly_limit integer := 0;
     monthly_used integer := 0;
-    extra_remaining integer := 0;
     chosen_purchase uuid;
     chosen_unit integer;
 BEGIN
@@ -146,59 +145,64 @@ BEGIN
     -- committed takes a fresh snapshot per statement). 0x63726564 = "cred".
     PERFORM pg_advisory_xact_lock(x'63726564'::integer, hashtext(v_profile_id::text));
 
-    SELECT r.request_hash, r.shipment_id, r.balance, u.source_type, u.purchase_id
-      INTO prior
-      FROM shipment_requests r JOIN credit_usage u ON u.shipment_id = r.shipment_id
-     WHERE r.profile_id = v_profile_id AND r.idempotency_key = p_idempotency_key;
-    IF FOUND THEN
-        IF prior.request_hash <> p_request_hash THEN
+    SELECT p.current_period_start AS period_start, p.current_period_end AS period_end,
+           (p.current_period_start <= now() AND now() < p.current_period_end) AS in_period,
+           coalesce(pl.monthly_credits, 0) AS monthly_credits,
+           (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
+             WHERE c.profile_id = p.profile_id AND c.source_type = 'monthly'
+               AND c.period_start = p.current_period_start) AS monthly_used,
+           r.request_hash, r.shipment_id AS prior_shipment_id, r.balance AS prior_balance,
+           u.source_type AS prior_source_type, u.purchase_id AS prior_purchase_id
+      INTO cur
+      FROM profiles p
+      LEFT JOIN plans pl ON pl.plan_id = p.plan_id
+      LEFT JOIN shipment_requests r
+        ON r.profile_id = p.profile_id AND r.idempotency_key = p_idempotency_key
+      LEFT JOIN credit_usage u ON u.shipment_id = r.shipment_id
+     WHERE p.profile_id = v_profile_id;
+
+    IF cur.request_hash IS NOT NULL THEN
+        IF cur.request_hash <> p_request_hash THEN
             RETURN QUERY SELECT 'key_reused', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
         ELSE
-            RETURN QUERY SELECT 'replayed', prior.shipment_id, prior.source_type,
-                                prior.purchase_id, prior.balance;
+            RETURN QUERY SELECT 'replayed', cur.prior_shipment_id, cur.prior_source_type,
+                                cur.prior_purchase_id, cur.prior_balance;
         END IF;
         RETURN;
     END IF;
 
-    SELECT p.current_period_start AS period_start, p.current_period_end AS period_end,
-           coalesce(pl.monthly_credits, 0) AS monthly_credits
-      INTO prof
-      FROM profiles p LEFT JOIN plans pl ON pl.plan_id = p.plan_id
-     WHERE p.profile_id = v_profile_id;
-
-    -- Monthly credits of the current period first.
-    IF prof.period_start <= now() AND now() < prof.period_end THEN
-        monthly_limit := prof.monthly_credits;
-        SELECT coalesce(max(c.unit), 0) INTO monthly_used
-          FROM credit_usage c
-         WHERE c.profile_id = v_profile_id AND c.source_type = 'monthly'
-           AND c.period_start = prof.period_start;
-        IF monthly_used < monthly_limit THEN
-            chosen_unit := monthly_used + 1;
-            monthly_used := chosen_unit;
-        END IF;
-    END IF;
-
-    -- Then purchased credits: the one expiring soonest, then the oldest; expired ones never.
-    FOR purchase IN
-        SELECT cp.purchase_id, cp.credits_amount,
+    -- Purchased credits go in spending order: soonest expiry first, then the oldest; expired
+    -- purchases are not spendable. The highest unit of a purchase is how much of it is spent.
+    WITH live AS (
+        SELECT cp.purchase_id, cp.expires_at, cp.created_at, cp.credits_amount,
                cp.credits_amount - (SELECT coalesce(max(c.unit), 0) FROM credit_usage c
                                      WHERE c.purchase_id = cp.purchase_id
                                        AND c.source_type = 'purchase') AS remaining
           FROM credit_purchases cp
          WHERE cp.profile_id = v_profile_id AND (cp.expires_at IS NULL OR cp.expires_at > now())
-         ORDER BY cp.expires_at NULLS LAST, cp.created_at, cp.purchase_id
-    LOOP
-        IF chosen_unit IS NULL AND purchase.remaining > 0 THEN
-            chosen_purchase := purchase.purchase_id;
-            chosen_unit := purchase.credits_amount - purchase.remaining + 1;
-            extra_remaining := extra_remaining + purchase.remaining - 1;
-        ELSE
-            extra_remaining := extra_remaining + purchase.remaining;
-        END IF;
-    END LOOP;
+    ), first AS (
+        SELECT l.purchase_id, l.credits_amount, l.remaining FROM live l WHERE l.remaining > 0
+         ORDER BY l.expires_at NULLS LAST, l.created_at, l.purchase_id
+         LIMIT 1
+    )
+    SELECT f.purchase_id, f.credits_amount - f.remaining + 1 AS unit,
+           (SELECT coalesce(sum(l.remaining), 0)::integer FROM live l) AS remaining
+      INTO extra
+      FROM (SELECT 1) one LEFT JOIN first f ON true;
 
-    IF chosen_unit IS NULL THEN
+    -- Monthly credits of the current period first, then purchased ones.
+    IF cur.in_period THEN
+        monthly_limit := cur.monthly_credits;
+        monthly_used := cur.monthly_used;
+    END IF;
+    IF monthly_used < monthly_limit THEN
+        monthly_used := monthly_used + 1;
+        chosen_unit := monthly_used;
+    ELSIF extra.purchase_id IS NOT NULL THEN
+        chosen_purchase := extra.purchase_id;
+        chosen_unit := extra.unit;
+        extra.remaining := extra.remaining - 1;
+    ELSE
         RETURN QUERY SELECT 'insufficient', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
         RETURN;
     END IF;
@@ -213,8 +217,8 @@ BEGIN
     VALUES (p_shipment_id, v_profile_id,
             CASE WHEN chosen_purchase IS NULL THEN 'monthly' ELSE 'purchase' END,
             chosen_purchase,
-            CASE WHEN chosen_purchase IS NULL THEN prof.period_start END,
-            CASE WHEN chosen_purchase IS NULL THEN prof.period_end END,
+            CASE WHEN chosen_purchase IS NULL THEN cur.period_start END,
+            CASE WHEN chosen_purchase IS NULL THEN cur.period_end END,
             chosen_unit);
 
     balance := jsonb_build_object(
@@ -222,10 +226,10 @@ BEGIN
             'limit', monthly_limit,
             'used', monthly_used,
             'remaining', monthly_limit - monthly_used,
-            'period_start', prof.period_start,
-            'period_end', prof.period_end),
-        'extra', jsonb_build_object('remaining', extra_remaining),
-        'total_remaining', monthly_limit - monthly_used + extra_remaining);
+            'period_start', cur.period_start,
+            'period_end', cur.period_end),
+        'extra', jsonb_build_object('remaining', extra.remaining),
+        'total_remaining', monthly_limit - monthly_used + extra.remaining);
 
     INSERT INTO shipment_requests (profile_id, idempotency_key, request_hash, shipment_id, balance)
     VALUES (v_profile_id, p_idempotency_key, p_request_hash, p_shipment_id, balance);
