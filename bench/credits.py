@@ -9,6 +9,8 @@ One run, one PostgreSQL server (an embedded one in a temp dir unless --server-ur
           the physical limit of a hot row);
   spread  shipments/s with N clients over --profiles profiles, against pgbench's built-in
           simple-update at --scale (no shared hot row).
+Each ledger side is measured twice: from Python (asyncio + psycopg, as the API runs it) and driven
+by pgbench itself (`sql_only`: the database's share, without the Python client on the same CPUs).
 A shipment here is the API's transaction without HTTP: one spend_credit statement in autocommit
 (it resolves the profile, locks it, spends, inserts; the server commits). After each side the
 ledger is checked: no grant overspent, one credit per shipment.
@@ -80,6 +82,11 @@ def seed(url: str, profiles: int) -> list[uuid.UUID]:
             "SELECT profile_id, %s FROM profiles",
             (BIG,),
         )
+        conn.execute(
+            "CREATE TABLE bench_users AS SELECT row_number() OVER () AS i, auth_user_id "
+            "FROM profiles"
+        )
+        conn.execute("ALTER TABLE bench_users ADD PRIMARY KEY (i)")
     return [row[0] for row in rows]
 
 
@@ -152,18 +159,29 @@ def run(
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_hot (id int PRIMARY KEY, n bigint NOT NULL)")
             conn.execute("INSERT INTO bench_hot VALUES (1, 0)")
-        hot_script = Path(tempfile.mkdtemp()) / "hot.sql"
-        hot_script.write_text("UPDATE bench_hot SET n = n + 1 WHERE id = 1;\n")
+        scripts = Path(tempfile.mkdtemp(prefix="bench-credits-"))
+        (scripts / "hot.sql").write_text("UPDATE bench_hot SET n = n + 1 WHERE id = 1;\n")
+        # The same spend driven by pgbench: the database's share, without the Python client.
+        spend = (
+            "SELECT outcome FROM spend_credit({user}, gen_random_uuid()::text, 'bench', "
+            "gen_random_uuid(), 'Bench', '01310100', 100, NULL);\n"
+        )
+        (scripts / "spend_hot.sql").write_text(spend.format(user=f"'{users[0]}'::uuid"))
+        (scripts / "spend_spread.sql").write_text(
+            f"\\set r random(1, {profiles})\n"
+            + spend.format(user="(SELECT auth_user_id FROM bench_users WHERE i = :r)")
+        )
         common = ["-n", "-c", str(clients), "-j", "2", "-T", str(int(seconds))]
 
-        # The two sides alternate, round after round, so that a load change on the machine hits
-        # both; each ratio compares neighbours, and the medians are reported.
-        hot: list[tuple[float, float]] = []
+        # The sides alternate, round after round, so that a change of load on the machine hits
+        # all of them; each ratio compares neighbours, and the medians are reported.
+        hot: list[tuple[float, float, float]] = []
         for n in range(rounds):
-            print(f"hot round {n + 1}/{rounds}: pgbench UPDATE, then the ledger ...", flush=True)
-            pg = pgbench(url, *common, "-f", str(hot_script))
+            print(f"hot round {n + 1}/{rounds} ...", flush=True)
+            pg = pgbench(url, *common, "-f", str(scripts / "hot.sql"))
             ours = asyncio.run(ledger_rate(url, users[:1], clients, seconds))
-            hot.append((ours, pg))
+            sql_only = pgbench(url, *common, "-f", str(scripts / "spend_hot.sql"))
+            hot.append((ours, sql_only, pg))
         hot_overspent = overspent(url)
 
         print(f"pgbench -i -s {scale} ...", flush=True)
@@ -172,12 +190,13 @@ def run(
             check=True,
             capture_output=True,
         )
-        spread: list[tuple[float, float]] = []
+        spread: list[tuple[float, float, float]] = []
         for n in range(rounds):
-            print(f"spread round {n + 1}/{rounds}: pgbench simple-update, then the ledger ...")
+            print(f"spread round {n + 1}/{rounds} ...", flush=True)
             pg = pgbench(url, *common, "-b", "simple-update")
             ours = asyncio.run(ledger_rate(url, users, clients, seconds))
-            spread.append((ours, pg))
+            sql_only = pgbench(url, *common, "-f", str(scripts / "spend_spread.sql"))
+            spread.append((ours, sql_only, pg))
         spread_overspent = overspent(url)
     finally:
         with psycopg.connect(server_url, autocommit=True) as conn:
@@ -196,12 +215,18 @@ def run(
     }
 
 
-def _summary(pairs: list[tuple[float, float]], baseline: str, overspent: int) -> dict:
+def _summary(rows: list[tuple[float, float, float]], baseline: str, overspent: int) -> dict:
+    """Medians of (ledger from Python, ledger driven by pgbench, pgbench baseline) rounds."""
     return {
-        "shipments_per_s": round(statistics.median(ours for ours, _ in pairs), 1),
-        baseline: round(statistics.median(pg for _, pg in pairs), 1),
-        "ratio": round(statistics.median(ours / pg for ours, pg in pairs), 3),
-        "rounds": [{"ledger": round(o, 1), "pgbench": round(p, 1)} for o, p in pairs],
+        "shipments_per_s": round(statistics.median(r[0] for r in rows), 1),
+        baseline: round(statistics.median(r[2] for r in rows), 1),
+        "ratio": round(statistics.median(r[0] / r[2] for r in rows), 3),
+        "sql_only_shipments_per_s": round(statistics.median(r[1] for r in rows), 1),
+        "sql_only_ratio": round(statistics.median(r[1] / r[2] for r in rows), 3),
+        "rounds": [
+            {"ledger": round(a, 1), "ledger_sql_only": round(b, 1), "pgbench": round(c, 1)}
+            for a, b, c in rows
+        ],
         "overspent": overspent,
     }
 

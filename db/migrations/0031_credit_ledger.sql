@@ -54,8 +54,9 @@ CREATE TABLE shipment_requests (
     shipment_id     uuid NOT NULL,
     balance         jsonb NOT NULL,     -- the balance the first answer reported
     created_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (profile_id, idempotency_key),
-    FOREIGN KEY (shipment_id, profile_id) REFERENCES shipments (shipment_id, profile_id)
+    -- No foreign key to shipments: spend_credit writes both in one transaction and an answer is
+    -- a copy of what was sent, not a fact of the ledger (it saves a key check per shipment).
+    PRIMARY KEY (profile_id, idempotency_key)
 );
 
 -- Per purchase: how much of it is spent and whether what is left can still be spent.
@@ -135,15 +136,15 @@ DECLARE
     chosen_purchase uuid;
     chosen_unit integer;
 BEGIN
-    SELECT p.profile_id INTO v_profile_id FROM profiles p WHERE p.auth_user_id = p_auth_user_id;
+    -- Serialize on the profile (0x63726564 = "cred"). Every statement after this one sees the
+    -- spends committed before ours: read committed takes a fresh snapshot per statement.
+    SELECT p.profile_id INTO v_profile_id
+      FROM profiles p, pg_advisory_xact_lock(x'63726564'::integer, hashtext(p.profile_id::text))
+     WHERE p.auth_user_id = p_auth_user_id;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'no_profile', NULL::uuid, NULL::text, NULL::uuid, NULL::jsonb;
         RETURN;
     END IF;
-
-    -- Serialize. Every statement after this one sees the spends committed before ours (read
-    -- committed takes a fresh snapshot per statement). 0x63726564 = "cred".
-    PERFORM pg_advisory_xact_lock(x'63726564'::integer, hashtext(v_profile_id::text));
 
     SELECT p.current_period_start AS period_start, p.current_period_end AS period_end,
            (p.current_period_start <= now() AND now() < p.current_period_end) AS in_period,
