@@ -19,7 +19,10 @@ from db import credits
 router = APIRouter(tags=["credits"])
 
 _CEP = re.compile(r"^(\d{5})-?(\d{3})$")
-_PROFILE_NOT_FOUND = ApiError(404, "profile_not_found", "Perfil não encontrado")
+
+
+def _profile_not_found() -> ApiError:
+    return ApiError(404, "profile_not_found", "Perfil não encontrado")
 
 
 class ShipmentRequest(BaseModel):
@@ -105,7 +108,7 @@ async def create_shipment(
             422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
         ) from None
     except credits.ProfileNotFound:
-        raise _PROFILE_NOT_FOUND from None
+        raise _profile_not_found() from None
     return ShipmentCreated(
         shipment_id=spent.shipment_id, credit=spent.credit, balance=spent.balance
     )
@@ -118,7 +121,7 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
         profile_id = await credits.profile_id_for_user(conn, user.auth_user_id)
         found = await credits.balance(conn, profile_id) if profile_id else None
     if found is None:
-        raise _PROFILE_NOT_FOUND
+        raise _profile_not_found()
     return found
 
 
@@ -136,4 +139,4 @@ async def create_credit_purchase(
                 expires_at=body.expires_at,
             )
     except credits.ProfileNotFound:
-        raise _PROFILE_NOT_FOUND from None
+        raise _profile_not_found() from None

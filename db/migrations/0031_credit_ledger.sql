@@ -75,16 +75,17 @@ CROSS JOIN LATERAL (
 ) u;
 
 -- Per profile: the monthly credits of the current period and the spendable purchased credits.
--- Monthly credits exist only while now() is inside the profile's subscription period.
+-- Monthly credits exist only while now() is inside the profile's subscription period; a plan
+-- changed to fewer credits than already used mid-period leaves none (never a negative balance).
 CREATE VIEW credit_balances AS
 SELECT pr.profile_id,
        m.monthly_limit,
        m.monthly_used,
-       m.monthly_limit - m.monthly_used AS monthly_remaining,
+       greatest(m.monthly_limit - m.monthly_used, 0) AS monthly_remaining,
        pr.current_period_start AS period_start,
        pr.current_period_end AS period_end,
        x.extra_remaining,
-       m.monthly_limit - m.monthly_used + x.extra_remaining AS total_remaining
+       greatest(m.monthly_limit - m.monthly_used, 0) + x.extra_remaining AS total_remaining
 FROM profiles pr
 LEFT JOIN plans pl ON pl.plan_id = pr.plan_id
 CROSS JOIN LATERAL (
@@ -226,11 +227,11 @@ BEGIN
         'monthly', jsonb_build_object(
             'limit', monthly_limit,
             'used', monthly_used,
-            'remaining', monthly_limit - monthly_used,
+            'remaining', greatest(monthly_limit - monthly_used, 0),
             'period_start', cur.period_start,
             'period_end', cur.period_end),
         'extra', jsonb_build_object('remaining', extra.remaining),
-        'total_remaining', monthly_limit - monthly_used + extra.remaining);
+        'total_remaining', greatest(monthly_limit - monthly_used, 0) + extra.remaining);
 
     INSERT INTO shipment_requests (profile_id, idempotency_key, request_hash, shipment_id, balance)
     VALUES (v_profile_id, p_idempotency_key, p_request_hash, p_shipment_id, balance);

@@ -121,3 +121,24 @@ async def test_admin_grant_refusals(
     response = await api.post("/api/v1/admin/credit-purchases", json=payload, headers=headers)
     assert response.status_code == status, response.text
     assert await ledger.count("credit_purchases") == 0
+
+
+async def test_plan_cut_below_use_leaves_no_monthly_credit(
+    api: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    """Moving to a smaller plan mid-period leaves zero monthly credits, never a negative balance."""
+    customer = await ledger.customer(monthly_credits=2)
+    await ledger.customer(monthly_credits=1)  # creates plan-1
+    for _ in range(2):
+        await api.post("/api/v1/shipments", json=SHIPMENT, headers=customer.headers())
+    async with ledger.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE profiles SET plan_id = 'plan-1' WHERE profile_id = %s", (customer.profile_id,)
+        )
+    await ledger.purchase(customer, 1)
+    balance = (await api.get("/api/v1/credits", headers=customer.headers())).json()
+    assert balance["monthly"]["remaining"] == 0
+    assert balance["total_remaining"] == 1
+    created = await api.post("/api/v1/shipments", json=SHIPMENT, headers=customer.headers())
+    assert created.json()["credit"]["source_type"] == "purchase"
+    assert created.json()["balance"]["total_remaining"] == 0
