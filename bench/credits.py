@@ -133,7 +133,8 @@ def overspent(url: str) -> int:
         row = conn.execute(
             """
             SELECT (SELECT count(*) FROM credit_purchases p
-                    WHERE (SELECT count(*) FROM credit_usage u WHERE u.purchase_id = p.purchase_id)
+                    WHERE (SELECT count(*) FROM credit_usage u
+                           WHERE u.purchase_id = p.purchase_id AND u.source_type = 'purchase')
                           > p.credits_amount)
                  + (SELECT count(*) FROM (
                         SELECT 1 FROM credit_usage WHERE source_type = 'monthly'

@@ -117,7 +117,8 @@ ORDER BY s.profile_id, s.created_at, s.shipment_id
 _PURCHASES = """
 SELECT cp.purchase_id, cp.profile_id, cp.credits_amount, cp.consumed_credits, cp.expires_at,
        cp.created_at,
-       (SELECT count(*) FROM credit_usage u WHERE u.purchase_id = cp.purchase_id)::int
+       (SELECT count(*) FROM credit_usage u
+         WHERE u.purchase_id = cp.purchase_id AND u.source_type = 'purchase')::int
            AS ledger_used,
        (SELECT coalesce(max(u.unit), 0) FROM credit_usage u
          WHERE u.purchase_id = cp.purchase_id AND u.source_type = 'purchase') AS ledger_max_unit

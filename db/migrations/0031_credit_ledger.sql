@@ -71,7 +71,9 @@ SELECT p.purchase_id,
        (p.expires_at IS NULL OR p.expires_at > now()) AS spendable
 FROM credit_purchases p
 CROSS JOIN LATERAL (
-    SELECT count(*)::integer AS used FROM credit_usage c WHERE c.purchase_id = p.purchase_id
+    -- (source_type spelled out so the partial index on purchase units serves the count)
+    SELECT count(*)::integer AS used FROM credit_usage c
+    WHERE c.purchase_id = p.purchase_id AND c.source_type = 'purchase'
 ) u;
 
 -- Per profile: the monthly credits of the current period and the spendable purchased credits.

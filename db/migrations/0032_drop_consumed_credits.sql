@@ -14,7 +14,9 @@ BEGIN
     END IF;
     SELECT string_agg(DISTINCT p.profile_id::text, ', ') INTO unbacked
       FROM credit_purchases p
-     WHERE p.consumed_credits > (SELECT count(*) FROM credit_usage u WHERE u.purchase_id = p.purchase_id);
+     WHERE p.consumed_credits > (SELECT count(*) FROM credit_usage u
+                                  WHERE u.purchase_id = p.purchase_id
+                                    AND u.source_type = 'purchase');
     IF unbacked IS NOT NULL THEN
         RAISE EXCEPTION 'consumed_credits exceeds the ledger (profiles %): run `entrega credits backfill`, then `entrega migrate` again', unbacked;
     END IF;
