@@ -24,6 +24,7 @@ import asyncio
 import json
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -154,13 +155,13 @@ def run(
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = embedded.database_url(server_url, name)
+    scripts = Path(tempfile.mkdtemp(prefix="bench-credits-"))
     try:
         migrate(url)
         users = seed(url, profiles)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_hot (id int PRIMARY KEY, n bigint NOT NULL)")
             conn.execute("INSERT INTO bench_hot VALUES (1, 0)")
-        scripts = Path(tempfile.mkdtemp(prefix="bench-credits-"))
         (scripts / "hot.sql").write_text("UPDATE bench_hot SET n = n + 1 WHERE id = 1;\n")
         # The same spend driven by pgbench: the database's share, without the Python client.
         spend = (
@@ -200,6 +201,7 @@ def run(
             spread.append((ours, sql_only, pg))
         spread_overspent = overspent(url)
     finally:
+        shutil.rmtree(scripts, ignore_errors=True)
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -253,13 +255,14 @@ def main() -> int:
     if args.server_url:
         result = run(args.server_url, **options)
     else:
-        data = Path(tempfile.mkdtemp(prefix="entrega-bench-")) / "pg"
+        data = Path(tempfile.mkdtemp(prefix="entrega-bench-credits-")) / "pg"
         data.parent.chmod(0o755)  # the embedded server runs as its own system user under root
         server_url = embedded.start(data)
         try:
             result = run(server_url, **options)
         finally:
             embedded.stop(data)
+            shutil.rmtree(data.parent, ignore_errors=True)
     for side in ("hot", "spread"):
         summary = {k: v for k, v in result[side].items() if k != "rounds"}
         print(side, json.dumps(summary))
