@@ -1,9 +1,9 @@
 """The credit ledger: spending a credit on a shipment, balances, and grants of purchased credits.
 
 The spend itself is the `spend_credit` SQL function (migration 0031): one statement that locks the
-profile, picks the credit and inserts the shipment with its usage row, inside the caller's
-transaction. Keeping it in the database means the profile lock is held for the time the server needs
-to do the work, not for round trips to this process.
+profile, picks the credit and inserts the shipment with its usage row and idempotency record.
+Keeping it in the database means the profile lock is held for the time the server needs to do the
+work, not for round trips to this process.
 """
 
 from __future__ import annotations
