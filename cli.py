@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
+from psycopg import AsyncConnection
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
 
 from settings import Settings
 
 app = typer.Typer(help="Entrega: durable purchase provisioning, signup sagas and a credit ledger.")
 console = Console()
 err_console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def load_settings() -> Settings:
@@ -259,6 +266,204 @@ def reconcile(
     else:
         console.print("no orphans")
     raise typer.Exit(1 if orphans else 0)
+
+
+# --- credits (issue #6): balances, grants and the legacy backfill --------------------------------
+
+credits_app = typer.Typer(help="The credit ledger: balances, grants and the legacy backfill.")
+app.add_typer(credits_app, name="credits")
+
+
+def _expiry(text: str | None) -> datetime | None:
+    """`2026-12-31` (valid through that day, UTC) or an ISO datetime (UTC unless it says)."""
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD or an ISO 8601 datetime") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on DATABASE_URL."""
+    settings = load_settings()
+    assert settings.database_url, "DATABASE_URL is not set"
+    url = settings.database_url
+
+    async def _main() -> T:
+        async with await AsyncConnection.connect(url) as conn, conn.transaction():
+            return await work(conn)
+
+    return asyncio.run(_main())
+
+
+@credits_app.command("show")
+def credits_show(
+    profile_id: uuid.UUID,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A profile's balance and each of its purchases."""
+    from db import credits
+
+    async def _show(
+        conn: AsyncConnection[Any],
+    ) -> tuple[credits.Balance | None, list[credits.PurchaseBalance]]:
+        return await credits.balance(conn, profile_id), await credits.purchases(conn, profile_id)
+
+    balance, purchases = _run_db(_show)
+    if balance is None:
+        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
+        raise typer.Exit(1)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "profile_id": str(profile_id),
+                    **balance.model_dump(mode="json"),
+                    "purchases": [p.model_dump(mode="json") for p in purchases],
+                }
+            )
+        )
+        return
+    m = balance.monthly
+    period = (
+        f"{m.period_start:%Y-%m-%d} → {m.period_end:%Y-%m-%d}"
+        if m.period_start and m.period_end
+        else "no period"
+    )
+    console.print(f"profile {profile_id}", soft_wrap=True)
+    console.print(
+        f"  monthly  {m.used}/{m.limit} used, {m.remaining} left ({period})", soft_wrap=True
+    )
+    console.print(f"  extra    {balance.extra.remaining} left", soft_wrap=True)
+    console.print(f"  total    {balance.total_remaining} left", soft_wrap=True)
+    table = Table("purchase", "credits", "used", "left", "expires", "created", "spendable")
+    for p in purchases:
+        table.add_row(
+            str(p.purchase_id),
+            str(p.credits_amount),
+            str(p.used),
+            str(p.remaining),
+            f"{p.expires_at:%Y-%m-%d %H:%M}" if p.expires_at else "never",
+            f"{p.created_at:%Y-%m-%d %H:%M}",
+            "yes" if p.spendable else "no",
+        )
+    if purchases:
+        console.print(table, soft_wrap=True)
+
+
+@credits_app.command("grant")
+def credits_grant(
+    profile_id: uuid.UUID,
+    credits_amount: int = typer.Argument(..., min=1, metavar="N"),
+    expires: str | None = typer.Option(
+        None, "--expires", help="YYYY-MM-DD (through that day, UTC) or an ISO datetime."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Grant N purchased credits to a profile."""
+    from db import credits
+
+    expires_at = _expiry(expires)
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise typer.BadParameter("the expiry is in the past", param_hint="--expires")
+
+    async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
+        return await credits.grant_credits(
+            conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+        )
+
+    try:
+        purchase = _run_db(_grant)
+    except credits.ProfileNotFound:
+        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(purchase.model_dump_json())
+        return
+    until = f", expires {purchase.expires_at:%Y-%m-%d %H:%M %Z}" if purchase.expires_at else ""
+    console.print(
+        f"granted {purchase.credits_amount} credits to {profile_id} "
+        f"(purchase {purchase.purchase_id}{until})",
+        soft_wrap=True,
+    )
+
+
+@credits_app.command("backfill")
+def credits_backfill(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Reconcile and report, write nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Write the credit_usage rows that legacy shipments and consumed_credits counters imply.
+
+    Idempotent. Refuses (exit 1, nothing written) when a profile's counters cannot be reconciled
+    with its shipments, naming the profiles. Run it before `entrega migrate` applies 0032.
+    """
+    from db.credits_backfill import BackfillRefused, backfill
+
+    try:
+        report = _run_db(lambda conn: backfill(conn, dry_run=dry_run))
+    except BackfillRefused as refused:
+        if as_json:
+            problems = {str(k): v for k, v in refused.problems.items()}
+            print(json.dumps({"refused": True, "problems": problems}))
+        else:
+            err_console.print(
+                f"[red]refused:[/red] {len(refused.problems)} profile(s) cannot be reconciled; "
+                "nothing was written",
+                soft_wrap=True,
+            )
+            for profile_id, issues in refused.problems.items():
+                err_console.print(f"profile {profile_id}", soft_wrap=True)
+                for issue in issues:
+                    err_console.print(f"  {issue}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    written = {
+        str(k): {"monthly": v["monthly"], "purchase": v["purchase"]}
+        for k, v in report.written.items()
+    }
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "refused": False,
+                    "counters_present": report.counters_present,
+                    "dry_run": dry_run,
+                    "written": written,
+                }
+            )
+        )
+        return
+    if not report.counters_present:
+        console.print(
+            "nothing to backfill: the legacy counters are gone (migration 0032 applied)",
+            soft_wrap=True,
+        )
+        return
+    if not written:
+        console.print(
+            "nothing to backfill: every shipment already has its credit_usage row", soft_wrap=True
+        )
+        return
+    verb = "would write" if dry_run else "wrote"
+    for profile_key, counts in written.items():
+        console.print(
+            f"profile {profile_key}: {verb} {counts['monthly']} monthly + "
+            f"{counts['purchase']} purchase usage rows",
+            soft_wrap=True,
+        )
+    total = sum(c["monthly"] + c["purchase"] for c in written.values())
+    console.print(f"{verb} {total} credit_usage rows for {len(written)} profile(s)", soft_wrap=True)
+    if not dry_run:
+        console.print(
+            "next: `entrega migrate` drops credit_purchases.consumed_credits", soft_wrap=True
+        )
 
 
 if __name__ == "__main__":

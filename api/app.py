@@ -12,12 +12,13 @@ from temporalio.client import Client
 from api.deps import TemporalConnection
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from api.routes import accounts, asaas_webhooks, health
+from api.routes import accounts, asaas_webhooks, credits, health
 from db.pool import open_pool
 from settings import Settings
 
 ROUTERS: list[APIRouter] = [
     health.router,
+    credits.router,
     # sagas
     accounts.router,
     asaas_webhooks.router,

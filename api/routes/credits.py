@@ -1,0 +1,142 @@
+"""Shipments and credits: a user spends their own credits; operators grant purchased ones."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, Field, field_validator
+
+from api.auth import AdminOnly, CurrentUser
+from api.deps import PoolDep
+from api.errors import ApiError
+from db import credits
+
+router = APIRouter(tags=["credits"])
+
+_CEP = re.compile(r"^(\d{5})-?(\d{3})$")
+
+
+def _profile_not_found() -> ApiError:
+    return ApiError(404, "profile_not_found", "Perfil não encontrado")
+
+
+class ShipmentRequest(BaseModel):
+    recipient_name: str = Field(min_length=1, max_length=200)
+    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional")
+    weight_grams: int = Field(ge=1, le=30000)
+    reference: str | None = Field(default=None, max_length=200)
+
+    @field_validator("recipient_name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+    @field_validator("destination_postal_code")
+    @classmethod
+    def _cep(cls, value: str) -> str:
+        match = _CEP.match(value.strip())
+        if not match:
+            raise ValueError("must be a CEP of 8 digits (hyphen optional)")
+        return match.group(1) + match.group(2)
+
+    def fingerprint(self) -> str:
+        """Hash of the request as understood (CEP normalized): equal requests, equal hashes."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
+
+class ShipmentCreated(BaseModel):
+    shipment_id: uuid.UUID
+    credit: credits.Credit
+    balance: credits.Balance
+
+
+class CreditPurchaseRequest(BaseModel):
+    profile_id: uuid.UUID
+    credits_amount: int = Field(ge=1, le=1_000_000)
+    expires_at: datetime | None = None
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("must include a time zone")
+        if value <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return value
+
+
+@router.post("/api/v1/shipments", status_code=201)
+async def create_shipment(
+    body: ShipmentRequest,
+    user: CurrentUser,
+    pool: PoolDep,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> ShipmentCreated:
+    """Create a shipment and spend one credit for it, in one transaction."""
+    try:
+        async with pool.connection() as conn:
+            # The spend is one statement; in autocommit it is its own transaction, so the commit
+            # that releases the profile's lock follows it on the server, with no round trip to
+            # this process in between.
+            await conn.set_autocommit(True)
+            try:
+                spent = await credits.spend_credit(
+                    conn,
+                    auth_user_id=user.auth_user_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=body.fingerprint(),
+                    recipient_name=body.recipient_name,
+                    destination_postal_code=body.destination_postal_code,
+                    weight_grams=body.weight_grams,
+                    reference=body.reference,
+                )
+            finally:
+                await conn.set_autocommit(False)
+    except credits.InsufficientCredits:
+        raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
+    except credits.IdempotencyKeyReused:
+        raise ApiError(
+            422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
+        ) from None
+    except credits.ProfileNotFound:
+        raise _profile_not_found() from None
+    return ShipmentCreated(
+        shipment_id=spent.shipment_id, credit=spent.credit, balance=spent.balance
+    )
+
+
+@router.get("/api/v1/credits")
+async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
+    """The caller's balance: monthly credits of the current period and purchased credits."""
+    async with pool.connection() as conn:
+        profile_id = await credits.profile_id_for_user(conn, user.auth_user_id)
+        found = await credits.balance(conn, profile_id) if profile_id else None
+    if found is None:
+        raise _profile_not_found()
+    return found
+
+
+@router.post("/api/v1/admin/credit-purchases", status_code=201, dependencies=[AdminOnly])
+async def create_credit_purchase(
+    body: CreditPurchaseRequest, pool: PoolDep
+) -> credits.CreditPurchase:
+    """Grant purchased credits to a profile (operators only)."""
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            return await credits.grant_credits(
+                conn,
+                profile_id=body.profile_id,
+                credits_amount=body.credits_amount,
+                expires_at=body.expires_at,
+            )
+    except credits.ProfileNotFound:
+        raise _profile_not_found() from None

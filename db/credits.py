@@ -1,0 +1,213 @@
+"""The credit ledger: spending a credit on a shipment, balances, and grants of purchased credits.
+
+The spend itself is the `spend_credit` SQL function (migration 0031): one statement that locks the
+profile, picks the credit and inserts the shipment with its usage row and idempotency record.
+Keeping it in the database means the profile lock is held for the time the server needs to do the
+work, not for round trips to this process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection, errors
+from psycopg.rows import class_row, dict_row
+from pydantic import BaseModel
+
+
+class LedgerError(Exception):
+    """A spend or grant that the ledger refused; nothing was written."""
+
+
+class ProfileNotFound(LedgerError):
+    """No profile with that id."""
+
+
+class InsufficientCredits(LedgerError):
+    """Neither monthly nor purchased credits are left."""
+
+
+class IdempotencyKeyReused(LedgerError):
+    """The Idempotency-Key was already used for a different request."""
+
+
+class Credit(BaseModel):
+    source_type: Literal["monthly", "purchase"]
+    purchase_id: uuid.UUID | None
+
+
+class MonthlyBalance(BaseModel):
+    limit: int
+    used: int
+    remaining: int
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+class ExtraBalance(BaseModel):
+    remaining: int
+
+
+class Balance(BaseModel):
+    monthly: MonthlyBalance
+    extra: ExtraBalance
+    total_remaining: int
+
+
+class Spent(BaseModel):
+    """A shipment and the credit it took; `replayed` when the idempotency key answered it before."""
+
+    shipment_id: uuid.UUID
+    credit: Credit
+    balance: Balance
+    replayed: bool
+
+
+class PurchaseBalance(BaseModel):
+    purchase_id: uuid.UUID
+    profile_id: uuid.UUID
+    credits_amount: int
+    expires_at: datetime | None
+    created_at: datetime
+    used: int
+    remaining: int
+    spendable: bool
+
+
+class CreditPurchase(BaseModel):
+    purchase_id: uuid.UUID
+    profile_id: uuid.UUID
+    credits_amount: int
+    expires_at: datetime | None
+    created_at: datetime
+
+
+async def profile_id_for_user(
+    conn: AsyncConnection[Any], auth_user_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The profile of a Supabase auth user, if they have one."""
+    cur = await conn.execute(
+        "SELECT profile_id FROM profiles WHERE auth_user_id = %(auth_user_id)s",
+        {"auth_user_id": auth_user_id},
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def spend_credit(
+    conn: AsyncConnection[Any],
+    *,
+    auth_user_id: uuid.UUID,
+    idempotency_key: str,
+    request_hash: str,
+    recipient_name: str,
+    destination_postal_code: str,
+    weight_grams: int,
+    reference: str | None,
+    shipment_id: uuid.UUID | None = None,
+) -> Spent:
+    """Create a shipment for the user's profile and spend its credit, or raise a LedgerError
+    having written nothing.
+
+    It is a single statement. On a connection in autocommit mode it is its own transaction (the
+    API does this: the profile's lock is then released by a commit on the server, without a round
+    trip to this process while it is held); inside a transaction of the caller's, what it inserted
+    becomes durable at the caller's commit and a rollback takes the shipment and its credit back
+    together.
+    """
+    cur = await conn.cursor(row_factory=dict_row).execute(
+        """
+        SELECT outcome, shipment_id, source_type, purchase_id, balance
+        FROM spend_credit(%(auth_user_id)s, %(idempotency_key)s, %(request_hash)s, %(shipment_id)s,
+                          %(recipient_name)s, %(destination_postal_code)s, %(weight_grams)s,
+                          %(reference)s)
+        """,
+        {
+            "auth_user_id": auth_user_id,
+            "idempotency_key": idempotency_key,
+            "request_hash": request_hash,
+            "shipment_id": shipment_id or uuid.uuid4(),
+            "recipient_name": recipient_name,
+            "destination_postal_code": destination_postal_code,
+            "weight_grams": weight_grams,
+            "reference": reference,
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    outcome = row["outcome"]
+    if outcome == "no_profile":
+        raise ProfileNotFound(str(auth_user_id))
+    if outcome == "insufficient":
+        raise InsufficientCredits(str(auth_user_id))
+    if outcome == "key_reused":
+        raise IdempotencyKeyReused(idempotency_key)
+    return Spent(
+        shipment_id=row["shipment_id"],
+        credit=Credit(source_type=row["source_type"], purchase_id=row["purchase_id"]),
+        balance=Balance.model_validate(row["balance"]),
+        replayed=outcome == "replayed",
+    )
+
+
+async def balance(conn: AsyncConnection[Any], profile_id: uuid.UUID) -> Balance | None:
+    """The profile's balance from the `credit_balances` view; None when there is no such profile."""
+    cur = await conn.cursor(row_factory=dict_row).execute(
+        "SELECT * FROM credit_balances WHERE profile_id = %(profile_id)s",
+        {"profile_id": profile_id},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return Balance(
+        monthly=MonthlyBalance(
+            limit=row["monthly_limit"],
+            used=row["monthly_used"],
+            remaining=row["monthly_remaining"],
+            period_start=row["period_start"],
+            period_end=row["period_end"],
+        ),
+        extra=ExtraBalance(remaining=row["extra_remaining"]),
+        total_remaining=row["total_remaining"],
+    )
+
+
+async def purchases(conn: AsyncConnection[Any], profile_id: uuid.UUID) -> list[PurchaseBalance]:
+    """Every purchase of the profile with what is left of it, in spending order."""
+    cur = await conn.cursor(row_factory=class_row(PurchaseBalance)).execute(
+        """
+        SELECT purchase_id, profile_id, credits_amount, expires_at, created_at, used, remaining,
+               spendable
+        FROM credit_purchase_balances
+        WHERE profile_id = %(profile_id)s
+        ORDER BY expires_at NULLS LAST, created_at, purchase_id
+        """,
+        {"profile_id": profile_id},
+    )
+    return await cur.fetchall()
+
+
+async def grant_credits(
+    conn: AsyncConnection[Any],
+    *,
+    profile_id: uuid.UUID,
+    credits_amount: int,
+    expires_at: datetime | None = None,
+) -> CreditPurchase:
+    """Record a purchase of `credits_amount` credits (an operator's grant or a paid pack)."""
+    try:
+        cur = await conn.cursor(row_factory=class_row(CreditPurchase)).execute(
+            """
+            INSERT INTO credit_purchases (profile_id, credits_amount, expires_at)
+            VALUES (%(profile_id)s, %(credits_amount)s, %(expires_at)s)
+            RETURNING purchase_id, profile_id, credits_amount, expires_at, created_at
+            """,
+            {"profile_id": profile_id, "credits_amount": credits_amount, "expires_at": expires_at},
+        )
+    except errors.ForeignKeyViolation:
+        raise ProfileNotFound(str(profile_id)) from None
+    row = await cur.fetchone()
+    assert row is not None
+    return row
