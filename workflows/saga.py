@@ -20,7 +20,8 @@ from workflows.search_attributes import STAGE
 with workflow.unsafe.imports_passed_through():
     from activities.journal import JournalActivities, LogEntry
 
-# Stages of a signup saga, as the EntregaStage search attribute shows them.
+# Stages of a signup saga, as the `status` query reports them. The EntregaStage search attribute
+# is set from `compensating` on: only sagas that had to undo something show up in listings.
 RUNNING = "running"
 COMPLETED = "completed"
 COMPENSATING = "compensating"
