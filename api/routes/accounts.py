@@ -96,7 +96,10 @@ async def register(
 ) -> RegistrationResult:
     """Create the auth user and the profile (registration saga, level 1)."""
     # Temporal is reached only after validation: bad input is a 422 even while Temporal is down.
-    temporal = await get_temporal(request)
+    try:
+        temporal = await get_temporal(request)
+    except ApiError as exc:
+        raise _answer("registration_failed") from exc
     async with pool.connection() as conn:
         # A fast refusal for the obvious duplicate; the unique indexes still decide the races.
         taken = await db_profiles.find_conflict(

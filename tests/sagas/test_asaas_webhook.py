@@ -137,3 +137,21 @@ async def test_overdue_and_refund_are_recorded_without_touching_the_period(
     async with pool.connection() as conn:
         events = await (await conn.execute("SELECT event FROM asaas_events ORDER BY 1")).fetchall()
     assert events == [("PAYMENT_OVERDUE",), ("PAYMENT_REFUNDED",)]
+
+
+async def test_event_not_recorded_is_503(settings, pool) -> None:
+    """With the database unreachable the event is not acknowledged: 503, so Asaas re-sends."""
+    from psycopg_pool import AsyncConnectionPool
+
+    closed = AsyncConnectionPool(settings.database_url, open=False)
+    app = create_app(settings, pool=closed)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            response = await client.post(
+                "/webhooks/asaas",
+                json=_event("evt_1", "PAYMENT_CONFIRMED", "2026-11-23"),
+                headers=HEADERS,
+            )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "not_recorded"

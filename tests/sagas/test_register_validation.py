@@ -67,3 +67,23 @@ def test_values_are_normalized() -> None:
     assert normalize_phone("+55 21 3456-7890") == "+552134567890"
     assert normalize_cpf_cnpj("529.982.247-25") == "52998224725"
     assert normalize_cpf_cnpj("11.222.333/0001-81") == "11222333000181"
+
+
+@pytest.mark.db
+async def test_temporal_down_answers_registration_failed(settings, pool) -> None:
+    """Valid data while Temporal is unreachable: the documented 503 registration_failed."""
+    from tests.support import free_port
+
+    app = create_app(
+        settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"}), pool=pool
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            response = await client.post("/api/v1/profiles/register", json=VALID)
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (
+        "registration_failed",
+        "Erro ao criar conta. Tente novamente em alguns instantes.",
+    )
