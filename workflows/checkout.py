@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.saga import STEP_TIMEOUT, Saga, SagaStatus, StepFailed
+from workflows.saga import STEP_TIMEOUT, Saga, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -31,37 +30,11 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionRef,
         SubscriptionSpec,
     )
+    from workflows.signup_types import CheckoutInput, CheckoutResult, SagaStatus
 
 # Failure types the API maps to answers (INTERFACES.md).
 REGISTRATION_ROLLED_BACK = "registration_rolled_back"
 CHECKOUT_FAILED = "checkout_failed"
-
-
-class CheckoutInput(BaseModel):
-    """The profile as it was when the attempt was numbered, and what to subscribe it to."""
-
-    profile_id: uuid.UUID
-    auth_user_id: uuid.UUID
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str
-    asaas_customer_id: str | None
-    subscription_id: str | None
-    plan_id: str
-    plan_name: str
-    price_cents: int
-    cycle: str
-    billing_type: str
-
-    @property
-    def is_first_attempt(self) -> bool:
-        return self.asaas_customer_id is None and self.subscription_id is None
-
-
-class CheckoutResult(BaseModel):
-    asaas_customer_id: str
-    subscription_id: str
 
 
 def workflow_id(profile_id: uuid.UUID, attempt: int) -> str:

@@ -3,13 +3,10 @@ what was done. Workflow id `registration:<normalized e-mail>`."""
 
 from __future__ import annotations
 
-import uuid
-
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.saga import Saga, SagaStatus, StepFailed
+from workflows.saga import Saga, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -22,23 +19,11 @@ with workflow.unsafe.imports_passed_through():
         NewProfile,
         ProfileRef,
     )
+    from workflows.signup_types import RegistrationInput, RegistrationResult, SagaStatus
 
 # Failure types the API maps to answers (INTERFACES.md): duplicates pass through as they are.
 REGISTRATION_FAILED = "registration_failed"
 _DUPLICATES = frozenset(DUPLICATE_CODES.values())
-
-
-class RegistrationInput(BaseModel):
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str
-    sealed_password: str
-
-
-class RegistrationResult(BaseModel):
-    profile_id: uuid.UUID
-    auth_user_id: uuid.UUID
 
 
 def workflow_id(email: str) -> str:

@@ -19,6 +19,7 @@ from workflows.search_attributes import STAGE
 
 with workflow.unsafe.imports_passed_through():
     from activities.journal import JournalActivities, LogEntry
+    from workflows.signup_types import SagaStatus
 
 # Stages of a signup saga, as the `status` query reports them. The EntregaStage search attribute
 # is set from `compensating` on: only sagas that had to undo something show up in listings.
@@ -72,13 +73,6 @@ class Compensation:
     step: str
     activity: Callable[..., Any]
     arg: BaseModel
-
-
-class SagaStatus(BaseModel):
-    stage: str
-    step: str | None
-    last_error: str | None
-    compensations_pending: list[str]
 
 
 class Saga:

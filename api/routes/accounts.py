@@ -22,8 +22,14 @@ from db import profiles as db_profiles
 from settings import Settings
 from workflows import checkout as checkout_workflow
 from workflows import registration as registration_workflow
-from workflows.checkout import CheckoutInput, CheckoutResult, CheckoutWorkflow
-from workflows.registration import RegistrationInput, RegistrationResult, RegistrationWorkflow
+from workflows.checkout import CheckoutWorkflow
+from workflows.registration import RegistrationWorkflow
+from workflows.signup_types import (
+    CheckoutInput,
+    CheckoutResult,
+    RegistrationInput,
+    RegistrationResult,
+)
 
 router = APIRouter(tags=["accounts"])
 

@@ -18,8 +18,9 @@ from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewPr
 from activities.journal import JournalActivities
 from tests.sagas.conftest import run_cli
 from workflows import saga
-from workflows.registration import RegistrationInput, RegistrationWorkflow
+from workflows.registration import RegistrationWorkflow
 from workflows.search_attributes import STAGE
+from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
