@@ -3,7 +3,6 @@ the test's task queue, the sandbox over real HTTP, the real database and Tempora
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,10 +101,6 @@ async def stack(pool, sandbox, temporal_client, task_queue, database_url):
 
 def registration_id(n: int = 0) -> str:
     return f"registration:pessoa{n}@example.com"
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())
 
 
 @pytest.fixture
