@@ -12,12 +12,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.journal import JournalActivities
+from activities.purchases import PurchaseActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
 from workflows.client import connect
+from workflows.purchase import PurchaseWorkflow
 
-WORKFLOWS: Sequence[type] = []
+WORKFLOWS: Sequence[type] = [PurchaseWorkflow]
 
 
 def build_activities(
@@ -25,7 +27,16 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Every activity the worker serves, bound to the process's shared resources."""
     journal = JournalActivities(pool)
-    return [journal.record]
+    purchases = PurchaseActivities(settings, pool, providers)
+    return [
+        journal.record,
+        purchases.fetch_payment,
+        purchases.set_stage,
+        purchases.create_user,
+        purchases.send_credentials,
+        purchases.send_confirmation,
+        purchases.deactivate_user,
+    ]
 
 
 def build_worker(
