@@ -1,1 +1,1 @@
-"""An emulator of every outside service Entrega talks to, with fault injection (`entrega sandbox`)."""
+"""An emulator of every outside service Entrega talks to, with faults on demand."""

@@ -1,35 +1,49 @@
-"""The sandbox server: the control API (faults, state, inbox). Provider emulations mount below it."""
+"""The sandbox server: every outside service under its own prefix with its real paths, and the
+control API (`/_sandbox/...`) for faults, state, webhooks and the inbox."""
 
 from __future__ import annotations
 
-import html
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
+from sandbox import appmax, asaas, control, lovable, mercadopago, resend, supabase
+from sandbox.core import Reply, Sandbox
 from settings import Settings
 
 
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="Entrega provider sandbox")
-    state: dict[str, list[Any]] = {"emails": []}
+    """A sandbox checking credentials against `settings`' secrets (the app reads the same ones)."""
+    sandbox = Sandbox(settings)
 
-    @app.get("/_sandbox/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            sandbox.faults.clear()  # let hanging requests go so shutdown is prompt
+            await sandbox.close()
 
-    @app.get("/_sandbox/state")
-    async def read_state() -> dict[str, list[Any]]:
-        return state
+    app = FastAPI(
+        title="Entrega provider sandbox",
+        description="Emulates Mercado Pago, AppMax, Asaas, Supabase Auth, Lovable and Resend.",
+        lifespan=lifespan,
+    )
+    app.state.sandbox = sandbox
 
-    @app.delete("/_sandbox/state", status_code=204)
-    async def reset_state() -> None:
-        state["emails"].clear()
+    @app.exception_handler(Reply)
+    async def _reply(_: Request, exc: Reply) -> JSONResponse:
+        return exc.response
 
-    @app.get("/_sandbox/inbox", response_class=HTMLResponse)
-    async def inbox() -> str:
-        items = "".join(f"<li>{html.escape(str(e))}</li>" for e in state["emails"])
-        return f"<h1>Caixa de entrada</h1><ul>{items or '<li>Nenhum e-mail ainda.</li>'}</ul>"
-
+    app.include_router(control.control_router(sandbox))
+    app.include_router(mercadopago.router(sandbox))
+    app.include_router(asaas.router(sandbox))
+    app.include_router(asaas.control_router(sandbox))
+    app.include_router(appmax.control_router(sandbox))
+    app.include_router(supabase.router(sandbox))
+    app.include_router(lovable.router(sandbox))
+    app.include_router(lovable.control_router(sandbox))
+    app.include_router(resend.router(sandbox))
     return app

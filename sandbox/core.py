@@ -1,0 +1,151 @@
+"""The sandbox's shared pieces: in-memory state, the fault store, and the early-reply exception.
+
+State lives on the server's single event loop. Handlers read and change it without awaiting in
+between, so concurrent requests never see a half-made change; where a provider really has a
+window (Resend's in-flight idempotency key), the handler marks it explicitly."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from sandbox.faults import FaultStore
+from settings import Settings
+
+ErrorBody = Callable[[int, str, str], dict[str, Any]]
+
+
+class Reply(Exception):
+    """Answer this response now (credential failures, faults, validation errors)."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status)
+        self.response = JSONResponse(body, status_code=status, headers=headers)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def digits(size: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(size))
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+async def json_body(request: Request, error: ErrorBody) -> dict[str, Any]:
+    """The request's JSON object, or a 400 in the provider's own error shape."""
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise Reply(400, error(400, "invalid_json", "The request body is not valid JSON")) from None
+    if not isinstance(body, dict):
+        raise Reply(400, error(400, "invalid_json", "The request body must be a JSON object"))
+    return body
+
+
+def bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@dataclass
+class State:
+    """Everything the emulated providers remember; `DELETE /_sandbox/state` starts it afresh."""
+
+    auth_users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    auth_passwords: dict[str, str] = field(default_factory=dict)  # user id -> password
+    lovable_users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lovable_passwords: dict[str, str] = field(default_factory=dict)
+    lovable_idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
+    emails: list[dict[str, Any]] = field(default_factory=list)
+    resend_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asaas_customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asaas_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    asaas_payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mp_payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    mp_notified: set[str] = field(default_factory=set)
+    appmax_orders: dict[int, dict[str, Any]] = field(default_factory=dict)
+    webhooks: list[dict[str, Any]] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """What `GET /_sandbox/state` shows (never the passwords)."""
+        return {
+            "auth_users": list(self.auth_users.values()),
+            "lovable_users": list(self.lovable_users.values()),
+            "emails": list(self.emails),
+            "asaas_customers": list(self.asaas_customers.values()),
+            "asaas_subscriptions": list(self.asaas_subscriptions.values()),
+            "asaas_payments": list(self.asaas_payments.values()),
+            "mp_payments": list(self.mp_payments.values()),
+            "webhooks": list(self.webhooks),
+        }
+
+
+class Sandbox:
+    """One sandbox server's world: settings (the secrets it checks), state, faults, config."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state = State()
+        self.faults = FaultStore()
+        self.gateway_url = settings.gateway_url
+        self._webhook_http: httpx.AsyncClient | None = None
+
+    def reset(self) -> None:
+        self.state = State()
+        self.gateway_url = self.settings.gateway_url
+
+    @property
+    def webhook_http(self) -> httpx.AsyncClient:
+        """The client that delivers the webhooks the control API fires (opened on first use)."""
+        if self._webhook_http is None:
+            self._webhook_http = httpx.AsyncClient()
+        return self._webhook_http
+
+    async def close(self) -> None:
+        if self._webhook_http is not None:
+            await self._webhook_http.aclose()
+            self._webhook_http = None
+
+    def secret(self, name: str) -> str:
+        return self.settings.secret(name)
+
+    async def fault(self, service: str, operation: str, request: Request, error: ErrorBody) -> None:
+        """Raise the reply a fault asks for, after its latency; return to answer normally."""
+        failure = await self.faults.apply(service, operation, request)
+        if failure is None:
+            return
+        code = failure.code or _DEFAULT_CODES.get(failure.status, "sandbox_fault")
+        message = failure.message or f"Injected fault: HTTP {failure.status}"
+        headers = {}
+        if failure.status == 429 or failure.retry_after is not None:
+            wait = str(failure.retry_after if failure.retry_after is not None else 1)
+            headers = {"Retry-After": wait, "RateLimit-Reset": wait}
+        raise Reply(failure.status, error(failure.status, code, message), headers)
+
+
+_DEFAULT_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    422: "validation_error",
+    429: "rate_limit_exceeded",
+    500: "internal_server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}

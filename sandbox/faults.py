@@ -1,0 +1,169 @@
+"""Faults on demand: make chosen provider operations fail, slow down or hang."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal, Self
+
+from pydantic import BaseModel, Field, model_validator
+from starlette.requests import Request
+
+# Every operation each emulated service exposes; a fault names one of these, or "*".
+OPERATIONS: dict[str, frozenset[str]] = {
+    "mercadopago": frozenset({"get_payment"}),
+    "asaas": frozenset(
+        {
+            "list_customers",
+            "create_customer",
+            "delete_customer",
+            "create_subscription",
+            "list_subscriptions",
+            "delete_subscription",
+        }
+    ),
+    "supabase": frozenset({"create_user", "delete_user", "list_users", "token"}),
+    "lovable": frozenset({"create_user", "deactivate_user"}),
+    "resend": frozenset({"send_email"}),
+}
+ANY = "*"
+# A hang ends when the client gives up; this bounds it when no client ever does.
+MAX_HANG_SECONDS = 120.0
+
+
+class FaultSpec(BaseModel):
+    """What `POST /_sandbox/faults` accepts. Without `times` or `rate` the fault always fires."""
+
+    service: str
+    operation: str = ANY
+    status: int | None = Field(default=None, ge=400, le=599)
+    times: int | None = Field(default=None, ge=1)
+    rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    latency_ms: int = Field(default=0, ge=0, le=60_000)
+    timeout: bool = False
+    # Optional overrides of the error body, e.g. resend's "daily_quota_exceeded".
+    code: str | None = None
+    message: str | None = None
+    retry_after: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _known_target(self) -> Self:
+        if self.service != ANY and self.service not in OPERATIONS:
+            raise ValueError(f"unknown service {self.service!r}; known: {sorted(OPERATIONS)}")
+        known = (
+            set().union(*OPERATIONS.values()) if self.service == ANY else OPERATIONS[self.service]
+        )
+        if self.operation != ANY and self.operation not in known:
+            raise ValueError(f"unknown operation {self.operation!r}; known: {sorted(known)}")
+        if self.times is not None and self.rate is not None:
+            raise ValueError("give times or rate, not both")
+        if self.status is None and not self.timeout and not self.latency_ms:
+            raise ValueError("a fault needs a status, a latency_ms or timeout")
+        return self
+
+
+@dataclass
+class Fault:
+    spec: FaultSpec
+    id: str = field(default_factory=lambda: f"flt_{uuid.uuid4().hex[:12]}")
+    fired: int = 0
+
+    def matches(self, service: str, operation: str) -> bool:
+        spec = self.spec
+        return spec.service in (ANY, service) and spec.operation in (ANY, operation)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spec.times is not None and self.fired >= self.spec.times
+
+    def view(self) -> dict[str, object]:
+        return {"id": self.id, "fired": self.fired, **self.spec.model_dump(exclude_none=True)}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a fired fault asks the emulated endpoint to answer instead of its normal reply."""
+
+    status: int
+    code: str | None
+    message: str | None
+    retry_after: int | None
+
+
+HangOutcome = Literal["client_gone", "released", "expired"]
+
+
+class FaultStore:
+    """The faults in force. All access happens on the server's one event loop."""
+
+    def __init__(self, rng: random.Random | None = None) -> None:
+        self._faults: list[Fault] = []
+        self._rng = rng or random.Random()
+        self._released = asyncio.Event()
+
+    def add(self, spec: FaultSpec) -> Fault:
+        fault = Fault(spec)
+        self._faults.append(fault)
+        return fault
+
+    def remove(self, fault_id: str) -> bool:
+        before = len(self._faults)
+        self._faults = [f for f in self._faults if f.id != fault_id]
+        return len(self._faults) != before
+
+    def clear(self) -> None:
+        """Forget every fault and let every hanging request go."""
+        self._faults.clear()
+        self._released.set()
+        self._released = asyncio.Event()
+
+    def views(self) -> list[dict[str, object]]:
+        return [fault.view() for fault in self._faults]
+
+    def fire(self, service: str, operation: str) -> list[Fault]:
+        """The faults that fire for this call, in the order they were added (counts updated)."""
+        fired = []
+        for fault in self._faults:
+            if fault.exhausted or not fault.matches(service, operation):
+                continue
+            if fault.spec.rate is not None and self._rng.random() >= fault.spec.rate:
+                continue
+            fault.fired += 1
+            fired.append(fault)
+        return fired
+
+    async def apply(self, service: str, operation: str, request: Request) -> Failure | None:
+        """Run this call's faults: sleep their latency, hang if asked, and say which error to
+        answer (None: answer normally)."""
+        fired = self.fire(service, operation)
+        if not fired:
+            return None
+        latency = sum(f.spec.latency_ms for f in fired) / 1000
+        if latency:
+            await asyncio.sleep(latency)
+        for fault in fired:
+            spec = fault.spec
+            if spec.timeout:
+                await self._hang(request)
+                return Failure(504, "sandbox_timeout", "the sandbox hung this request", None)
+            if spec.status is not None:
+                return Failure(spec.status, spec.code, spec.message, spec.retry_after)
+        return None
+
+    async def _hang(self, request: Request) -> HangOutcome:
+        """Hold the request until its client disconnects (it timed out), faults are cleared, or
+        MAX_HANG_SECONDS pass, so a server shutdown is never blocked for long."""
+        released = self._released
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MAX_HANG_SECONDS
+        while loop.time() < deadline:
+            if await request.is_disconnected():
+                return "client_gone"
+            try:
+                await asyncio.wait_for(released.wait(), timeout=0.05)
+                return "released"
+            except TimeoutError:
+                continue
+        return "expired"

@@ -1,0 +1,188 @@
+"""Mercado Pago: `GET /v1/payments/{id}`, plus control endpoints that create payments, change
+their status and send the signed notification MP would send to the gateway."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from decimal import Decimal
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from providers.mercadopago_signature import sign
+from sandbox.core import Reply, Sandbox, bearer, now_iso
+from sandbox.webhooks import deliver
+
+STATUSES = (
+    "approved",
+    "pending",
+    "authorized",
+    "in_process",
+    "in_mediation",
+    "rejected",
+    "cancelled",
+    "refunded",
+    "charged_back",
+)
+_DETAILS = {
+    "approved": "accredited",
+    "pending": "pending_waiting_transfer",
+    "authorized": "pending_capture",
+    "in_process": "pending_review_manual",
+    "in_mediation": "in_mediation",
+    "rejected": "cc_rejected_other_reason",
+    "cancelled": "expired",
+    "refunded": "refunded",
+    "charged_back": "settled",
+}
+_PAYMENT_TYPES = {
+    "pix": "bank_transfer",
+    "bolbradesco": "ticket",
+    "pec": "ticket",
+    "account_money": "account_money",
+    "debmaster": "debit_card",
+    "debelo": "debit_card",
+}
+# The collector (our seller account) in notifications.
+USER_ID = 123456789
+
+
+def error(status: int, code: str, message: str) -> dict[str, Any]:
+    return {"message": message, "error": code, "status": status, "cause": []}
+
+
+class NewPayment(BaseModel):
+    payer_email: str
+    payer_first_name: str | None = None
+    payer_last_name: str | None = None
+    amount: Decimal = Field(gt=0)
+    status: Literal[STATUSES] = "approved"  # type: ignore[valid-type]
+    payment_method_id: str = "pix"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    external_reference: str | None = None
+
+
+class StatusChange(BaseModel):
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+
+
+class Notify(BaseModel):
+    """Optional knobs of a notification; by default `payment.created` on the first, then updated."""
+
+    action: Literal["payment.created", "payment.updated"] | None = None
+    ts_unit: Literal["s", "ms"] = "ms"
+
+
+def router(sandbox: Sandbox) -> APIRouter:
+    api = APIRouter()
+
+    @api.get("/mercadopago/v1/payments/{payment_id}", tags=["mercadopago"])
+    async def get_payment(payment_id: str, request: Request) -> dict[str, Any]:
+        if bearer(request) != sandbox.secret("mercadopago_access_token"):
+            raise Reply(401, error(401, "unauthorized", "invalid access token"))
+        await sandbox.fault("mercadopago", "get_payment", request, error)
+        payment = sandbox.state.mp_payments.get(payment_id)
+        if payment is None:
+            raise Reply(404, error(404, "not_found", "Payment not found"))
+        return payment
+
+    @api.post("/_sandbox/mercadopago/payments", status_code=201, tags=["control"])
+    async def create_payment(new: NewPayment) -> dict[str, Any]:
+        payments = sandbox.state.mp_payments
+        payment_id = _new_id(payments)
+        created = now_iso()
+        payment = {
+            "id": int(payment_id),
+            "date_created": created,
+            "date_approved": None,
+            "date_last_updated": created,
+            "live_mode": False,
+            "operation_type": "regular_payment",
+            "status": new.status,
+            "status_detail": _DETAILS[new.status],
+            "currency_id": "BRL",
+            "transaction_amount": float(new.amount),
+            "payment_method_id": new.payment_method_id,
+            "payment_type_id": _PAYMENT_TYPES.get(new.payment_method_id, "credit_card"),
+            "external_reference": new.external_reference,
+            "description": "Entrega",
+            "payer": {
+                "id": None,
+                "email": new.payer_email,
+                "first_name": new.payer_first_name,
+                "last_name": new.payer_last_name,
+            },
+            "metadata": new.metadata,
+            "collector_id": USER_ID,
+        }
+        _set_status(payment, new.status)
+        payments[payment_id] = payment
+        return payment
+
+    @api.post("/_sandbox/mercadopago/payments/{payment_id}/status", tags=["control"])
+    async def change_status(payment_id: str, change: StatusChange) -> dict[str, Any]:
+        payment = _payment(sandbox, payment_id)
+        _set_status(payment, change.status)
+        return payment
+
+    @api.post("/_sandbox/mercadopago/payments/{payment_id}/notify", tags=["control"])
+    async def notify(payment_id: str, options: Notify | None = None) -> dict[str, Any]:
+        _payment(sandbox, payment_id)  # 404 for an unknown payment
+        options = options or Notify()
+        first = payment_id not in sandbox.state.mp_notified
+        sandbox.state.mp_notified.add(payment_id)
+        action = options.action or ("payment.created" if first else "payment.updated")
+        request_id = str(uuid.uuid4())
+        ts = str(int(time.time() * 1000) if options.ts_unit == "ms" else int(time.time()))
+        signature = sign(
+            sandbox.secret("mercadopago_webhook_secret"),
+            data_id=payment_id,
+            request_id=request_id,
+            ts=ts,
+        )
+        body = {
+            "id": int(secrets.randbelow(9 * 10**10) + 10**10),
+            "live_mode": False,
+            "type": "payment",
+            "action": action,
+            "api_version": "v1",
+            "date_created": now_iso(),
+            "user_id": USER_ID,
+            "data": {"id": payment_id},
+        }
+        return await deliver(
+            sandbox,
+            "mercadopago",
+            "/webhooks/mercadopago",
+            params={"data.id": payment_id, "type": "payment"},
+            json=body,
+            headers={"x-signature": signature, "x-request-id": request_id},
+        )
+
+    return api
+
+
+def _payment(sandbox: Sandbox, payment_id: str) -> dict[str, Any]:
+    payment = sandbox.state.mp_payments.get(payment_id)
+    if payment is None:
+        raise Reply(404, {"error": {"code": "not_found", "message": "no such payment"}})
+    return payment
+
+
+def _set_status(payment: dict[str, Any], status: str) -> None:
+    payment["status"] = status
+    payment["status_detail"] = _DETAILS[status]
+    payment["date_last_updated"] = now_iso()
+    if status == "approved" and payment["date_approved"] is None:
+        payment["date_approved"] = payment["date_last_updated"]
+
+
+def _new_id(payments: dict[str, Any]) -> str:
+    # Random, never reused after a reset: ids become Temporal workflow ids in tests.
+    while True:
+        candidate = str(secrets.randbelow(9 * 10**10) + 10**10)
+        if candidate not in payments:
+            return candidate
