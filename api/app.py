@@ -12,11 +12,11 @@ from temporalio.client import Client
 from api.deps import TemporalConnection
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from api.routes import health
+from api.routes import admin_orders, health, purchase_webhooks
 from db.pool import open_pool
 from settings import Settings
 
-ROUTERS: list[APIRouter] = [health.router]
+ROUTERS: list[APIRouter] = [health.router, purchase_webhooks.router, admin_orders.router]
 
 
 def create_app(
