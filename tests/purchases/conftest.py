@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -17,7 +18,12 @@ async def time_skipping_env(time_skipping_env: WorkflowEnvironment) -> WorkflowE
 
     The Java test server implements AddSearchAttributes but not List, so this adds them blindly.
     """
-    client = time_skipping_env.client
+    await register_on_test_server(time_skipping_env.client)
+    return time_skipping_env
+
+
+async def register_on_test_server(client: Client) -> None:
+    """Add Entrega's search attributes to a time-skipping server (idempotent)."""
     try:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(
@@ -29,5 +35,4 @@ async def time_skipping_env(time_skipping_env: WorkflowEnvironment) -> WorkflowE
             )
         )
     except RPCError:
-        pass  # already registered by an earlier fixture of this session
-    return time_skipping_env
+        pass  # already registered
