@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     # Temporal's own quick retries of one step before the PROVISIONING_RETRY_SCHEDULE takes over.
     purchase_step_attempts: int = Field(default=3, ge=1)
     purchase_step_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    # One attempt's limit; also how soon the work of a crashed worker is handed to another.
+    purchase_step_timeout_seconds: float = Field(default=30.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -169,7 +169,7 @@ class PurchaseWorkflow:
                         CREATE_USER,
                         self._ref(),
                         result_type=str,
-                        start_to_close_timeout=timedelta(seconds=30),
+                        start_to_close_timeout=self._step_timeout,
                         retry_policy=self._step_retry(),
                     )
                 if not credentials_sent:
@@ -177,7 +177,7 @@ class PurchaseWorkflow:
                     await workflow.execute_activity(
                         SEND_CREDENTIALS,
                         self._ref(),
-                        start_to_close_timeout=timedelta(seconds=30),
+                        start_to_close_timeout=self._step_timeout,
                         retry_policy=self._step_retry(),
                     )
                     credentials_sent = True
@@ -231,7 +231,7 @@ class PurchaseWorkflow:
             DEACTIVATE_USER,
             self._ref(),
             result_type=bool,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=self._step_timeout,
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
         )
         if deactivated:
@@ -245,7 +245,7 @@ class PurchaseWorkflow:
             await workflow.execute_activity(
                 SEND_CONFIRMATION,
                 self._ref(),
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self._step_timeout,
                 schedule_to_close_timeout=timedelta(days=1),
                 retry_policy=RetryPolicy(
                     initial_interval=self._input.config.step_initial_interval,
@@ -261,7 +261,7 @@ class PurchaseWorkflow:
                     stage=self._stage,
                     error=_reason(err),
                 ),
-                start_to_close_timeout=timedelta(seconds=10),
+                start_to_close_timeout=self._step_timeout,
                 retry_policy=_DB_RETRY,
             )
 
@@ -281,7 +281,7 @@ class PurchaseWorkflow:
                 FETCH_PAYMENT,
                 FetchPayment(provider_order_id=self._input.provider_order_id),
                 result_type=Payment,
-                start_to_close_timeout=timedelta(seconds=30),
+                start_to_close_timeout=self._step_timeout,
                 retry_policy=_FETCH_RETRY,
             )
             return self._payment
@@ -314,7 +314,7 @@ class PurchaseWorkflow:
                 payment=self._payment,
             ),
             result_type=OrderState,
-            start_to_close_timeout=timedelta(seconds=10),
+            start_to_close_timeout=self._step_timeout,
             retry_policy=_DB_RETRY,
         )
         return state
@@ -326,6 +326,11 @@ class PurchaseWorkflow:
         except TimeoutError:
             return False
         return True
+
+    @property
+    def _step_timeout(self) -> timedelta:
+        assert self._input
+        return self._input.config.step_timeout
 
     def _step_retry(self) -> RetryPolicy:
         assert self._input

@@ -75,6 +75,9 @@ class PurchaseConfig(BaseModel):
     revocation_window: timedelta = timedelta(days=180)
     step_attempts: int = 3
     step_initial_interval: timedelta = timedelta(seconds=1)
+    # How long one activity attempt may run before Temporal gives it to another worker (this is
+    # also how long a crashed worker's attempt takes to be noticed).
+    step_timeout: timedelta = timedelta(seconds=30)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PurchaseConfig:
@@ -88,6 +91,7 @@ class PurchaseConfig(BaseModel):
             step_initial_interval=timedelta(
                 seconds=settings.purchase_step_initial_interval_seconds
             ),
+            step_timeout=timedelta(seconds=settings.purchase_step_timeout_seconds),
         )
 
 
