@@ -17,6 +17,7 @@ from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
     CREATE_USER,
+    FETCH_PAYMENT,
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
     Payment,
@@ -183,3 +184,14 @@ async def test_refund_after_completion_revokes(client, task_queue, world) -> Non
     assert (await handle.result()).stage == "revoked"
     assert world.deactivated == list(world.users.values())
     assert (await status(handle)).stage == "revoked"
+
+
+async def test_permanent_fetch_error_parks_until_retry(client, task_queue, world) -> None:
+    """A payment MP refuses to show (e.g. bad token) parks at failed_permanent; retry resumes."""
+    world.fail(FETCH_PAYMENT, permanent=True)
+    handle = await start(client, task_queue, world, approved())
+    parked = await wait_for_stage(handle, "failed_permanent")
+    assert "failed on purpose" in (parked.last_error or "")
+    world.heal(FETCH_PAYMENT)
+    await handle.signal("retry")
+    await wait_for_stage(handle, "completed")
