@@ -164,8 +164,9 @@ class PurchaseActivities:
     @activity.defn(name=DEACTIVATE_USER)
     async def deactivate_user(self, ref: OrderRef) -> bool:
         """Take access away after a refund or chargeback; False when no user was ever made."""
-        order = await self._order(ref.order_id)
-        if not order.lovable_user_id:
+        async with self._pool.connection() as conn:
+            order = await orders.get_order(conn, ref.order_id)
+        if order is None or not order.lovable_user_id:
             return False
         try:
             await self._providers.lovable.deactivate_user(order.lovable_user_id)
@@ -211,6 +212,7 @@ class PurchaseActivities:
         try:
             message_id = await self._providers.resend.send_email(message, idempotency_key=key)
         except Exception as exc:
+            await self._log_failure(order.order_id, f"sending_{email_type}", exc)
             async with self._pool.connection() as conn:
                 await orders.log_email(
                     conn,

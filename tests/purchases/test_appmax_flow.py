@@ -56,3 +56,11 @@ async def test_wrong_token_is_refused(stack) -> None:
         response = await stack.gateway.post("/webhooks/appmax", params=params, json=body)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_token"
+
+
+async def test_refund_of_an_unknown_order_cancels_it(stack) -> None:
+    """A refund arriving before any payment event records the order as cancelled, no user."""
+    sent = await stack.apphook("OrderRefund")
+    assert sent["status_code"] == 200
+    await stack.wait_stage(f"purchase:appmax:{sent['order_id']}", "cancelled")
+    assert not (await stack.sandbox.state())["lovable_users"]

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 import pytest
 from typer.testing import CliRunner
 
+from activities.credentials import cipher
 from cli import app as cli_app
 from db import orders
+from tests.conftest import TEST_SECRETS
 from tests.purchases.stack import purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
@@ -56,7 +58,15 @@ async def test_resend_outage_retries_credentials_with_the_same_user(make_stack) 
     async with make_stack(provisioning_retry_schedule="3s,3s") as stack:
         await stack.sandbox.fault("resend", "send_email", status=500)
         order_id = await _one_order(stack)
-        await stack.wait_stage(order_id, "failed_at_email")
+        waiting = await stack.wait_stage(order_id, "failed_at_email")
+        # Meanwhile the password exists only as a Fernet token: not in history, not in the logs.
+        assert waiting.encrypted_password is not None
+        password = cipher(TEST_SECRETS["credentials_key"]).decrypt(waiting.encrypted_password)
+        history = await stack.client.get_workflow_handle(order_id).fetch_history()
+        assert password.decode() not in history.to_json()
+        async with stack.pool.connection() as conn:
+            trail = [e.model_dump_json() for e in await orders.order_logs(conn, order_id)]
+        assert not any(password.decode() in line for line in trail)
         await stack.sandbox.clear_faults()
         await stack.wait_stage(order_id, "completed")
         state = await stack.sandbox.state()
@@ -71,6 +81,7 @@ async def test_resend_outage_retries_credentials_with_the_same_user(make_stack) 
             emails = await orders.order_emails(conn, order_id)
         assert {e.status for e in emails if e.email_type == "credentials"} == {"failed", "sent"}
         assert (await stack.login("ana@example.com")).status_code == 200
+        assert (await stack.order(order_id)).encrypted_password is None
 
 
 async def test_exhausted_schedule_parks_until_cli_retry(make_stack) -> None:
