@@ -69,7 +69,7 @@ class AsaasClient(ServiceClient):
     # --- customers -------------------------------------------------------------------------
 
     async def find_customer(self, external_reference: str) -> AsaasCustomer | None:
-        """The oldest live customer with this externalReference, if any."""
+        """The first live customer Asaas lists with exactly this externalReference, if any."""
         page = await self._list("/customers", {"externalReference": external_reference})
         matches = [
             customer
@@ -161,7 +161,7 @@ class AsaasClient(ServiceClient):
         return self._parse(AsaasSubscription, self._json(response))
 
     async def find_subscription(self, external_reference: str) -> AsaasSubscription | None:
-        """The oldest live subscription with this externalReference, if any."""
+        """The first live subscription Asaas lists with exactly this externalReference, if any."""
         page = await self._list("/subscriptions", {"externalReference": external_reference})
         matches = [
             subscription

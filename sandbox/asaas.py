@@ -21,7 +21,17 @@ CYCLES = frozenset(
     {"WEEKLY", "BIWEEKLY", "MONTHLY", "BIMONTHLY", "QUARTERLY", "SEMIANNUALLY", "YEARLY"}
 )
 DEFAULT_LIMIT, MAX_LIMIT = 10, 100
-EVENT_STATUS = {
+PaymentEventName = Literal[
+    "PAYMENT_CREATED",
+    "PAYMENT_UPDATED",
+    "PAYMENT_CONFIRMED",
+    "PAYMENT_RECEIVED",
+    "PAYMENT_OVERDUE",
+    "PAYMENT_REFUNDED",
+    "PAYMENT_DELETED",
+]
+# The status a payment takes when each event is sent (None: unchanged).
+EVENT_STATUS: dict[str, str | None] = {
     "PAYMENT_CREATED": "PENDING",
     "PAYMENT_UPDATED": None,
     "PAYMENT_CONFIRMED": "CONFIRMED",
@@ -76,7 +86,7 @@ def _filtered(request: Request, items: list[dict[str, Any]], fields: tuple[str, 
 class PaymentEvent(BaseModel):
     """An Asaas event for a payment; for an unknown payment id, `subscription` creates it."""
 
-    event: Literal[tuple(EVENT_STATUS)]  # type: ignore[valid-type]
+    event: PaymentEventName
     subscription: str | None = None
 
 

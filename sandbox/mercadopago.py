@@ -16,7 +16,7 @@ from providers.mercadopago_signature import sign
 from sandbox.core import Reply, Sandbox, bearer, now_iso
 from sandbox.webhooks import deliver
 
-STATUSES = (
+PaymentStatus = Literal[
     "approved",
     "pending",
     "authorized",
@@ -26,8 +26,8 @@ STATUSES = (
     "cancelled",
     "refunded",
     "charged_back",
-)
-_DETAILS = {
+]
+_DETAILS: dict[str, str] = {
     "approved": "accredited",
     "pending": "pending_waiting_transfer",
     "authorized": "pending_capture",
@@ -59,14 +59,14 @@ class NewPayment(BaseModel):
     payer_first_name: str | None = None
     payer_last_name: str | None = None
     amount: Decimal = Field(gt=0)
-    status: Literal[STATUSES] = "approved"  # type: ignore[valid-type]
+    status: PaymentStatus = "approved"
     payment_method_id: str = "pix"
     metadata: dict[str, Any] = Field(default_factory=dict)
     external_reference: str | None = None
 
 
 class StatusChange(BaseModel):
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: PaymentStatus
 
 
 class Notify(BaseModel):
