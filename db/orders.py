@@ -68,7 +68,8 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
     """Record a transition (creating the order on its first one) and log it.
 
     A finished order is never moved back by a late duplicate run: `completed` only gives way to
-    `revoked`, and `revoked` is final. The answer is the order's stage after the call.
+    `revoked` (or `failed_permanent` when the revocation itself is refused), and `revoked` is
+    final. The answer is the order's stage after the call.
     """
     payment = change.payment
     row = await (
@@ -95,7 +96,7 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
                 revoked_at = COALESCE(o.revoked_at, EXCLUDED.revoked_at),
                 updated_at = now()
             WHERE o.stage NOT IN ('completed', 'revoked')
-               OR (o.stage = 'completed' AND EXCLUDED.stage = 'revoked')
+               OR (o.stage = 'completed' AND EXCLUDED.stage IN ('revoked', 'failed_permanent'))
             RETURNING stage
             """,
             {

@@ -232,13 +232,23 @@ class PurchaseWorkflow:
                 return
 
     async def _revoke(self) -> None:
-        deactivated = await workflow.execute_activity(
-            DEACTIVATE_USER,
-            self._ref(),
-            result_type=bool,
-            start_to_close_timeout=self._step_timeout,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
-        )
+        while True:
+            try:
+                deactivated = await workflow.execute_activity(
+                    DEACTIVATE_USER,
+                    self._ref(),
+                    result_type=bool,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+                )
+                break
+            except ActivityError as err:
+                if not _is_permanent(err):
+                    raise
+                # Lovable refuses (e.g. a revoked service key): a person fixes it, then retries.
+                await self._enter("failed_permanent", error=_reason(err))
+                await workflow.wait_condition(lambda: self._retry_requested)
+                self._retry_requested = False
         if deactivated:
             await self._enter("revoked")
         else:

@@ -97,6 +97,7 @@ class FakeWorld:
 
     @activity.defn(name=DEACTIVATE_USER)
     async def deactivate_user(self, ref: OrderRef) -> bool:
+        self._maybe_fail(DEACTIVATE_USER)
         if ref.order_id not in self.users:
             return False
         self.deactivated.append(self.users[ref.order_id])

@@ -17,6 +17,7 @@ from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
     CREATE_USER,
+    DEACTIVATE_USER,
     FETCH_PAYMENT,
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
@@ -195,3 +196,19 @@ async def test_permanent_fetch_error_parks_until_retry(client, task_queue, world
     world.heal(FETCH_PAYMENT)
     await handle.signal("retry")
     await wait_for_stage(handle, "completed")
+
+
+async def test_refused_revocation_parks_until_retry(client, task_queue, world) -> None:
+    """Lovable refusing the deactivation parks at failed_permanent; a retry then revokes."""
+    handle = await start(client, task_queue, world, approved())
+    await wait_for_stage(handle, "completed")
+    world.fail(DEACTIVATE_USER, permanent=True)
+    world.payments[handle.id.rsplit(":", 1)[1]] = Payment(
+        state="charged_back", provider_status="charged_back"
+    )
+    await handle.signal("payment_updated", PaymentNotice(action="payment.updated"))
+    await wait_for_stage(handle, "failed_permanent")
+    world.heal(DEACTIVATE_USER)
+    await handle.signal("retry")
+    assert (await handle.result()).stage == "revoked"
+    assert world.deactivated == list(world.users.values())
