@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import TEST_SECRETS
@@ -28,6 +30,14 @@ async def test_parked_order_is_listed_shown_and_resynchronised(stack) -> None:
     await stack.mp_notify(payment_id)
     order_id = f"purchase:mercadopago:{payment_id}"
     await stack.wait_stage(order_id, "failed_permanent")
+    # What the Temporal Web UI filter `EntregaStage="failed_permanent"` lists.
+    query = f'EntregaStage="failed_permanent" AND WorkflowId="{order_id}"'
+    for _ in range(50):
+        if [w.id async for w in stack.client.list_workflows(query)] == [order_id]:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the visibility store does not list the parked order")
 
     listed = await stack.gateway.get(
         "/api/v1/admin/orders", params={"stage": "failed_permanent"}, headers=ADMIN
