@@ -87,14 +87,21 @@ class Bench:
         values = {k.lower(): v for k, v in env.items() if k.lower() in fields}
         self.settings = Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
-    async def payments(self, label: str, count: int) -> list[tuple[str, str]]:
-        """`count` approved payments at the sandbox's Mercado Pago: (payment id, payer e-mail)."""
+    async def payments(
+        self, label: str, count: int, status: str = "approved"
+    ) -> list[tuple[str, str]]:
+        """`count` payments at the sandbox's Mercado Pago: (payment id, payer e-mail)."""
 
         async def one(n: int) -> tuple[str, str]:
             email = f"{label}-{self.run}-{n}@bench.example.com"
             response = await self.sandbox.post(
                 "/_sandbox/mercadopago/payments",
-                json={"payer_email": email, "payer_first_name": "Bench", "amount": "49.90"},
+                json={
+                    "payer_email": email,
+                    "payer_first_name": "Bench",
+                    "amount": "49.90",
+                    "status": status,
+                },
             )
             response.raise_for_status()
             return str(response.json()["id"]), email
@@ -163,6 +170,18 @@ class Bench:
             **summary(latencies),
             "refused": refused,
             "backlog_drained_in_s": round(time.perf_counter() - started, 1),
+        }
+
+    async def acknowledgement_of_pending(self, rate: float, seconds: float) -> dict[str, Any]:
+        """(a) again with pending payments: each workflow reads its payment and waits, so this
+        isolates the gateway from the provisioning work that (a) also puts on the stack."""
+        made = await self.payments("ackp", int(rate * seconds), status="pending")
+        self.refused = {}
+        latencies, achieved = await self.open_loop([p for p, _ in made], rate, self.notify)
+        return {
+            "rate_per_s": round(achieved, 1),
+            **summary(latencies),
+            "refused": dict(self.refused),
         }
 
     # --- (b) ----------------------------------------------------------------------------------
@@ -338,6 +357,11 @@ async def measure(
     print("(a) acknowledgement latency at 100/s ...", flush=True)
     results["a_acknowledgement"] = await bench.acknowledgement(args.ack_rate, args.ack_seconds)
     print(f"    {results['a_acknowledgement']}", flush=True)
+    print("(a') the same with pending payments (gateway only) ...", flush=True)
+    results["a_acknowledgement_pending_payments"] = await bench.acknowledgement_of_pending(
+        args.ack_rate, args.ack_seconds
+    )
+    print(f"    {results['a_acknowledgement_pending_payments']}", flush=True)
     print("(b) notification → credentials e-mail at 10/s ...", flush=True)
     results["b_notification_to_credentials"] = await bench.notification_to_credentials(
         args.e2e_rate, args.e2e_seconds
