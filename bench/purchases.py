@@ -332,20 +332,22 @@ async def _bounded(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) 
     return list(await asyncio.gather(*(run(c) for c in calls)))
 
 
-async def _wait_completed(database_url: str, ids: list[str], limit_s: float = 600) -> None:
+async def _wait_completed(
+    database_url: str, ids: list[str], limit_s: float = 600, stage: str = "completed"
+) -> None:
     deadline = time.monotonic() + limit_s
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while time.monotonic() < deadline:
             row = await (
                 await conn.execute(
-                    "SELECT count(*) FROM orders WHERE order_id = ANY(%s) AND stage = 'completed'",
-                    (ids,),
+                    "SELECT count(*) FROM orders WHERE order_id = ANY(%s) AND stage = %s",
+                    (ids, stage),
                 )
             ).fetchone()
             if row and row[0] == len(ids):
                 return
             await asyncio.sleep(0.1)
-    raise TimeoutError("purchases did not all complete")
+    raise TimeoutError(f"purchases did not all reach {stage}")
 
 
 async def measure(
