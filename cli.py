@@ -5,14 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from settings import Settings
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Entrega: durable purchase provisioning, signup sagas and a credit ledger.")
 console = Console()
@@ -160,11 +166,13 @@ def _print_json(data: object) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-async def _with_conn(settings: Settings, action):  # type: ignore[no-untyped-def]
-    import psycopg
+async def _with_conn(
+    settings: Settings, action: Callable[[AsyncConnection[Any]], Awaitable[T]]
+) -> T:
+    from psycopg import AsyncConnection
 
     assert settings.database_url, "DATABASE_URL is not set"
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    async with await AsyncConnection.connect(settings.database_url) as conn:
         return await action(conn)
 
 
@@ -210,38 +218,17 @@ def orders_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One order: its row, the workflow's live status, the audit trail and the e-mails."""
-    from api.routes.admin_orders import live_status, order_view
-    from db import orders
+    from api.routes.admin_orders import describe_order
     from workflows.client import connect
 
     settings = load_settings()
 
-    async def _show() -> dict[str, object] | None:
-        async def read(conn):  # type: ignore[no-untyped-def]
-            order = await orders.get_order(conn, order_id)
-            if order is None:
-                return None
-            return (
-                order,
-                await orders.order_logs(conn, order.order_id),
-                await orders.order_emails(conn, order.order_id),
-            )
-
-        found = await _with_conn(settings, read)
-        if found is None:
-            return None
-        order, logs, emails = found
+    async def _show() -> dict[str, Any] | None:
         try:
             client = await connect(settings.temporal_address, settings.temporal_namespace)
-            status = await live_status(client, order.order_id)
         except Exception:
-            status = None
-        return {
-            "order": order_view(order),
-            "workflow": status,
-            "integration_logs": [e.model_dump(mode="json") for e in logs],
-            "email_logs": [e.model_dump(mode="json") for e in emails],
-        }
+            client = None  # the database still tells the story
+        return await _with_conn(settings, lambda conn: describe_order(conn, client, order_id))
 
     shown = asyncio.run(_show())
     if shown is None:
@@ -267,12 +254,12 @@ def orders_show(
         console.print(f"[bold]{key}[/bold]: {order.get(key)}")
     workflow_status = shown["workflow"]
     console.print(f"[bold]workflow[/bold]: {workflow_status or 'not running'}")
-    for entry in shown["integration_logs"]:  # type: ignore[attr-defined]
+    for entry in shown["integration_logs"]:
         console.print(
             f"  {entry['created_at']}  {entry['event']:<15} {entry['stage'] or ''} "
             f"{entry['error'] or ''}"
         )
-    for email in shown["email_logs"]:  # type: ignore[attr-defined]
+    for email in shown["email_logs"]:
         console.print(f"  e-mail {email['email_type']} to {email['recipient']}: {email['status']}")
 
 
@@ -293,7 +280,7 @@ def orders_retry(
     settings = load_settings()
 
     async def _retry() -> dict[str, str]:
-        async def targets(conn):  # type: ignore[no-untyped-def]
+        async def targets(conn: AsyncConnection[Any]) -> list[str]:
             ids = []
             for key in order_ids or []:
                 order = await orders.get_order(conn, key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from psycopg import AsyncConnection
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -47,6 +48,23 @@ async def live_status(client: Client, order_id: str) -> dict[str, Any] | None:
         return None
 
 
+async def describe_order(
+    conn: AsyncConnection[Any], client: Client | None, key: str
+) -> dict[str, Any] | None:
+    """Everything about one order (the API's and `entrega orders show`'s answer), or None."""
+    order = await orders.get_order(conn, key)
+    if order is None:
+        return None
+    logs = await orders.order_logs(conn, order.order_id)
+    emails = await orders.order_emails(conn, order.order_id)
+    return {
+        "order": order_view(order),
+        "workflow": await live_status(client, order.order_id) if client else None,
+        "integration_logs": [entry.model_dump(mode="json") for entry in logs],
+        "email_logs": [entry.model_dump(mode="json") for entry in emails],
+    }
+
+
 @router.get("", summary="List orders, optionally in one stage")
 async def list_orders(
     pool: PoolDep,
@@ -63,17 +81,10 @@ async def list_orders(
 @router.get("/{order_id}", summary="One order with its workflow status, audit trail and e-mails")
 async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     async with pool.connection() as conn:
-        order = await orders.get_order(conn, order_id)
-        if order is None:
-            raise _NOT_FOUND
-        logs = await orders.order_logs(conn, order.order_id)
-        emails = await orders.order_emails(conn, order.order_id)
-    return {
-        "order": order_view(order),
-        "workflow": await live_status(temporal, order.order_id),
-        "integration_logs": [entry.model_dump(mode="json") for entry in logs],
-        "email_logs": [entry.model_dump(mode="json") for entry in emails],
-    }
+        described = await describe_order(conn, temporal, order_id)
+    if described is None:
+        raise _NOT_FOUND
+    return described
 
 
 @router.post("/{order_id}/retry", status_code=202, summary="Resincronizar: retry the order now")

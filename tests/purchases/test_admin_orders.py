@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
+from typer.testing import CliRunner
 
+from cli import app as cli_app
 from tests.conftest import TEST_SECRETS
 from tests.purchases.stack import purchase_stack, stack_settings
 
@@ -72,3 +75,28 @@ async def test_unknown_order_is_404(stack) -> None:
     assert (await stack.gateway.get("/api/v1/admin/orders/nope", headers=ADMIN)).status_code == 404
     response = await stack.gateway.post("/api/v1/admin/orders/nope/retry", headers=ADMIN)
     assert response.status_code == 404
+
+
+async def test_cli_lists_and_shows_orders(stack) -> None:
+    """`entrega orders list --stage completed --json` and `orders show PAYMENT_ID --json`."""
+    payment_id = await stack.mp_payment()
+    await stack.mp_notify(payment_id)
+    order_id = f"purchase:mercadopago:{payment_id}"
+    await stack.wait_stage(order_id, "completed")
+    env = {
+        "ENTREGA_ENV": "test",
+        "DATABASE_URL": stack.settings.database_url,
+        "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+    }
+
+    async def entrega(*args: str) -> object:
+        result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    listed = await entrega("orders", "list", "--stage", "completed", "--json")
+    assert [o["order_id"] for o in listed] == [order_id]
+    shown = await entrega("orders", "show", payment_id, "--json")
+    assert shown["order"]["stage"] == shown["workflow"]["stage"] == "completed"
+    assert {e["email_type"] for e in shown["email_logs"]} >= {"credentials"}
+    assert "encrypted_password" not in shown["order"]
