@@ -9,7 +9,8 @@
 
 By default it starts its own stack on free ports (embedded PostgreSQL, Temporal dev server,
 sandbox, `entrega worker` and `entrega api`, exactly as `entrega dev` does) in a temp directory.
-Against a running `make dev` stack instead:
+(b) runs first, on the idle stack; (a) then loads it with more than it can provision. Against a
+running `make dev` stack instead:
     .venv/bin/python -m bench.purchases --existing
 (the dev secrets and default ports; override with --api-url, --sandbox-url, --temporal-address,
 --database-url, --webhook-secret). Prints the numbers and writes bench/results/purchases.json.
@@ -375,6 +376,11 @@ async def measure(
     results: dict[str, Any] = {"started_at": datetime.now().isoformat(timespec="seconds")}
     parts: list[tuple[str, str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         (
+            "b",
+            "b_notification_to_credentials",
+            lambda: bench.notification_to_credentials(args.e2e_rate, args.e2e_seconds),
+        ),
+        (
             "a",
             "a_acknowledgement",
             lambda: bench.acknowledgement(args.ack_rate, args.ack_seconds),
@@ -383,11 +389,6 @@ async def measure(
             "a'",
             "a_acknowledgement_pending_payments",
             lambda: bench.acknowledgement_of_pending(args.ack_rate, args.ack_seconds),
-        ),
-        (
-            "b",
-            "b_notification_to_credentials",
-            lambda: bench.notification_to_credentials(args.e2e_rate, args.e2e_seconds),
         ),
         ("c", "c_saturation", lambda: bench.saturation(client, args.saturation)),
         ("d", "d_intake", lambda: bench.intake(client, args.intake, args.concurrency)),
@@ -421,7 +422,7 @@ def main() -> None:
     parser.add_argument("--intake", type=int, default=300, help="notifications per side in (d)")
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument(
-        "--only", default="a,a',b,c,d", help="comma-separated parts to run (default: all)"
+        "--only", default="b,a,a',c,d", help="comma-separated parts to run (default: all)"
     )
     args = parser.parse_args()
 
