@@ -68,6 +68,13 @@ async def pending_then_refunded(env, handle, world) -> None:  # type: ignore[no-
     await handle.result()
 
 
+async def appmax_paid_then_refunded(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "completed")
+    refund = Payment(state="refunded", provider_status="estornado")
+    await handle.signal("payment_updated", PaymentNotice(action="OrderRefund", payment=refund))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -80,6 +87,8 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
         lambda w: None,
         pending_then_refunded,
     ),
+    # AppMax: no fetch, the facts come with the signals.
+    "purchase_appmax_paid_then_refunded": (approved(), lambda w: None, appmax_paid_then_refunded),
 }
 
 
@@ -93,11 +102,15 @@ async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
     async with Worker(
         client, task_queue=task_queue, workflows=[PurchaseWorkflow], activities=world.activities()
     ):
+        appmax = "appmax" in name
         handle = await hand_off(
             client,
-            provider="mercadopago",
+            provider="appmax" if appmax else "mercadopago",
             provider_order_id=payment_id,
-            notice=PaymentNotice(action="payment.created"),
+            notice=PaymentNotice(
+                action="OrderPaid" if appmax else "payment.created",
+                payment=payment if appmax else None,
+            ),
             config=CONFIG,
             task_queue=task_queue,
         )
