@@ -20,10 +20,11 @@ from rich.table import Table
 
 from settings import Settings
 
+T = TypeVar("T")
+
 app = typer.Typer(help="Entrega: durable purchase provisioning, signup sagas and a credit ledger.")
 console = Console()
 err_console = Console(stderr=True)
-T = TypeVar("T")
 
 
 def load_settings() -> Settings:
@@ -169,6 +170,166 @@ def worker_ready() -> None:
     raise typer.Exit(0 if asyncio.run(_pollers()) > 0 else 1)
 
 
+# --- purchases (issue #4) ----------------------------------------------------------------------
+
+orders_app = typer.Typer(
+    help="Purchase orders: list, inspect and retry (the workflow id works too)."
+)
+app.add_typer(orders_app, name="orders")
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+async def _with_conn(
+    settings: Settings, action: Callable[[AsyncConnection[Any]], Awaitable[T]]
+) -> T:
+    """Run `action` in one transaction on DATABASE_URL."""
+    url = require_database_url(settings)
+    async with await AsyncConnection.connect(url) as conn, conn.transaction():
+        return await action(conn)
+
+
+@orders_app.command("list")
+def orders_list(
+    stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The most recently changed orders first."""
+    from rich.table import Table
+
+    from api.routes.admin_orders import order_view
+    from db import orders
+    from workflows.purchase_types import STAGES
+
+    if stage is not None and stage not in STAGES:
+        err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
+        raise typer.Exit(2)
+    settings = load_settings()
+    found = asyncio.run(
+        _with_conn(settings, lambda c: orders.list_orders(c, stage=stage, limit=limit))
+    )
+    if as_json:
+        _print_json([order_view(o) for o in found])
+        return
+    table = Table("order", "stage", "customer", "attempts", "last error", "updated")
+    for o in found:
+        table.add_row(
+            o.order_id,
+            o.stage,
+            o.customer_email or "",
+            str(o.attempts),
+            (o.last_error or "")[:60],
+            o.updated_at.strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    console.print(table)
+
+
+@orders_app.command("show")
+def orders_show(
+    order_id: Annotated[str, typer.Argument(help="Order id, workflow id or provider's id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One order: its row, the workflow's live status, the audit trail and the e-mails."""
+    from api.routes.admin_orders import describe_order
+    from workflows.client import connect
+
+    settings = load_settings()
+
+    async def _show() -> dict[str, Any] | None:
+        try:
+            client = await connect(settings.temporal_address, settings.temporal_namespace)
+        except Exception:
+            client = None  # the database still tells the story
+        return await _with_conn(settings, lambda conn: describe_order(conn, client, order_id))
+
+    shown = asyncio.run(_show())
+    if shown is None:
+        err_console.print(f"[red]no order {order_id}[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(shown)
+        return
+    order = shown["order"]
+    assert isinstance(order, dict)
+    for key in (
+        "order_id",
+        "stage",
+        "customer_email",
+        "customer_name",
+        "amount_cents",
+        "lovable_user_id",
+        "attempts",
+        "last_error",
+        "next_retry_at",
+        "updated_at",
+    ):
+        console.print(f"[bold]{key}[/bold]: {order.get(key)}")
+    workflow_status = shown["workflow"]
+    console.print(f"[bold]workflow[/bold]: {workflow_status or 'not running'}")
+    for entry in shown["integration_logs"]:
+        console.print(
+            f"  {entry['created_at']}  {entry['event']:<15} {entry['stage'] or ''} "
+            f"{entry['error'] or ''}"
+        )
+    for email in shown["email_logs"]:
+        console.print(f"  e-mail {email['email_type']} to {email['recipient']}: {email['status']}")
+
+
+@orders_app.command("retry")
+def orders_retry(
+    order_ids: Annotated[list[str] | None, typer.Argument(help="Orders to retry now.")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Every order in a stage.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails)."""
+    from db import orders
+    from workflows.client import connect
+    from workflows.purchase_client import request_retry
+
+    if not order_ids and not stage:
+        err_console.print("[red]give ORDER_ID... or --stage[/red]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def _retry() -> dict[str, str]:
+        async def targets(conn: AsyncConnection[Any]) -> list[str]:
+            ids = []
+            for key in order_ids or []:
+                order = await orders.get_order(conn, key)
+                ids.append(order.order_id if order else key)
+            if stage:
+                ids += [
+                    o.order_id for o in await orders.list_orders(conn, stage=stage, limit=10_000)
+                ]
+            return ids
+
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        results: dict[str, str] = {}
+        for workflow_id in await _with_conn(settings, targets):
+            try:
+                await request_retry(client, workflow_id)
+                results[workflow_id] = "retry requested"
+            except Exception as exc:
+                results[workflow_id] = f"failed: {exc}"
+        return results
+
+    results = asyncio.run(_retry())
+    if as_json:
+        _print_json(results)
+    else:
+        for workflow_id, outcome in results.items():
+            console.print(f"{workflow_id}: {outcome}")
+        if not results:
+            console.print("no orders to retry")
+    if any(outcome.startswith("failed") for outcome in results.values()):
+        raise typer.Exit(1)
+
+
 # --- sagas: parked signups and the orphan check (issue #5) -------------------------------------
 
 sagas_app = typer.Typer(help="Registration and checkout sagas that needed undoing.")
@@ -307,14 +468,8 @@ def _expiry(text: str | None) -> datetime | None:
 
 
 def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
-    """Run `work` in one transaction on DATABASE_URL."""
-    url = require_database_url(load_settings())
-
-    async def _main() -> T:
-        async with await AsyncConnection.connect(url) as conn, conn.transaction():
-            return await work(conn)
-
-    return asyncio.run(_main())
+    """Run `work` in one transaction on DATABASE_URL, from synchronous CLI code."""
+    return asyncio.run(_with_conn(load_settings(), work))
 
 
 @credits_app.command("show")

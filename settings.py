@@ -98,6 +98,19 @@ class Settings(BaseSettings):
     # Where the sandbox sends webhooks it is asked to fire; empty means this API's own address.
     sandbox_gateway_url: str | None = None
 
+    # --- purchases (issue #4) ---
+    # Where the credentials e-mail sends the customer to log in.
+    product_login_url: str = "https://app.entrega.app/login"
+    # How long a pending payment (boleto, Pix) may stay unpaid before the order is cancelled.
+    purchase_payment_deadline: str = "7d"
+    # How long a completed order keeps listening for a refund or chargeback.
+    purchase_revocation_window: str = "180d"
+    # Temporal's own quick retries of one step before the PROVISIONING_RETRY_SCHEDULE takes over.
+    purchase_step_attempts: int = Field(default=3, ge=1)
+    purchase_step_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    # One attempt's limit; also how soon the work of a crashed worker is handed to another.
+    purchase_step_timeout_seconds: float = Field(default=30.0, gt=0)
+
     # --- signup sagas (issue #5) ---
     # How long register/checkout wait for their saga before answering "try again shortly".
     signup_answer_timeout_seconds: float = 30.0
@@ -112,6 +125,12 @@ class Settings(BaseSettings):
     def _schedule_parses(cls, value: str) -> str:
         for part in value.split(","):
             parse_duration(part)
+        return value
+
+    @field_validator("purchase_payment_deadline", "purchase_revocation_window")
+    @classmethod
+    def _duration_parses(cls, value: str) -> str:
+        parse_duration(value)
         return value
 
     @model_validator(mode="after")

@@ -13,18 +13,16 @@ from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
 from activities.journal import JournalActivities
+from activities.purchases import PurchaseActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
+from workflows.purchase import PurchaseWorkflow
 from workflows.registration import RegistrationWorkflow
 
-WORKFLOWS: Sequence[type] = [
-    # sagas
-    RegistrationWorkflow,
-    CheckoutWorkflow,
-]
+WORKFLOWS: Sequence[type] = [PurchaseWorkflow, RegistrationWorkflow, CheckoutWorkflow]
 
 
 def build_activities(
@@ -32,8 +30,18 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """Every activity the worker serves, bound to the process's shared resources."""
     journal = JournalActivities(pool)
+    purchases = PurchaseActivities(settings, pool, providers)
     accounts = AccountActivities(pool, providers, settings)
-    return [journal.record, *accounts.all()]
+    return [
+        journal.record,
+        purchases.fetch_payment,
+        purchases.set_stage,
+        purchases.create_user,
+        purchases.send_credentials,
+        purchases.send_confirmation,
+        purchases.deactivate_user,
+        *accounts.all(),
+    ]
 
 
 def build_worker(

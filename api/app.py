@@ -12,16 +12,24 @@ from temporalio.client import Client
 from api.deps import TemporalConnection
 from api.errors import install_error_handlers
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
-from api.routes import accounts, asaas_webhooks, credits, health
+from api.routes import (
+    accounts,
+    admin_orders,
+    asaas_webhooks,
+    credits,
+    health,
+    purchase_webhooks,
+)
 from db.pool import open_pool
 from settings import Settings
 
 ROUTERS: list[APIRouter] = [
     health.router,
-    credits.router,
-    # sagas
+    purchase_webhooks.router,
+    admin_orders.router,
     accounts.router,
     asaas_webhooks.router,
+    credits.router,
 ]
 
 

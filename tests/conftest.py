@@ -21,7 +21,7 @@ from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import Settings
-from tests.support import SandboxHandle, serve
+from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -151,11 +151,13 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 @pytest.fixture(scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The Java time-skipping test server (pip `temporal-test-server` binary)."""
+    """The Java time-skipping test server (pip `temporal-test-server` binary), with Entrega's
+    search attributes."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN),
         data_converter=pydantic_data_converter,
     )
+    await register_on_test_server(env.client)
     yield env
     await env.shutdown()
 

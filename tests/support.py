@@ -9,6 +9,12 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from starlette.types import ASGIApp
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from workflows import search_attributes
 
 
 def free_port() -> int:
@@ -88,3 +94,22 @@ class SandboxHandle:
         """Where the sandbox sends webhooks (MP notifications, Apphooks, Asaas events)."""
         response = await self.http.put("/_sandbox/config", json={"gateway_url": gateway_url})
         response.raise_for_status()
+
+
+async def register_on_test_server(client: Client) -> None:
+    """Add Entrega's search attributes to a time-skipping server (idempotent).
+
+    The Java test server implements AddSearchAttributes but not List, so this adds them blindly.
+    """
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for key in search_attributes.ALL
+                },
+            )
+        )
+    except RPCError:
+        pass  # already registered

@@ -16,7 +16,7 @@ from psycopg import sql
 
 from db import embedded
 from db.credits_backfill import BackfillRefused, backfill
-from db.migrate import MIGRATIONS_DIR, discover, migrate
+from db.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate
 from tests.credits.conftest import entrega
 
 pytestmark = pytest.mark.db
@@ -210,7 +210,7 @@ async def test_legacy_database_migrates_forward(legacy_url: str) -> None:
             "UPDATE credit_purchases SET consumed_credits = 2 WHERE profile_id = %s",
             (known["bad"],),
         )
-    with pytest.raises(psycopg.errors.RaiseException, match="run `entrega credits backfill`"):
+    with pytest.raises(MigrationError, match="run `entrega credits backfill`"):
         migrate(legacy_url)
     dry = await _backfill(legacy_url, dry_run=True)
     assert sum(sum(c.values()) for c in dry.written.values()) == 12

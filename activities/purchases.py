@@ -1,0 +1,261 @@
+"""The purchase workflow's effects: read the payment, record stages, create the user, send e-mails.
+
+Each activity is safe to run again: it first looks at what the database already holds, and every
+outside call carries an idempotency key derived from the workflow id.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.credentials import cipher, generate_password
+from activities.emails import EmailType, brl, render
+from db import orders
+from db.journal import insert_log
+from providers.clients import ProviderClients
+from providers.errors import PermanentError
+from providers.mercadopago import MercadoPagoPayment
+from providers.resend import EmailMessage
+from settings import Settings
+from workflows.purchase_types import (
+    CREATE_USER,
+    DEACTIVATE_USER,
+    FETCH_PAYMENT,
+    MP_STATES,
+    SEND_CONFIRMATION,
+    SEND_CREDENTIALS,
+    SET_STAGE,
+    FetchPayment,
+    OrderRef,
+    OrderState,
+    Payment,
+    StageChange,
+)
+
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def permanent(exc: PermanentError) -> ApplicationError:
+    """A provider's refusal, as a failure Temporal must not retry."""
+    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+
+
+def payer_name(payment: MercadoPagoPayment) -> str | None:
+    """MP often sends no payer name: fall back to metadata, then to the e-mail's local part."""
+    parts = [p for p in (payment.payer.first_name, payment.payer.last_name) if p]
+    if parts:
+        return " ".join(parts)
+    for key in ("full_name", "name", "customer_name"):
+        if isinstance(value := payment.metadata.get(key), str) and value.strip():
+            return value.strip()
+    if payment.payer.email:
+        return payment.payer.email.split("@", 1)[0]
+    return None
+
+
+class PurchaseActivities:
+    def __init__(
+        self, settings: Settings, pool: AsyncConnectionPool, providers: ProviderClients
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._providers = providers
+        self._cipher = cipher(settings.secret("credentials_key"))
+
+    @activity.defn(name=FETCH_PAYMENT)
+    async def fetch_payment(self, request: FetchPayment) -> Payment:
+        """The payment's real state at Mercado Pago (the notification body is never trusted)."""
+        try:
+            found = await self._providers.mercadopago.get_payment(request.provider_order_id)
+        except PermanentError as exc:
+            raise permanent(exc) from exc
+        return Payment(
+            # An unknown status grants nothing: the order waits for the next notification.
+            state=MP_STATES.get(found.status, "pending"),
+            provider_status=found.status,
+            email=found.payer.email,
+            name=payer_name(found),
+            amount=found.transaction_amount,
+            currency=found.currency_id or "BRL",
+            payment_method=found.payment_method_id,
+        )
+
+    @activity.defn(name=SET_STAGE)
+    async def set_stage(self, change: StageChange) -> OrderState:
+        """Write one transition to orders and integration_logs, in one transaction."""
+        async with self._pool.connection() as conn:
+            return await orders.apply_stage(conn, change)
+
+    @activity.defn(name=CREATE_USER)
+    async def create_user(self, ref: OrderRef) -> str:
+        """The customer's Lovable user id; created at most once per order."""
+        order = await self._order(ref.order_id)
+        if order.lovable_user_id:
+            return order.lovable_user_id
+        if not order.customer_email:
+            raise ApplicationError(
+                "o pagamento não informa o e-mail do cliente",
+                type="InvalidData",
+                non_retryable=True,
+            )
+        await self._log_attempt(ref.order_id, "creating_user")
+        async with self._pool.connection() as conn:
+            token = await orders.store_password_once(
+                conn, ref.order_id, self._cipher.encrypt(generate_password().encode())
+            )
+        try:
+            user = await self._providers.lovable.create_user(
+                email=order.customer_email,
+                password=self._cipher.decrypt(token).decode(),
+                full_name=order.customer_name or order.customer_email,
+                order_id=ref.order_id,
+                idempotency_key=f"{ref.order_id}:user",
+            )
+        except Exception as exc:
+            await self._log_failure(ref.order_id, "creating_user", exc)
+            if isinstance(exc, PermanentError):
+                raise permanent(exc) from exc
+            raise
+        async with self._pool.connection() as conn:
+            # Stored at once, so that no later retry (of this or of the e-mail) makes a second user.
+            await orders.store_user(conn, ref.order_id, user.user_id, existed=not user.created)
+        return user.user_id
+
+    @activity.defn(name=SEND_CREDENTIALS)
+    async def send_credentials(self, ref: OrderRef) -> None:
+        """E-mail the login, then erase the password: it is never needed again."""
+        order = await self._order(ref.order_id)
+        key = f"{ref.order_id}:credentials"
+        password: str | None = None
+        if not order.user_existed:
+            if order.encrypted_password is None:
+                async with self._pool.connection() as conn:
+                    if await orders.email_sent(conn, key):
+                        return
+                raise ApplicationError(
+                    "a senha gerada não está mais guardada", type="InvalidData", non_retryable=True
+                )
+            password = self._cipher.decrypt(order.encrypted_password).decode()
+        await self._send(
+            order,
+            "credentials",
+            key,
+            email=order.customer_email,
+            password=password,
+            login_url=self._settings.product_login_url,
+        )
+
+    @activity.defn(name=SEND_CONFIRMATION)
+    async def send_confirmation(self, ref: OrderRef) -> None:
+        """Tell the customer the order was received and that the access e-mail follows."""
+        order = await self._order(ref.order_id)
+        await self._send(
+            order,
+            "purchase_confirmation",
+            f"{ref.order_id}:purchase_confirmation",
+            amount=brl(order.amount_cents),
+        )
+
+    @activity.defn(name=DEACTIVATE_USER)
+    async def deactivate_user(self, ref: OrderRef) -> bool:
+        """Take access away after a refund or chargeback; False when no user was ever made."""
+        async with self._pool.connection() as conn:
+            order = await orders.get_order(conn, ref.order_id)
+        if order is None or not order.lovable_user_id:
+            return False
+        try:
+            await self._providers.lovable.deactivate_user(order.lovable_user_id)
+        except PermanentError as exc:
+            raise permanent(exc) from exc
+        return True
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    async def _order(self, order_id: str) -> orders.Order:
+        async with self._pool.connection() as conn:
+            order = await orders.get_order(conn, order_id)
+        if order is None:
+            raise ApplicationError(f"order {order_id} is not recorded", type="OrderMissing")
+        return order
+
+    async def _send(
+        self, order: orders.Order, email_type: EmailType, key: str, **context: Any
+    ) -> None:
+        async with self._pool.connection() as conn:
+            if await orders.email_sent(conn, key):
+                if email_type == "credentials":
+                    await orders.erase_password(conn, order.order_id)
+                return
+        if not order.customer_email:
+            raise ApplicationError("sem e-mail do cliente", type="InvalidData", non_retryable=True)
+        subject, html, text = render(
+            email_type,
+            product_name=self._settings.product_name,
+            name=order.customer_name or order.customer_email,
+            order_id=order.order_id,
+            **context,
+        )
+        message = EmailMessage(
+            from_=self._settings.email_from,
+            to=order.customer_email,
+            subject=subject,
+            html=html,
+            text=text,
+            tags={"email_type": email_type, "order_id": _TAG_UNSAFE.sub("_", order.order_id)},
+        )
+        await self._log_attempt(order.order_id, f"sending_{email_type}")
+        try:
+            message_id = await self._providers.resend.send_email(message, idempotency_key=key)
+        except Exception as exc:
+            await self._log_failure(order.order_id, f"sending_{email_type}", exc)
+            async with self._pool.connection() as conn:
+                await orders.log_email(
+                    conn,
+                    workflow_id=order.order_id,
+                    email_type=email_type,
+                    recipient=order.customer_email,
+                    idempotency_key=key,
+                    status="failed",
+                    error=str(exc),
+                )
+            if isinstance(exc, PermanentError):
+                raise permanent(exc) from exc
+            raise
+        async with self._pool.connection() as conn, conn.transaction():
+            await orders.log_email(
+                conn,
+                workflow_id=order.order_id,
+                email_type=email_type,
+                recipient=order.customer_email,
+                idempotency_key=key,
+                status="sent",
+                provider_message_id=message_id,
+            )
+            if email_type == "credentials":
+                await orders.erase_password(conn, order.order_id)
+
+    async def _log_attempt(self, order_id: str, step: str) -> None:
+        async with self._pool.connection() as conn:
+            await insert_log(
+                conn,
+                workflow_id=order_id,
+                event="attempt",
+                stage=step,
+                attempt=activity.info().attempt,
+            )
+
+    async def _log_failure(self, order_id: str, step: str, exc: Exception) -> None:
+        async with self._pool.connection() as conn:
+            await insert_log(
+                conn,
+                workflow_id=order_id,
+                event="attempt_failed",
+                stage=step,
+                attempt=activity.info().attempt,
+                error=str(exc),
+            )

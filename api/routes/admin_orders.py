@@ -1,0 +1,103 @@
+"""Operators' view of purchases: list, inspect, and "Resincronizar" (retry) an order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+from psycopg import AsyncConnection
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.auth import AdminOnly
+from api.deps import PoolDep, TemporalDep
+from api.errors import ApiError
+from db import orders
+from workflows.purchase_client import query_status, request_retry
+from workflows.purchase_types import STAGES
+
+router = APIRouter(prefix="/api/v1/admin/orders", tags=["admin"], dependencies=[AdminOnly])
+
+_NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
+
+
+def order_view(order: orders.Order) -> dict[str, Any]:
+    """An order as operators see it: never the encrypted password, only whether one is held."""
+    view = order.model_dump(mode="json", exclude={"encrypted_password"})
+    view["password_pending"] = order.encrypted_password is not None
+    return view
+
+
+async def resolve_order_id(pool: PoolDep, key: str) -> tuple[str, bool]:
+    """The workflow id for an order id, a provider's order id or a workflow id, and whether the
+    order is recorded (a workflow may not have recorded its first stage yet)."""
+    async with pool.connection() as conn:
+        order = await orders.get_order(conn, key)
+    if order is not None:
+        return order.order_id, True
+    if key.startswith("purchase:"):
+        return key, False
+    raise _NOT_FOUND
+
+
+async def live_status(client: Client, order_id: str) -> dict[str, Any] | None:
+    """The workflow's own `status` query, or None when the workflow cannot answer."""
+    try:
+        return (await query_status(client, order_id)).model_dump(mode="json")
+    except Exception:  # closed, unknown or unreachable: the database still tells the story
+        return None
+
+
+async def describe_order(
+    conn: AsyncConnection[Any], client: Client | None, key: str
+) -> dict[str, Any] | None:
+    """Everything about one order (the API's and `entrega orders show`'s answer), or None."""
+    order = await orders.get_order(conn, key)
+    if order is None:
+        return None
+    logs = await orders.order_logs(conn, order.order_id)
+    emails = await orders.order_emails(conn, order.order_id)
+    return {
+        "order": order_view(order),
+        "workflow": await live_status(client, order.order_id) if client else None,
+        "integration_logs": [entry.model_dump(mode="json") for entry in logs],
+        "email_logs": [entry.model_dump(mode="json") for entry in emails],
+    }
+
+
+@router.get("", summary="List orders, optionally in one stage")
+async def list_orders(
+    pool: PoolDep,
+    stage: str | None = Query(default=None),
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> dict[str, Any]:
+    if stage is not None and stage not in STAGES:
+        raise ApiError(422, "validation_error", "Etapa desconhecida", {"stages": list(STAGES)})
+    async with pool.connection() as conn:
+        found = await orders.list_orders(conn, stage=stage, limit=limit)
+    return {"orders": [order_view(order) for order in found]}
+
+
+@router.get("/{order_id}", summary="One order with its workflow status, audit trail and e-mails")
+async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+    async with pool.connection() as conn:
+        described = await describe_order(conn, temporal, order_id)
+    if described is None:
+        raise _NOT_FOUND
+    return described
+
+
+@router.post("/{order_id}/retry", status_code=202, summary="Resincronizar: retry the order now")
+async def retry_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+    workflow_id, recorded = await resolve_order_id(pool, order_id)
+    try:
+        await request_retry(temporal, workflow_id)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND and not recorded:
+            raise _NOT_FOUND from None
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(
+                409, "order_not_running", "O pedido não tem processamento em andamento"
+            ) from None
+        raise ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível") from exc
+    return {"order_id": workflow_id, "retry_requested": True}

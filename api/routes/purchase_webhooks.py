@@ -1,0 +1,158 @@
+"""The purchase webhook gateway: authenticate, then hand the notice to the order's workflow.
+
+Only a durable hand-off (the signal is in Temporal's history) earns a 2xx; anything short of it
+answers 503 so that the provider sends again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+
+from api.deps import PoolDep, SettingsDep, get_temporal
+from api.errors import ApiError
+from db import orders
+from providers.appmax import Apphook, verify_token
+from providers.mercadopago_signature import InvalidSignature, parse, verify
+from settings import Settings
+from workflows.purchase_client import hand_off
+from workflows.purchase_types import (
+    APPMAX_STATES,
+    Payment,
+    PaymentNotice,
+    Provider,
+    PurchaseConfig,
+)
+
+router = APIRouter(tags=["webhooks"])
+log = logging.getLogger(__name__)
+
+_PRUNE_EVERY = 0.01  # share of requests that also forget signatures older than the window
+
+
+def _json_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "malformed_json", "JSON malformado") from None
+
+
+async def _deliver(
+    request: Request,
+    settings: Settings,
+    *,
+    provider: Provider,
+    provider_order_id: str,
+    notice: PaymentNotice,
+) -> dict[str, str]:
+    client = await get_temporal(request)
+    try:
+        handle = await hand_off(
+            client,
+            provider=provider,
+            provider_order_id=provider_order_id,
+            notice=notice,
+            config=PurchaseConfig.from_settings(settings),
+            task_queue=settings.temporal_task_queue,
+        )
+    except Exception as exc:
+        log.warning("hand-off of %s %s failed: %s", provider, provider_order_id, exc)
+        raise ApiError(
+            503, "handoff_failed", "Serviço temporariamente indisponível", str(exc)
+        ) from exc
+    return {"status": "accepted", "order_id": handle.id}
+
+
+@router.post("/webhooks/mercadopago", summary="Mercado Pago notification")
+async def mercadopago_notification(
+    request: Request, settings: SettingsDep, pool: PoolDep
+) -> dict[str, str]:
+    """Verify `x-signature` over the query's `data.id`, then signal-with-start the order."""
+    data_id = request.query_params.get("data.id")
+    x_signature = request.headers.get("x-signature")
+    try:
+        verify(
+            settings.secret("mercadopago_webhook_secret"),
+            x_signature=x_signature,
+            x_request_id=request.headers.get("x-request-id"),
+            data_id=data_id,
+            now=time.time(),
+            tolerance_seconds=settings.mercadopago_signature_tolerance_seconds,
+        )
+    except InvalidSignature as exc:
+        raise ApiError(401, "invalid_signature", "Assinatura inválida", exc.reason) from None
+    assert x_signature is not None
+
+    body = _json_body(await request.body())
+    topic = request.query_params.get("type") or request.query_params.get("topic")
+    if topic is None and isinstance(body, dict):
+        topic = body.get("type")
+    if topic != "payment":
+        return {"status": "ignored"}
+    if not data_id:
+        raise ApiError(400, "missing_payment_id", "Notificação sem data.id")
+
+    # A signature is good once: a captured notification sent again within the window is refused.
+    signature = parse(x_signature)[1].lower()
+    async with pool.connection() as conn:
+        if random.random() < _PRUNE_EVERY:  # sampling, not security
+            await orders.prune_signatures(
+                conn, 2 * settings.mercadopago_signature_tolerance_seconds
+            )
+        fresh = await orders.claim_signature(conn, signature)
+    if not fresh:
+        raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
+
+    action = body.get("action") if isinstance(body, dict) else None
+    try:
+        return await _deliver(
+            request,
+            settings,
+            provider="mercadopago",
+            provider_order_id=data_id,
+            notice=PaymentNotice(action=str(action or "payment")),
+        )
+    except ApiError:
+        async with pool.connection() as conn:
+            await orders.release_signature(conn, signature)
+        raise
+
+
+@router.post("/webhooks/appmax", summary="AppMax Apphook")
+async def appmax_hook(
+    request: Request, settings: SettingsDep, token: str | None = Query(default=None)
+) -> dict[str, str]:
+    """Check the URL token, then hand granting and revoking events to the order's workflow."""
+    if not verify_token(settings.secret("appmax_webhook_token"), token):
+        raise ApiError(401, "invalid_token", "Token inválido")
+    try:
+        hook = Apphook.model_validate(_json_body(await request.body()))
+    except ValidationError as exc:
+        raise ApiError(400, "invalid_payload", "Apphook inválido", exc.errors()) from None
+    state = APPMAX_STATES.get(hook.event)
+    if state is None:
+        return {"status": "ignored"}
+    customer = hook.data.customer
+    name = " ".join(part for part in (customer.firstname, customer.lastname) if part) or None
+    payment = Payment(
+        state=state,
+        provider_status=hook.data.status or hook.event,
+        email=customer.email,
+        name=name,
+        phone=customer.phone,
+        amount=hook.data.total,
+        payment_method=hook.data.payment_type,
+    )
+    return await _deliver(
+        request,
+        settings,
+        provider="appmax",
+        provider_order_id=hook.data.id,
+        notice=PaymentNotice(action=hook.event, payment=payment),
+    )

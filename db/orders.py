@@ -1,0 +1,296 @@
+"""orders and email_logs: what the purchase workflow did, for activities, operators and the API.
+
+Functions take a connection; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+from pydantic import BaseModel
+
+from db.journal import insert_log
+from workflows.purchase_types import OrderState, StageChange
+
+
+class Order(BaseModel):
+    order_id: str
+    provider: str
+    provider_order_id: str
+    stage: str
+    customer_email: str | None
+    customer_name: str | None
+    amount_cents: int | None
+    currency: str
+    payment_method: str | None
+    lovable_user_id: str | None
+    user_existed: bool | None
+    encrypted_password: bytes | None
+    attempts: int
+    last_error: str | None
+    next_retry_at: datetime | None
+    completed_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class IntegrationLog(BaseModel):
+    id: int
+    event: str
+    stage: str | None
+    attempt: int | None
+    error: str | None
+    details: dict[str, Any]
+    created_at: datetime
+
+
+class EmailLog(BaseModel):
+    id: int
+    email_type: str
+    recipient: str
+    idempotency_key: str
+    provider_message_id: str | None
+    status: str
+    error: str | None
+    created_at: datetime
+
+
+def _cents(amount: Decimal | None) -> int | None:
+    return None if amount is None else int((amount * 100).to_integral_value())
+
+
+async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderState:
+    """Record a transition (creating the order on its first one) and log it.
+
+    A finished order is never moved back by a late duplicate run: `completed` only gives way to
+    `revoked` (or `failed_permanent` when the revocation itself is refused), and `revoked` is
+    final. The answer is the order's stage after the call.
+    """
+    payment = change.payment
+    row = await (
+        await conn.execute(
+            """
+            INSERT INTO orders AS o (order_id, provider, provider_order_id, stage, customer_email,
+                customer_name, amount_cents, currency, payment_method, attempts, last_error,
+                next_retry_at, completed_at, revoked_at)
+            VALUES (%(order_id)s, %(provider)s, %(provider_order_id)s, %(stage)s, %(email)s,
+                %(name)s, %(amount_cents)s, %(currency)s, %(payment_method)s, %(attempts)s,
+                %(last_error)s, %(next_retry_at)s,
+                CASE WHEN %(stage)s = 'completed' THEN now() END,
+                CASE WHEN %(stage)s = 'revoked' THEN now() END)
+            ON CONFLICT (order_id) DO UPDATE SET
+                stage = EXCLUDED.stage,
+                customer_email = COALESCE(EXCLUDED.customer_email, o.customer_email),
+                customer_name = COALESCE(EXCLUDED.customer_name, o.customer_name),
+                amount_cents = COALESCE(EXCLUDED.amount_cents, o.amount_cents),
+                payment_method = COALESCE(EXCLUDED.payment_method, o.payment_method),
+                attempts = EXCLUDED.attempts,
+                last_error = EXCLUDED.last_error,
+                next_retry_at = EXCLUDED.next_retry_at,
+                completed_at = COALESCE(o.completed_at, EXCLUDED.completed_at),
+                revoked_at = COALESCE(o.revoked_at, EXCLUDED.revoked_at),
+                updated_at = now()
+            WHERE o.stage NOT IN ('completed', 'revoked')
+               OR (o.stage = 'completed' AND EXCLUDED.stage IN ('revoked', 'failed_permanent'))
+            RETURNING stage
+            """,
+            {
+                "order_id": change.order_id,
+                "provider": change.provider,
+                "provider_order_id": change.provider_order_id,
+                "stage": change.stage,
+                "email": payment.email if payment else None,
+                "name": payment.name if payment else None,
+                "amount_cents": _cents(payment.amount) if payment else None,
+                "currency": payment.currency if payment else "BRL",
+                "payment_method": payment.payment_method if payment else None,
+                "attempts": change.attempts,
+                "last_error": change.last_error,
+                "next_retry_at": change.next_retry_at,
+            },
+        )
+    ).fetchone()
+    applied = row is not None
+    await insert_log(
+        conn,
+        workflow_id=change.order_id,
+        event="stage_changed" if applied else "stage_kept",
+        stage=change.stage,
+        attempt=change.attempts,
+        error=change.last_error,
+        details={"next_retry_at": change.next_retry_at.isoformat()} if change.next_retry_at else {},
+    )
+    state = await (
+        await conn.execute(
+            """
+            SELECT stage, lovable_user_id,
+                   EXISTS (SELECT 1 FROM email_logs e WHERE e.workflow_id = o.order_id
+                           AND e.email_type = 'credentials' AND e.status = 'sent')
+            FROM orders o WHERE order_id = %(order_id)s
+            """,
+            {"order_id": change.order_id},
+        )
+    ).fetchone()
+    assert state is not None
+    return OrderState(stage=state[0], lovable_user_id=state[1], credentials_sent=state[2])
+
+
+async def get_order(conn: AsyncConnection[Any], key: str) -> Order | None:
+    """An order by its id (the workflow id) or by the provider's order id."""
+    cur = conn.cursor(row_factory=class_row(Order))
+    await cur.execute(
+        """
+        SELECT * FROM orders WHERE order_id = %(key)s OR provider_order_id = %(key)s
+        ORDER BY (order_id = %(key)s) DESC, created_at LIMIT 1
+        """,
+        {"key": key},
+    )
+    return await cur.fetchone()
+
+
+async def list_orders(
+    conn: AsyncConnection[Any], *, stage: str | None = None, limit: int = 100
+) -> list[Order]:
+    """The most recently changed orders first, optionally in one stage."""
+    cur = conn.cursor(row_factory=class_row(Order))
+    await cur.execute(
+        """
+        SELECT * FROM orders WHERE %(stage)s::text IS NULL OR stage = %(stage)s
+        ORDER BY updated_at DESC LIMIT %(limit)s
+        """,
+        {"stage": stage, "limit": limit},
+    )
+    return await cur.fetchall()
+
+
+async def store_password_once(conn: AsyncConnection[Any], order_id: str, token: bytes) -> bytes:
+    """Keep the first encrypted password ever stored for the order, so retries reuse it."""
+    await conn.execute(
+        """
+        UPDATE orders SET encrypted_password = %(token)s, updated_at = now()
+        WHERE order_id = %(order_id)s AND encrypted_password IS NULL
+        """,
+        {"order_id": order_id, "token": token},
+    )
+    row = await (
+        await conn.execute(
+            "SELECT encrypted_password FROM orders WHERE order_id = %(order_id)s",
+            {"order_id": order_id},
+        )
+    ).fetchone()
+    assert row is not None and row[0] is not None
+    return bytes(row[0])
+
+
+async def store_user(
+    conn: AsyncConnection[Any], order_id: str, user_id: str, *, existed: bool
+) -> None:
+    await conn.execute(
+        """
+        UPDATE orders SET lovable_user_id = %(user_id)s, user_existed = %(existed)s,
+            updated_at = now()
+        WHERE order_id = %(order_id)s
+        """,
+        {"order_id": order_id, "user_id": user_id, "existed": existed},
+    )
+
+
+async def erase_password(conn: AsyncConnection[Any], order_id: str) -> None:
+    await conn.execute(
+        "UPDATE orders SET encrypted_password = NULL, updated_at = now() "
+        "WHERE order_id = %(order_id)s",
+        {"order_id": order_id},
+    )
+
+
+async def email_sent(conn: AsyncConnection[Any], idempotency_key: str) -> bool:
+    row = await (
+        await conn.execute(
+            "SELECT 1 FROM email_logs WHERE idempotency_key = %(key)s AND status = 'sent'",
+            {"key": idempotency_key},
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def log_email(
+    conn: AsyncConnection[Any],
+    *,
+    workflow_id: str,
+    email_type: str,
+    recipient: str,
+    idempotency_key: str,
+    status: str,
+    provider_message_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    """One line per attempt that failed, and exactly one per e-mail accepted."""
+    await conn.execute(
+        """
+        INSERT INTO email_logs (workflow_id, email_type, recipient, idempotency_key,
+            provider_message_id, status, error)
+        VALUES (%(workflow_id)s, %(email_type)s, %(recipient)s, %(key)s, %(message_id)s,
+            %(status)s, %(error)s)
+        ON CONFLICT (idempotency_key) WHERE status = 'sent' DO NOTHING
+        """,
+        {
+            "workflow_id": workflow_id,
+            "email_type": email_type,
+            "recipient": recipient,
+            "key": idempotency_key,
+            "message_id": provider_message_id,
+            "status": status,
+            "error": error,
+        },
+    )
+
+
+async def order_logs(conn: AsyncConnection[Any], order_id: str) -> list[IntegrationLog]:
+    cur = conn.cursor(row_factory=class_row(IntegrationLog))
+    await cur.execute(
+        "SELECT id, event, stage, attempt, error, details, created_at FROM integration_logs "
+        "WHERE workflow_id = %(order_id)s ORDER BY id",
+        {"order_id": order_id},
+    )
+    return await cur.fetchall()
+
+
+async def order_emails(conn: AsyncConnection[Any], order_id: str) -> list[EmailLog]:
+    cur = conn.cursor(row_factory=class_row(EmailLog))
+    await cur.execute(
+        "SELECT id, email_type, recipient, idempotency_key, provider_message_id, status, error, "
+        "created_at FROM email_logs WHERE workflow_id = %(order_id)s ORDER BY id",
+        {"order_id": order_id},
+    )
+    return await cur.fetchall()
+
+
+async def claim_signature(conn: AsyncConnection[Any], signature: str) -> bool:
+    """True the first time a webhook signature is seen; False for a replay."""
+    row = await (
+        await conn.execute(
+            "INSERT INTO webhook_signatures (signature) VALUES (%(signature)s) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            {"signature": signature},
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def release_signature(conn: AsyncConnection[Any], signature: str) -> None:
+    """Forget a signature whose notification could not be handed off, so a re-send is accepted."""
+    await conn.execute(
+        "DELETE FROM webhook_signatures WHERE signature = %(signature)s", {"signature": signature}
+    )
+
+
+async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> None:
+    await conn.execute(
+        "DELETE FROM webhook_signatures WHERE seen_at < now() - make_interval(secs => %(s)s)",
+        {"s": older_than_seconds},
+    )

@@ -1,0 +1,137 @@
+"""Record the purchase workflow histories that `test_replay.py` replays.
+
+Run after a deliberate change to the workflow's decisions (and say so in the commit):
+    .venv/bin/python -m tests.purchases.record_histories
+Each scenario runs on the time-skipping server with the fake activities of `fakes.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
+from tests.support import register_on_test_server
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
+from workflows.purchase_types import CREATE_USER, Payment, PaymentNotice, PurchaseConfig
+
+HISTORIES = Path(__file__).parent.parent / "histories"
+CONFIG = PurchaseConfig(
+    retry_schedule=[timedelta(minutes=5), timedelta(minutes=10)],
+    payment_deadline=timedelta(days=3),
+    revocation_window=timedelta(days=30),
+    step_attempts=2,
+    step_initial_interval=FAST,
+)
+
+Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any], FakeWorld], Awaitable[None]]
+
+
+async def completed(
+    env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any], world: FakeWorld
+) -> None:
+    await handle.result()
+
+
+async def retried_after_failures(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_at_user")
+    await env.sleep(timedelta(minutes=5))
+    await wait_for_stage(handle, "failed_at_user")
+    await env.sleep(timedelta(minutes=10))
+    await wait_for_stage(handle, "failed_permanent")
+    world.heal(CREATE_USER)
+    await handle.signal("retry")
+    await handle.result()
+
+
+async def pending_then_refunded(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "awaiting_payment")
+    while "awaiting_payment" not in world.stages:
+        await asyncio.sleep(0.05)
+    payment_id = handle.id.rsplit(":", 1)[1]
+    world.payments[payment_id] = approved()
+    await handle.signal("payment_updated", PaymentNotice(action="payment.updated"))
+    await wait_for_stage(handle, "completed")
+    world.payments[payment_id] = Payment(state="refunded", provider_status="refunded")
+    await handle.signal("payment_updated", PaymentNotice(action="payment.updated"))
+    await handle.result()
+
+
+async def appmax_paid_then_refunded(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "completed")
+    refund = Payment(state="refunded", provider_status="estornado")
+    await handle.signal("payment_updated", PaymentNotice(action="OrderRefund", payment=refund))
+    await handle.result()
+
+
+SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
+    "purchase_completed": (approved(), lambda w: None, completed),
+    "purchase_retried_after_failures": (
+        approved(),
+        lambda w: w.fail(CREATE_USER),
+        retried_after_failures,
+    ),
+    "purchase_pending_then_refunded": (
+        Payment(state="pending", provider_status="pending"),
+        lambda w: None,
+        pending_then_refunded,
+    ),
+    # AppMax: no fetch, the facts come with the signals.
+    "purchase_appmax_paid_then_refunded": (approved(), lambda w: None, appmax_paid_then_refunded),
+}
+
+
+async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
+    payment, prepare, scenario = SCENARIOS[name]
+    world = FakeWorld()
+    prepare(world)
+    task_queue = f"record-{uuid.uuid4()}"
+    payment_id = f"{name}-{uuid.uuid4().hex[:6]}"
+    world.payments[payment_id] = payment
+    async with Worker(
+        client, task_queue=task_queue, workflows=[PurchaseWorkflow], activities=world.activities()
+    ):
+        appmax = "appmax" in name
+        handle = await hand_off(
+            client,
+            provider="appmax" if appmax else "mercadopago",
+            provider_order_id=payment_id,
+            notice=PaymentNotice(
+                action="OrderPaid" if appmax else "payment.created",
+                payment=payment if appmax else None,
+            ),
+            config=CONFIG,
+            task_queue=task_queue,
+        )
+        await scenario(env, handle, world)
+        history = await handle.fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}")
+
+
+async def main() -> None:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await register_on_test_server(env.client)
+        for name in SCENARIOS:
+            await record(env.client, env, name)
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,33 @@
+"""Committed histories replay against today's workflow code: a non-deterministic change fails CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows.purchase import PurchaseWorkflow
+
+HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("purchase_*.json"))
+
+
+def test_histories_are_committed() -> None:
+    """The replay suite has its histories: completed, retried, pending then refunded, AppMax."""
+    assert {p.stem for p in HISTORIES} >= {
+        "purchase_completed",
+        "purchase_retried_after_failures",
+        "purchase_pending_then_refunded",
+        "purchase_appmax_paid_then_refunded",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_history_replays_cleanly(path: Path) -> None:
+    """Replaying the recorded history makes exactly the recorded decisions."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[PurchaseWorkflow], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure

@@ -1,0 +1,376 @@
+"""One paid purchase, from the provider's notification to the customer's login, exactly once.
+
+The workflow id is the order id (`purchase:<provider>:<id>`), so duplicate notifications all land
+here. It decides; activities act: every effect is keyed by the workflow id and every stage change
+is written to the orders table, the `EntregaStage` search attribute and the `status` query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.journal import LogEntry
+    from workflows import search_attributes
+    from workflows.purchase_types import (
+        CREATE_USER,
+        DEACTIVATE_USER,
+        FETCH_PAYMENT,
+        SEND_CONFIRMATION,
+        SEND_CREDENTIALS,
+        SET_STAGE,
+        FetchPayment,
+        OrderRef,
+        OrderState,
+        Payment,
+        PaymentNotice,
+        PurchaseInput,
+        PurchaseResult,
+        PurchaseStatus,
+        Stage,
+        StageChange,
+        StageEntry,
+    )
+
+REVOKED = ("refunded", "charged_back")
+FINISHED: tuple[Stage, ...] = ("completed", "revoked")
+
+# Bookkeeping in our own database: keep trying, a stage change must never be lost.
+_DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
+)
+# Reading the payment: the order simply stays in awaiting_payment while the provider is down.
+_FETCH_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
+# The confirmation e-mail retries on its own for a day and never holds provisioning back.
+_CONFIRMATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
+
+
+class _Revoked(Exception):
+    """A refund or chargeback arrived while the order was still being provisioned."""
+
+
+# A local activity's failure can arrive as the ApplicationError itself rather than wrapped.
+_StepFailure = (ActivityError, ApplicationError)
+
+
+def _is_permanent(err: ActivityError | ApplicationError) -> bool:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    return isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+def _reason(err: ActivityError | ApplicationError) -> str:
+    cause = err.cause if isinstance(err, ActivityError) else err
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}" if cause.type else cause.message
+    return str(cause or err)
+
+
+@workflow.defn(name="PurchaseWorkflow")
+class PurchaseWorkflow:
+    def __init__(self) -> None:
+        self._stage: Stage = "awaiting_payment"
+        self._attempts = 0
+        self._last_error: str | None = None
+        self._next_retry_at: datetime | None = None
+        self._history: list[StageEntry] = []
+        self._notices: list[PaymentNotice] = []
+        self._consumed = 0
+        self._retry_requested = False
+        self._payment: Payment | None = None
+        self._user_id: str | None = None
+        self._input: PurchaseInput | None = None
+
+    # --- signals and query ------------------------------------------------------------------
+
+    @workflow.signal(name="payment_updated")
+    def payment_updated(self, notice: PaymentNotice) -> None:
+        self._notices.append(notice)
+
+    @workflow.signal(name="retry")
+    def retry(self) -> None:
+        self._retry_requested = True
+
+    @workflow.query(name="status")
+    def status(self) -> PurchaseStatus:
+        return PurchaseStatus(
+            stage=self._stage,
+            attempts=self._attempts,
+            last_error=self._last_error,
+            next_retry_at=self._next_retry_at,
+            history=self._history,
+        )
+
+    # --- the flow -----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, purchase: PurchaseInput) -> PurchaseResult:
+        self._input = purchase
+        workflow.upsert_search_attributes(
+            [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
+        )
+        if purchase.provider == "appmax":
+            # AppMax cannot be asked: the facts arrive with the signal that started us.
+            await workflow.wait_condition(lambda: self._has_news)
+        payment = await self._refresh()
+
+        deadline = workflow.now() + purchase.config.payment_deadline
+        while payment.state == "pending":
+            await self._enter("awaiting_payment")
+            remaining = deadline - workflow.now()
+            woke = remaining > timedelta(0) and await self._wait(
+                lambda: self._has_news or self._retry_requested, remaining
+            )
+            if not woke:
+                await self._enter("cancelled", error="prazo de pagamento expirado")
+                return self._result()
+            self._retry_requested = False
+            payment = await self._refresh()
+
+        if payment.state == "rejected":
+            await self._enter("cancelled", error=f"pagamento {payment.provider_status}")
+            return self._result()
+        if payment.state in REVOKED:
+            await self._revoke()
+            return self._result()
+
+        order = await self._enter("queued")
+        self._user_id = order.lovable_user_id
+        if order.stage in FINISHED:
+            # A finished order is never reopened by a late duplicate of its notification.
+            self._stage = order.stage
+            workflow.upsert_search_attributes([search_attributes.STAGE.value_set(order.stage)])
+        else:
+            confirmation = asyncio.create_task(self._send_confirmation())
+            try:
+                await self._provision(order)
+            except _Revoked:
+                await self._revoke()
+                await confirmation
+                return self._result()
+            await confirmation
+
+        if self._stage == "completed":
+            await self._listen_for_revocation()
+        return self._result()
+
+    async def _provision(self, order: OrderState) -> None:
+        """Create the user, then send the credentials; park on the retry schedule on failure."""
+        assert self._input
+        schedule = self._input.config.retry_schedule
+        round_ = 0
+        credentials_sent = order.credentials_sent
+        while True:
+            self._attempts += 1
+            try:
+                if self._user_id is None:
+                    await self._enter("creating_user")
+                    self._user_id = await workflow.execute_activity(
+                        CREATE_USER,
+                        self._ref(),
+                        result_type=str,
+                        start_to_close_timeout=self._step_timeout,
+                        retry_policy=self._step_retry(),
+                    )
+                if not credentials_sent:
+                    await self._enter("sending_credentials")
+                    await workflow.execute_activity(
+                        SEND_CREDENTIALS,
+                        self._ref(),
+                        start_to_close_timeout=self._step_timeout,
+                        retry_policy=self._step_retry(),
+                    )
+                    credentials_sent = True
+                await self._enter("completed")
+                return
+            except ActivityError as err:
+                failed_stage: Stage = "failed_at_email" if self._user_id else "failed_at_user"
+                if _is_permanent(err) or round_ >= len(schedule):
+                    await self._enter("failed_permanent", error=_reason(err))
+                    await self._park(None)
+                    round_ = 0  # an operator's retry gets the whole schedule again
+                else:
+                    delay = schedule[round_]
+                    round_ += 1
+                    self._next_retry_at = workflow.now() + delay
+                    await self._enter(failed_stage, error=_reason(err))
+                    await self._park(delay)
+
+    async def _park(self, delay: timedelta | None) -> None:
+        """Wait for the durable timer (None: forever) or a `retry` signal, whichever comes first.
+
+        Notifications arriving meanwhile are read: a refund ends provisioning; anything else
+        leaves the order parked.
+        """
+        until = None if delay is None else workflow.now() + delay
+        while True:
+            remaining = None if until is None else until - workflow.now()
+            if remaining is not None and remaining <= timedelta(0):
+                break
+            woke = await self._wait(lambda: self._retry_requested or self._has_news, remaining)
+            if self._has_news and (await self._refresh()).state in REVOKED:
+                raise _Revoked
+            if self._retry_requested or not woke:
+                break
+        self._retry_requested = False
+        self._next_retry_at = None
+
+    async def _listen_for_revocation(self) -> None:
+        """A completed order keeps listening for a refund or chargeback for a while."""
+        assert self._input
+        until = workflow.now() + self._input.config.revocation_window
+        while (remaining := until - workflow.now()) > timedelta(0):
+            if not await self._wait(lambda: self._has_news, remaining):
+                return
+            if (await self._refresh()).state in REVOKED:
+                await self._revoke()
+                return
+
+    async def _revoke(self) -> None:
+        while True:
+            try:
+                deactivated = await workflow.execute_activity(
+                    DEACTIVATE_USER,
+                    self._ref(),
+                    result_type=bool,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
+                )
+                break
+            except ActivityError as err:
+                if not _is_permanent(err):
+                    raise
+                # Lovable refuses (e.g. a revoked service key): a person fixes it, then retries.
+                await self._enter("failed_permanent", error=_reason(err))
+                await workflow.wait_condition(lambda: self._retry_requested)
+                self._retry_requested = False
+        if deactivated:
+            await self._enter("revoked")
+        else:
+            await self._enter("cancelled", error="pagamento estornado antes do acesso")
+
+    async def _send_confirmation(self) -> None:
+        assert self._input
+        try:
+            await workflow.execute_activity(
+                SEND_CONFIRMATION,
+                self._ref(),
+                start_to_close_timeout=self._step_timeout,
+                schedule_to_close_timeout=timedelta(days=1),
+                retry_policy=RetryPolicy(
+                    initial_interval=self._input.config.step_initial_interval,
+                    maximum_interval=_CONFIRMATION_RETRY.maximum_interval,
+                ),
+            )
+        except ActivityError as err:
+            await workflow.execute_activity(
+                "journal.record",
+                LogEntry(
+                    workflow_id=workflow.info().workflow_id,
+                    event="confirmation_abandoned",
+                    stage=self._stage,
+                    error=_reason(err),
+                ),
+                start_to_close_timeout=self._step_timeout,
+                retry_policy=_DB_RETRY,
+            )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    @property
+    def _has_news(self) -> bool:
+        return len(self._notices) > self._consumed
+
+    async def _refresh(self) -> Payment:
+        """The payment's facts: fetched from Mercado Pago, or taken from AppMax's notices."""
+        assert self._input
+        notices = self._notices[self._consumed :]
+        self._consumed = len(self._notices)
+        if self._input.provider == "mercadopago":
+            while True:
+                try:
+                    # Local: a quick read whose only effect is its answer; no server round trips.
+                    self._payment = await workflow.execute_local_activity(
+                        FETCH_PAYMENT,
+                        FetchPayment(provider_order_id=self._input.provider_order_id),
+                        result_type=Payment,
+                        start_to_close_timeout=self._step_timeout,
+                        retry_policy=_FETCH_RETRY,
+                    )
+                    return self._payment
+                except _StepFailure as err:
+                    if not _is_permanent(err):
+                        raise
+                    # Bad credentials or an unknown payment: a person must look.
+                    await self._enter("failed_permanent", error=_reason(err))
+                    await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+                    self._retry_requested = False
+                    self._consumed = len(self._notices)
+        for notice in notices:
+            if notice.payment is None:
+                continue
+            if self._payment and self._payment.state in REVOKED:
+                continue  # once refunded, a late "paid" never grants access again
+            self._payment = notice.payment
+        assert self._payment, "AppMax purchases start with the Apphook's facts"
+        return self._payment
+
+    async def _enter(self, stage: Stage, *, error: str | None = None) -> OrderState:
+        assert self._input
+        self._stage = stage
+        if error is not None or stage in ("queued", "completed"):
+            self._last_error = error
+        self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
+        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage)])
+        # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
+        # the table follows the search attribute within milliseconds at no server cost.
+        state: OrderState = await workflow.execute_local_activity(
+            SET_STAGE,
+            StageChange(
+                order_id=workflow.info().workflow_id,
+                provider=self._input.provider,
+                provider_order_id=self._input.provider_order_id,
+                stage=stage,
+                attempts=self._attempts,
+                last_error=self._last_error,
+                next_retry_at=self._next_retry_at,
+                payment=self._payment,
+            ),
+            result_type=OrderState,
+            start_to_close_timeout=self._step_timeout,
+            retry_policy=_DB_RETRY,
+        )
+        return state
+
+    async def _wait(self, condition: Callable[[], bool], limit: timedelta | None) -> bool:
+        """True when `condition` came true, False when the durable timer ran out first."""
+        try:
+            await workflow.wait_condition(condition, timeout=limit)
+        except TimeoutError:
+            return False
+        return True
+
+    @property
+    def _step_timeout(self) -> timedelta:
+        assert self._input
+        return self._input.config.step_timeout
+
+    def _step_retry(self) -> RetryPolicy:
+        assert self._input
+        return RetryPolicy(
+            initial_interval=self._input.config.step_initial_interval,
+            maximum_attempts=self._input.config.step_attempts,
+        )
+
+    def _ref(self) -> OrderRef:
+        return OrderRef(order_id=workflow.info().workflow_id)
+
+    def _result(self) -> PurchaseResult:
+        return PurchaseResult(
+            order_id=workflow.info().workflow_id, stage=self._stage, lovable_user_id=self._user_id
+        )

@@ -1,0 +1,73 @@
+"""Starting, signalling and reading purchase workflows from outside (API, CLI, benchmarks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+)
+
+from workflows import search_attributes
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_types import (
+    PaymentNotice,
+    Provider,
+    PurchaseConfig,
+    PurchaseInput,
+    PurchaseStatus,
+    workflow_id,
+)
+
+# Long enough for a healthy server under load, short enough for the provider's own deadline
+# (Mercado Pago waits 22 s): past it the gateway answers 503 and the provider re-sends.
+HANDOFF_TIMEOUT = timedelta(seconds=5)
+
+
+async def hand_off(
+    client: Client,
+    *,
+    provider: Provider,
+    provider_order_id: str,
+    notice: PaymentNotice,
+    config: PurchaseConfig,
+    task_queue: str,
+) -> WorkflowHandle[Any, Any]:
+    """Signal-with-start: the order's one workflow gets the notice, started if need be.
+
+    Duplicates join the running workflow (id-conflict policy USE_EXISTING); once this returns,
+    the notice is in Temporal's history, so the caller may acknowledge it.
+    """
+    order_id = workflow_id(provider, provider_order_id)
+    return await client.start_workflow(
+        PurchaseWorkflow.run,
+        PurchaseInput(provider=provider, provider_order_id=provider_order_id, config=config),
+        id=order_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="payment_updated",
+        start_signal_args=[notice],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(search_attributes.ORDER_ID, order_id),
+                SearchAttributePair(search_attributes.STAGE, "awaiting_payment"),
+            ]
+        ),
+        rpc_timeout=HANDOFF_TIMEOUT,
+    )
+
+
+async def request_retry(client: Client, order_id: str) -> None:
+    """The operator's "Resincronizar": cut any wait short and try the failed step again."""
+    await client.get_workflow_handle(order_id).signal("retry", rpc_timeout=HANDOFF_TIMEOUT)
+
+
+async def query_status(client: Client, order_id: str) -> PurchaseStatus:
+    status: PurchaseStatus = await client.get_workflow_handle(order_id).query(
+        "status", result_type=PurchaseStatus, rpc_timeout=HANDOFF_TIMEOUT
+    )
+    return status

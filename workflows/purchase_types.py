@@ -1,0 +1,176 @@
+"""What the purchase workflow, its activities and the gateway exchange (pydantic, no I/O)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from settings import Settings
+
+Provider = Literal["mercadopago", "appmax"]
+
+# INTERFACES.md, "Purchase stages".
+Stage = Literal[
+    "awaiting_payment",
+    "queued",
+    "creating_user",
+    "failed_at_user",
+    "sending_credentials",
+    "failed_at_email",
+    "completed",
+    "failed_permanent",
+    "cancelled",
+    "revoked",
+]
+STAGES: tuple[str, ...] = Stage.__args__  # type: ignore[attr-defined]
+
+# A provider's payment status, reduced to what the workflow decides on.
+PaymentState = Literal["pending", "approved", "rejected", "refunded", "charged_back"]
+
+MP_STATES: dict[str, PaymentState] = {
+    "approved": "approved",
+    "pending": "pending",
+    "authorized": "pending",
+    "in_process": "pending",
+    "in_mediation": "pending",
+    "rejected": "rejected",
+    "cancelled": "rejected",
+    "refunded": "refunded",
+    "charged_back": "charged_back",
+}
+APPMAX_STATES: dict[str, PaymentState] = {
+    "OrderApproved": "approved",
+    "OrderPaid": "approved",
+    "OrderPaidByPix": "approved",
+    "OrderRefund": "refunded",
+    "OrderChargeBackInTreatment": "charged_back",
+}
+
+# Activity names: the workflow refers to them by name, so it never imports provider code.
+FETCH_PAYMENT = "purchases.fetch_payment"
+SET_STAGE = "purchases.set_stage"
+CREATE_USER = "purchases.create_user"
+SEND_CREDENTIALS = "purchases.send_credentials"
+SEND_CONFIRMATION = "purchases.send_confirmation"
+DEACTIVATE_USER = "purchases.deactivate_user"
+
+
+def workflow_id(provider: Provider, provider_order_id: str) -> str:
+    """INTERFACES.md: `purchase:<provider>:<id>`; also the order's primary key."""
+    return f"purchase:{provider}:{provider_order_id}"
+
+
+class PurchaseConfig(BaseModel):
+    """Settings the workflow needs, fixed at start so that replays decide the same way."""
+
+    retry_schedule: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)]
+    )
+    payment_deadline: timedelta = timedelta(days=7)
+    # How long a completed order keeps listening for a refund or chargeback.
+    revocation_window: timedelta = timedelta(days=180)
+    step_attempts: int = 3
+    step_initial_interval: timedelta = timedelta(seconds=1)
+    # How long one activity attempt may run before Temporal gives it to another worker (this is
+    # also how long a crashed worker's attempt takes to be noticed).
+    step_timeout: timedelta = timedelta(seconds=30)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PurchaseConfig:
+        from settings import parse_duration
+
+        return cls(
+            retry_schedule=settings.retry_schedule,
+            payment_deadline=parse_duration(settings.purchase_payment_deadline),
+            revocation_window=parse_duration(settings.purchase_revocation_window),
+            step_attempts=settings.purchase_step_attempts,
+            step_initial_interval=timedelta(
+                seconds=settings.purchase_step_initial_interval_seconds
+            ),
+            step_timeout=timedelta(seconds=settings.purchase_step_timeout_seconds),
+        )
+
+
+class Payment(BaseModel):
+    """The facts of a payment as the provider reports them."""
+
+    state: PaymentState
+    provider_status: str
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    amount: Decimal | None = None
+    currency: str = "BRL"
+    payment_method: str | None = None
+
+
+class PaymentNotice(BaseModel):
+    """The `payment_updated` signal: a provider told us something changed.
+
+    Mercado Pago notices carry only the action (the workflow re-fetches the payment); AppMax has
+    no API to fetch from, so its notice carries the Apphook's facts.
+    """
+
+    action: str
+    payment: Payment | None = None
+
+
+class PurchaseInput(BaseModel):
+    provider: Provider
+    provider_order_id: str
+    config: PurchaseConfig = Field(default_factory=PurchaseConfig)
+
+
+class FetchPayment(BaseModel):
+    provider_order_id: str
+
+
+class StageChange(BaseModel):
+    """One transition, written to `orders` and `integration_logs` together."""
+
+    order_id: str
+    provider: Provider
+    provider_order_id: str
+    stage: Stage
+    attempts: int = 0
+    last_error: str | None = None
+    next_retry_at: datetime | None = None
+    payment: Payment | None = None
+
+
+class OrderState(BaseModel):
+    """What the database remembers of an order, so a rerun never repeats an effect."""
+
+    stage: Stage
+    lovable_user_id: str | None = None
+    credentials_sent: bool = False
+
+
+class OrderRef(BaseModel):
+    order_id: str
+
+
+class StageEntry(BaseModel):
+    stage: Stage
+    at: datetime
+    error: str | None = None
+
+
+class PurchaseStatus(BaseModel):
+    """The `status` query."""
+
+    stage: Stage
+    attempts: int
+    last_error: str | None
+    next_retry_at: datetime | None
+    history: list[StageEntry]
+
+
+class PurchaseResult(BaseModel):
+    order_id: str
+    stage: Stage
+    lovable_user_id: str | None = None
