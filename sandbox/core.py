@@ -104,7 +104,10 @@ class Sandbox:
         self._webhook_http: httpx.AsyncClient | None = None
 
     def reset(self) -> None:
+        """Everything afresh: records, idempotency keys, faults (hanging requests let go), and
+        the default gateway."""
         self.state = State()
+        self.faults.clear()
         self.gateway_url = self.settings.gateway_url
 
     @property
