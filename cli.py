@@ -93,15 +93,25 @@ def worker() -> None:
 
 
 @app.command()
-def sandbox() -> None:
+def sandbox(
+    keep_state: Annotated[
+        bool,
+        typer.Option(
+            "--keep-state/--memory-only",
+            help="Keep the state in <ENTREGA_HOME>/sandbox-state.json across restarts.",
+        ),
+    ] = True,
+) -> None:
     """Run the provider sandbox (emulates every outside service)."""
     import uvicorn
 
     from sandbox.app import create_app
 
     settings = load_settings()
+    # PostgreSQL keeps its data across restarts, so the sandbox keeps its users too.
+    state_file = settings.entrega_home / "sandbox-state.json" if keep_state else None
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, state_file=state_file),
         host=settings.sandbox_host,
         port=settings.sandbox_port,
         log_level="warning",

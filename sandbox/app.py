@@ -4,27 +4,32 @@ control API (`/_sandbox/...`) for faults, state, webhooks and the inbox."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sandbox import appmax, asaas, control, lovable, mercadopago, resend, supabase
+from sandbox import appmax, asaas, control, lovable, mercadopago, persistence, resend, supabase
 from sandbox.core import Reply, Sandbox
 from settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A sandbox checking credentials against `settings`' secrets (the app reads the same ones)."""
+def create_app(settings: Settings, state_file: Path | None = None) -> FastAPI:
+    """A sandbox checking credentials against `settings`' secrets (the app reads the same ones).
+    With `state_file` its state outlives the process (`entrega sandbox`); without, it lives in
+    memory only (tests)."""
     sandbox = Sandbox(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            sandbox.faults.clear()  # let hanging requests go so shutdown is prompt
-            await sandbox.close()
+        keeping = persistence.persisted(sandbox, state_file) if state_file else nullcontext()
+        async with keeping:
+            try:
+                yield
+            finally:
+                sandbox.faults.clear()  # let hanging requests go so shutdown is prompt
+                await sandbox.close()
 
     app = FastAPI(
         title="Entrega provider sandbox",
@@ -32,6 +37,8 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox
+    if state_file is not None:
+        app.add_middleware(persistence.MarkChanges, sandbox=sandbox)
 
     @app.exception_handler(Reply)
     async def _reply(_: Request, exc: Reply) -> JSONResponse:

@@ -49,7 +49,8 @@ def control_router(sandbox: Sandbox) -> APIRouter:
 
     @api.delete("/state", status_code=204)
     async def reset_state() -> Response:
-        """Forget every record and idempotency key; webhooks go to the default gateway again."""
+        """Forget every record, idempotency key and fault; webhooks go to the default gateway
+        again. (`DELETE /_sandbox/faults` clears only the faults.)"""
         sandbox.reset()
         return Response(status_code=204)
 

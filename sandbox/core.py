@@ -10,7 +10,7 @@ import json
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -92,6 +92,30 @@ class State:
             "webhooks": list(self.webhooks),
         }
 
+    def dump(self) -> dict[str, Any]:
+        """Everything, passwords and keys included, as JSON-ready data (for the state file)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["mp_notified"] = sorted(self.mp_notified)
+        data["appmax_orders"] = {str(k): v for k, v in self.appmax_orders.items()}
+        # A request still in flight dies with the process; its key must be free afterwards.
+        data["resend_idempotency"] = {
+            k: v for k, v in self.resend_idempotency.items() if v["response"] is not None
+        }
+        return data
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> State:
+        """The state `dump` described (fields it lacks start empty)."""
+        known = {f.name for f in fields(cls)}
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        state.mp_notified = set(state.mp_notified)
+        state.appmax_orders = {int(k): v for k, v in state.appmax_orders.items()}
+        state.lovable_idempotency = {
+            k: (fingerprint, int(status), answer)
+            for k, (fingerprint, status, answer) in state.lovable_idempotency.items()
+        }
+        return state
+
 
 class Sandbox:
     """One sandbox server's world: settings (the secrets it checks), state, faults, config."""
@@ -101,10 +125,14 @@ class Sandbox:
         self.state = State()
         self.faults = FaultStore()
         self.gateway_url = settings.gateway_url
+        self.changed = False  # set after requests that may change state (see persistence)
         self._webhook_http: httpx.AsyncClient | None = None
 
     def reset(self) -> None:
+        """Everything afresh: records, idempotency keys, faults (hanging requests let go), and
+        the default gateway."""
         self.state = State()
+        self.faults.clear()
         self.gateway_url = self.settings.gateway_url
 
     @property

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
 
 # Every operation each emulated service exposes; a fault names one of these, or "*".
@@ -29,6 +30,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "resend": frozenset({"send_email"}),
 }
 ANY = "*"
+_NAMES = {service: sorted(ops) for service, ops in sorted(OPERATIONS.items())}
 # A hang ends when the client gives up; this bounds it when no client ever does.
 MAX_HANG_SECONDS = 120.0
 
@@ -51,17 +53,25 @@ class FaultSpec(BaseModel):
     @model_validator(mode="after")
     def _known_target(self) -> Self:
         if self.service != ANY and self.service not in OPERATIONS:
-            raise ValueError(f"unknown service {self.service!r}; known: {sorted(OPERATIONS)}")
+            raise _unknown("service", self.service)
         known = (
             set().union(*OPERATIONS.values()) if self.service == ANY else OPERATIONS[self.service]
         )
         if self.operation != ANY and self.operation not in known:
-            raise ValueError(f"unknown operation {self.operation!r}; known: {sorted(known)}")
+            raise _unknown("operation", self.operation)
         if self.times is not None and self.rate is not None:
             raise ValueError("give times or rate, not both")
         if self.status is None and not self.timeout and not self.latency_ms:
             raise ValueError("a fault needs a status, a latency_ms or timeout")
         return self
+
+
+def _unknown(kind: str, name: str) -> PydanticCustomError:
+    """A 422 that teaches the names: every service with its operations, in the message for a
+    person and in `ctx.operations` for a script."""
+    listing = "; ".join(f"{service}: {', '.join(ops)}" for service, ops in _NAMES.items())
+    message = f'unknown {kind} {name!r}; operations per service ("*" for all): {listing}'
+    return PydanticCustomError(f"unknown_{kind}", message, {"operations": _NAMES})
 
 
 @dataclass

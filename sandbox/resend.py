@@ -109,7 +109,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if key is not None:
             seen = cache.get(key)
-            if seen is not None and seen["expires"] < time.monotonic():
+            if seen is not None and seen["expires"] < time.time():
                 seen = None
             if seen is not None:
                 if seen["fingerprint"] != fingerprint:
@@ -136,7 +136,8 @@ def router(sandbox: Sandbox) -> APIRouter:
             cache[key] = {
                 "fingerprint": fingerprint,
                 "response": None,
-                "expires": time.monotonic() + KEY_TTL_SECONDS,
+                # Wall-clock time, so a key's life carries over a restart (the state file).
+                "expires": time.time() + KEY_TTL_SECONDS,
             }
         try:
             await sandbox.fault("resend", "send_email", request, error)

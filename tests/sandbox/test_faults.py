@@ -10,7 +10,7 @@ import pytest
 
 from providers.clients import ProviderClients
 from providers.errors import NotFoundError, RateLimitedError, TransientError
-from sandbox.faults import FaultSpec, FaultStore
+from sandbox.faults import OPERATIONS, FaultSpec, FaultStore
 from tests.sandbox.conftest import CLIENT_TIMEOUT_SECONDS
 from tests.support import SandboxHandle
 
@@ -142,6 +142,18 @@ async def test_nonsense_faults_are_refused(sandbox: SandboxHandle, spec: dict[st
     """Unknown services or operations, non-error statuses or empty faults answer 422."""
     response = await sandbox.http.post("/_sandbox/faults", json=spec)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("spec", [{"service": "paypal"}, {"service": "asaas", "operation": "x"}])
+async def test_unknown_names_answer_the_valid_ones(
+    sandbox: SandboxHandle, spec: dict[str, object]
+) -> None:
+    """An unknown service or operation answers 422 listing every service's operations."""
+    response = await sandbox.http.post("/_sandbox/faults", json={**spec, "status": 500})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["ctx"]["operations"] == {k: sorted(v) for k, v in OPERATIONS.items()}
+    assert "supabase: create_user, delete_user, list_users, token" in error["msg"]
 
 
 async def test_clearing_faults_releases_a_hanging_request(sandbox: SandboxHandle) -> None:

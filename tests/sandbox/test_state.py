@@ -65,6 +65,13 @@ async def test_reset_forgets_records_keys_faults_and_gateway(
     await clients.asaas.create_customer("Ana", "52998224725", "a@x.com", None, "p1")
 
 
+async def test_state_reset_alone_clears_faults(sandbox: SandboxHandle) -> None:
+    """DELETE /_sandbox/state by itself also removes every fault, as INTERFACES.md promises."""
+    await sandbox.fault("asaas", "create_customer", status=500)
+    (await sandbox.http.delete("/_sandbox/state")).raise_for_status()
+    assert (await sandbox.http.get("/_sandbox/faults")).json() == []
+
+
 async def test_payment_ids_are_not_reused_after_a_reset(sandbox: SandboxHandle) -> None:
     """MP payment ids stay unique across resets (they become workflow ids in tests)."""
     ids = set()
