@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
 from api.auth import AdminOnly, CurrentUser
 from api.deps import PoolDep
@@ -26,25 +32,53 @@ def _profile_not_found() -> ApiError:
 
 
 class ShipmentRequest(BaseModel):
-    recipient_name: str = Field(min_length=1, max_length=200)
-    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional")
-    weight_grams: int = Field(ge=1, le=30000)
-    reference: str | None = Field(default=None, max_length=200)
+    # Numbers must be JSON numbers (strict): "500" is a client bug, not a weight.
+    recipient_name: str = Field(min_length=1, max_length=200, strict=True)
+    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional", strict=True)
+    weight_grams: int = Field(ge=1, le=30000, strict=True)
+    reference: str | None = Field(default=None, max_length=200, strict=True)
 
-    @field_validator("recipient_name")
+    # Wrap validators: pydantic checks type and bounds, the message a person reads is ours.
+    @field_validator("recipient_name", mode="wrap")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    def _recipient(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str:
+        try:
+            name = str(handler(value)).strip()
+        except ValidationError:
+            name = ""
+        if not name:
+            raise ValueError("Informe o nome do destinatário (até 200 caracteres)")
+        return name
 
-    @field_validator("destination_postal_code")
+    @field_validator("destination_postal_code", mode="wrap")
     @classmethod
-    def _cep(cls, value: str) -> str:
-        match = _CEP.match(value.strip())
+    def _cep(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str:
+        try:
+            match = _CEP.match(str(handler(value)).strip())
+        except ValidationError:
+            match = None
         if not match:
-            raise ValueError("must be a CEP of 8 digits (hyphen optional)")
+            raise ValueError("CEP inválido: informe 8 dígitos (ex.: 01310-100)")
         return match.group(1) + match.group(2)
+
+    @field_validator("weight_grams", mode="wrap")
+    @classmethod
+    def _weight(cls, value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(value))
+        except ValidationError:
+            raise ValueError(
+                "Peso inválido: informe um número inteiro de 1 a 30000 gramas"
+            ) from None
+
+    @field_validator("reference", mode="wrap")
+    @classmethod
+    def _reference(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str | None:
+        try:
+            reference: str | None = handler(value)
+        except ValidationError:
+            raise ValueError("Referência inválida: use um texto de até 200 caracteres") from None
+        return reference
 
     def fingerprint(self) -> str:
         """Hash of the request as understood (CEP normalized): equal requests, equal hashes."""
