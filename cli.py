@@ -290,6 +290,22 @@ def _expiry(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _fail(as_json: bool, code: str, message: str, exit_code: int = 1) -> typer.Exit:
+    """Report an error (the API's error shape on stdout with --json) and the exit to raise."""
+    if as_json:
+        print(json.dumps({"error": {"code": code, "message": message, "details": None}}))
+    else:
+        err_console.print(f"[red]{message}[/red]", soft_wrap=True)
+    return typer.Exit(exit_code)
+
+
+def _profile_id(text: str, as_json: bool) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise _fail(as_json, "invalid_profile_id", f"not a profile id: {text!r}", 2) from None
+
+
 def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
     """Run `work` in one transaction on DATABASE_URL."""
     settings = load_settings()
@@ -305,11 +321,13 @@ def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
 
 @credits_app.command("show")
 def credits_show(
-    profile_id: uuid.UUID,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    profile: str = typer.Argument(..., metavar="PROFILE_ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """A profile's balance and each of its purchases."""
     from db import credits
+
+    profile_id = _profile_id(profile, as_json)
 
     async def _show(
         conn: AsyncConnection[Any],
@@ -318,8 +336,7 @@ def credits_show(
 
     balance, purchases = _run_db(_show)
     if balance is None:
-        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
-        raise typer.Exit(1)
+        raise _fail(as_json, "profile_not_found", f"no profile {profile_id}")
     if as_json:
         print(
             json.dumps(
@@ -360,16 +377,19 @@ def credits_show(
 
 @credits_app.command("grant")
 def credits_grant(
-    profile_id: uuid.UUID,
+    profile: str = typer.Argument(..., metavar="PROFILE_ID"),
     credits_amount: int = typer.Argument(..., min=1, metavar="N"),
     expires: str | None = typer.Option(
-        None, "--expires", help="YYYY-MM-DD (through that day, UTC) or an ISO datetime."
+        None,
+        "--expires",
+        help="YYYY-MM-DD (through that day, UTC) or an ISO datetime.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """Grant N purchased credits to a profile."""
     from db import credits
 
+    profile_id = _profile_id(profile, as_json)
     expires_at = _expiry(expires)
     if expires_at is not None and expires_at <= datetime.now(UTC):
         raise typer.BadParameter("the expiry is in the past", param_hint="--expires")
@@ -382,8 +402,7 @@ def credits_grant(
     try:
         purchase = _run_db(_grant)
     except credits.ProfileNotFound:
-        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
     if as_json:
         print(purchase.model_dump_json())
         return
