@@ -8,7 +8,6 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -274,20 +273,11 @@ credits_app = typer.Typer(help="The credit ledger: balances, grants and the lega
 app.add_typer(credits_app, name="credits")
 
 
-def _expiry(text: str | None) -> datetime | None:
-    """`2026-12-31` (valid through that day, UTC) or an ISO datetime (UTC unless it says)."""
-    if text is None:
-        return None
-    try:
-        day = date.fromisoformat(text)
-        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter("use YYYY-MM-DD or an ISO 8601 datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+_EXPIRY_MESSAGES = {
+    "format": "use YYYY-MM-DD or an ISO 8601 datetime with its time zone",
+    "no_zone": "a datetime needs its time zone (e.g. 2026-12-31T23:59:59-03:00 or ...Z)",
+    "past": "the expiry is in the past",
+}
 
 
 def _fail(as_json: bool, code: str, message: str, exit_code: int = 1) -> typer.Exit:
@@ -382,7 +372,7 @@ def credits_grant(
     expires: str | None = typer.Option(
         None,
         "--expires",
-        help="YYYY-MM-DD (through that day, UTC) or an ISO datetime.",
+        help="YYYY-MM-DD (valid through that day, UTC) or an ISO datetime with its time zone.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
@@ -390,9 +380,13 @@ def credits_grant(
     from db import credits
 
     profile_id = _profile_id(profile, as_json)
-    expires_at = _expiry(expires)
-    if expires_at is not None and expires_at <= datetime.now(UTC):
-        raise typer.BadParameter("the expiry is in the past", param_hint="--expires")
+    expires_at = None
+    if expires is not None:
+        try:
+            expires_at = credits.parse_expiry(expires)
+        except credits.InvalidExpiry as invalid:
+            message = f"--expires: {_EXPIRY_MESSAGES[invalid.reason]}"
+            raise _fail(as_json, "invalid_expiry", message, 2) from None
 
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
         return await credits.grant_credits(

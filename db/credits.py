@@ -9,7 +9,7 @@ work, not for round trips to this process.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from psycopg import AsyncConnection, errors
@@ -31,6 +31,38 @@ class InsufficientCredits(LedgerError):
 
 class IdempotencyKeyReused(LedgerError):
     """The Idempotency-Key was already used for a different request."""
+
+
+class InvalidExpiry(ValueError):
+    """An expiry that is not a date or a zoned timestamp, or that is not in the future."""
+
+    def __init__(self, reason: Literal["format", "no_zone", "past"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
+    """The moment a grant stops being spendable, as the admin API and the CLI both take it.
+
+    `2026-12-31` means valid through that day in UTC, so the grant expires at 2027-01-01T00:00Z.
+    A timestamp must carry its zone (`2026-12-31T23:59:59-03:00`, `...Z`): without one it is
+    ambiguous (UTC or Brasília?) and is refused. The result must be in the future.
+    """
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidExpiry("format") from None
+        if moment.tzinfo is None:
+            raise InvalidExpiry("no_zone") from None
+    else:
+        moment = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    if moment <= (now or datetime.now(UTC)):
+        raise InvalidExpiry("past")
+    return moment
 
 
 class Credit(BaseModel):

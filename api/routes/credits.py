@@ -5,15 +5,17 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     ValidationError,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -91,21 +93,55 @@ class ShipmentCreated(BaseModel):
     balance: credits.Balance
 
 
+_EXPIRY_MESSAGES = {
+    "format": "Data de validade inválida: use AAAA-MM-DD ou data e hora ISO 8601 com fuso",
+    "no_zone": "Informe o fuso horário da data e hora (ex.: 2026-12-31T23:59:59-03:00)",
+    "past": "A data de validade deve estar no futuro",
+}
+
+
+def _expiry(value: object) -> datetime | None:
+    """The JSON value of `expires_at`, read by the same rules as `entrega credits grant`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(_EXPIRY_MESSAGES["format"])
+    try:
+        return credits.parse_expiry(value)
+    except credits.InvalidExpiry as invalid:
+        raise ValueError(_EXPIRY_MESSAGES[invalid.reason]) from None
+
+
 class CreditPurchaseRequest(BaseModel):
     profile_id: uuid.UUID
-    credits_amount: int = Field(ge=1, le=1_000_000)
-    expires_at: datetime | None = None
+    credits_amount: int = Field(ge=1, le=1_000_000, strict=True)
+    expires_at: Annotated[
+        datetime | None,
+        BeforeValidator(_expiry),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date"},
+                    {"type": "string", "format": "date-time"},
+                    {"type": "null"},
+                ]
+            }
+        ),
+        Field(
+            description="YYYY-MM-DD (valid through that day, UTC) or an ISO 8601 timestamp "
+            "with its time zone; omitted: never expires"
+        ),
+    ] = None
 
-    @field_validator("expires_at")
+    @field_validator("credits_amount", mode="wrap")
     @classmethod
-    def _in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("must include a time zone")
-        if value <= datetime.now(UTC):
-            raise ValueError("must be in the future")
-        return value
+    def _amount(cls, value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(value))
+        except ValidationError:
+            raise ValueError(
+                "Quantidade inválida: informe um número inteiro de 1 a 1000000"
+            ) from None
 
 
 @router.post("/api/v1/shipments", status_code=201)

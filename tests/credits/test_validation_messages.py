@@ -1,13 +1,16 @@
-"""A refused shipment tells the person what to fix, in pt-BR, field by field."""
+"""A refused shipment or grant tells the person what to fix, in pt-BR, field by field."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
+from tests.conftest import TEST_SECRETS
 from tests.credits.conftest import SHIPMENT, Ledger
 
 pytestmark = pytest.mark.db
+
+ADMIN = {"Authorization": f"Bearer {TEST_SECRETS['admin_token']}"}
 
 
 @pytest.mark.parametrize(
@@ -58,3 +61,27 @@ async def test_missing_fields_are_named_in_pt_br(api: httpx.AsyncClient, ledger:
         "destination_postal_code": "Campo obrigatório",
         "weight_grams": "Campo obrigatório",
     }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"credits_amount": "7"}, "Quantidade inválida"),
+        ({"credits_amount": 0}, "Quantidade inválida"),
+        ({"expires_at": "2099-12-31T10:00:00"}, "Informe o fuso horário"),
+        ({"expires_at": "31/12/2099"}, "Data de validade inválida"),
+        ({"expires_at": 4102444800}, "Data de validade inválida"),
+        ({"expires_at": "2020-01-01"}, "A data de validade deve estar no futuro"),
+    ],
+)
+async def test_grant_field_errors_are_pt_br(
+    api: httpx.AsyncClient, ledger: Ledger, change: dict[str, object], message: str
+) -> None:
+    """An operator's bad grant is refused with a pt-BR message and grants nothing."""
+    customer = await ledger.customer()
+    body = {"profile_id": str(customer.profile_id), "credits_amount": 7} | change
+    response = await api.post("/api/v1/admin/credit-purchases", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["error"]["details"]
+    assert detail["message"].startswith(message), detail
+    assert await ledger.count("credit_purchases") == 0
