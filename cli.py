@@ -376,7 +376,7 @@ def credits_grant(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
-    """Grant N purchased credits to a profile."""
+    """Grant N purchased credits to a profile that has a subscription."""
     from db import credits
 
     profile_id = _profile_id(profile, as_json)
@@ -397,6 +397,15 @@ def credits_grant(
         purchase = _run_db(_grant)
     except credits.ProfileNotFound:
         raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
+    except credits.NoSubscription:
+        message = (
+            f"profile {profile_id} has no subscription yet: grant after its first checkout "
+            "completes (a failed first checkout deletes the profile)"
+        )
+        raise _fail(as_json, "profile_without_subscription", message) from None
+    except credits.CheckoutInProgress:
+        message = f"a checkout of profile {profile_id} is running: try again in a moment"
+        raise _fail(as_json, "checkout_in_progress", message) from None
     if as_json:
         print(purchase.model_dump_json())
         return

@@ -199,7 +199,7 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
 async def create_credit_purchase(
     body: CreditPurchaseRequest, pool: PoolDep
 ) -> credits.CreditPurchase:
-    """Grant purchased credits to a profile (operators only)."""
+    """Grant purchased credits to a profile with a subscription (operators only)."""
     try:
         async with pool.connection() as conn, conn.transaction():
             return await credits.grant_credits(
@@ -210,3 +210,16 @@ async def create_credit_purchase(
             )
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
+    except credits.NoSubscription:
+        raise ApiError(
+            409,
+            "profile_without_subscription",
+            "Este perfil ainda não tem assinatura: conceda os créditos depois que o primeiro "
+            "checkout for concluído",
+        ) from None
+    except credits.CheckoutInProgress:
+        raise ApiError(
+            409,
+            "checkout_in_progress",
+            "Há um checkout em andamento para este perfil. Tente novamente em alguns instantes.",
+        ) from None
