@@ -113,11 +113,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        malformed = any(err.get("type") == "json_invalid" for err in exc.errors())
+        malformed = [err for err in exc.errors() if err.get("type") == "json_invalid"]
         if malformed:
-            return error_response(
-                400, "malformed_json", "JSON malformado", _validation_details(exc)
-            )
+            # loc is ("body", <byte offset>): report where, not a bogus field name.
+            where = malformed[0].get("loc", ())
+            position = where[-1] if where and isinstance(where[-1], int) else None
+            details = {"position": position, "reason": malformed[0].get("ctx", {}).get("error")}
+            return error_response(400, "malformed_json", "JSON malformado", details)
         return error_response(422, "validation_error", "Dados inválidos", _validation_details(exc))
 
     @app.exception_handler(Exception)
