@@ -16,7 +16,7 @@ from psycopg import sql
 
 from db import embedded
 from db.credits_backfill import BackfillRefused, backfill
-from db.migrate import MIGRATIONS_DIR, discover, migrate
+from db.migrate import MIGRATIONS_DIR, MigrationError, discover, migrate
 from tests.credits.conftest import entrega
 
 pytestmark = pytest.mark.db
@@ -210,7 +210,7 @@ async def test_legacy_database_migrates_forward(legacy_url: str) -> None:
             "UPDATE credit_purchases SET consumed_credits = 2 WHERE profile_id = %s",
             (known["bad"],),
         )
-    with pytest.raises(psycopg.errors.RaiseException, match="`entrega credits backfill`"):
+    with pytest.raises(MigrationError, match="`entrega credits backfill`"):
         migrate(legacy_url)
     dry = await _backfill(legacy_url, dry_run=True)
     assert sum(sum(c.values()) for c in dry.written.values()) == 12
@@ -251,13 +251,13 @@ async def test_cli_names_the_profiles_it_refuses(legacy_url: str, tmp_path: Path
     assert "wrote 12 credit_usage rows for 2 profile(s)" in done.output
 
 
-def test_migration_refusal_is_a_complete_instruction(legacy_url: str) -> None:
-    """0032's refusal, which `entrega migrate` shows verbatim, says what is wrong, that nothing
-    changed, which profiles, and what to run."""
+async def test_migration_refusal_is_a_complete_instruction(legacy_url: str) -> None:
+    """What `entrega migrate` prints when 0032 refuses says what is wrong, that nothing changed,
+    which profiles, and what to run, and it exits 1."""
     known = _seed_known_numbers(legacy_url)
-    with pytest.raises(psycopg.errors.RaiseException) as refused:
-        migrate(legacy_url)
-    message = refused.value.diag.message_primary or ""
+    result = await entrega(legacy_url, "migrate")
+    assert result.exit_code == 1, result.output
+    message = result.output.split("failed: ", 1)[1]
     assert message.startswith("The credit ledger does not hold the legacy credit data yet")
     assert "(nothing was changed)" in message
     assert "12 shipment(s) without a credit_usage row" in message
@@ -265,6 +265,7 @@ def test_migration_refusal_is_a_complete_instruction(legacy_url: str) -> None:
     assert f"in 2 profile(s): {profiles}." in message
     assert "run `entrega credits backfill --dry-run`" in message
     assert "then `entrega migrate` again" in message
+    assert "Traceback" not in result.output and "CONTEXT" not in result.output
     with psycopg.connect(legacy_url) as conn:
         row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
     assert row == (31,)
