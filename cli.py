@@ -8,7 +8,6 @@ import os
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -461,20 +460,27 @@ credits_app = typer.Typer(help="The credit ledger: balances, grants and the lega
 app.add_typer(credits_app, name="credits")
 
 
-def _expiry(text: str | None) -> datetime | None:
-    """`2026-12-31` (valid through that day, UTC) or an ISO datetime (UTC unless it says)."""
-    if text is None:
-        return None
+_EXPIRY_MESSAGES = {
+    "format": "use YYYY-MM-DD or an ISO 8601 datetime with its time zone",
+    "no_zone": "a datetime needs its time zone (e.g. 2026-12-31T23:59:59-03:00 or ...Z)",
+    "past": "the expiry is in the past",
+}
+
+
+def _fail(as_json: bool, code: str, message: str, exit_code: int = 1) -> typer.Exit:
+    """Report an error (the API's error shape on stdout with --json) and the exit to raise."""
+    if as_json:
+        print(json.dumps({"error": {"code": code, "message": message, "details": None}}))
+    else:
+        err_console.print(f"[red]{message}[/red]", soft_wrap=True)
+    return typer.Exit(exit_code)
+
+
+def _profile_id(text: str, as_json: bool) -> uuid.UUID:
     try:
-        day = date.fromisoformat(text)
-        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+        return uuid.UUID(text)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter("use YYYY-MM-DD or an ISO 8601 datetime") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise _fail(as_json, "invalid_profile_id", f"not a profile id: {text!r}", 2) from None
 
 
 def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
@@ -484,11 +490,13 @@ def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
 
 @credits_app.command("show")
 def credits_show(
-    profile_id: uuid.UUID,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    profile: str = typer.Argument(..., metavar="PROFILE_ID"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """A profile's balance and each of its purchases."""
     from db import credits
+
+    profile_id = _profile_id(profile, as_json)
 
     async def _show(
         conn: AsyncConnection[Any],
@@ -497,8 +505,7 @@ def credits_show(
 
     balance, purchases = _run_db(_show)
     if balance is None:
-        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
-        raise typer.Exit(1)
+        raise _fail(as_json, "profile_not_found", f"no profile {profile_id}")
     if as_json:
         print(
             json.dumps(
@@ -539,19 +546,26 @@ def credits_show(
 
 @credits_app.command("grant")
 def credits_grant(
-    profile_id: uuid.UUID,
+    profile: str = typer.Argument(..., metavar="PROFILE_ID"),
     credits_amount: int = typer.Argument(..., min=1, metavar="N"),
     expires: str | None = typer.Option(
-        None, "--expires", help="YYYY-MM-DD (through that day, UTC) or an ISO datetime."
+        None,
+        "--expires",
+        help="YYYY-MM-DD (valid through that day, UTC) or an ISO datetime with its time zone.",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
-    """Grant N purchased credits to a profile."""
+    """Grant N purchased credits to a profile that has a subscription."""
     from db import credits
 
-    expires_at = _expiry(expires)
-    if expires_at is not None and expires_at <= datetime.now(UTC):
-        raise typer.BadParameter("the expiry is in the past", param_hint="--expires")
+    profile_id = _profile_id(profile, as_json)
+    expires_at = None
+    if expires is not None:
+        try:
+            expires_at = credits.parse_expiry(expires)
+        except credits.InvalidExpiry as invalid:
+            message = f"--expires: {_EXPIRY_MESSAGES[invalid.reason]}"
+            raise _fail(as_json, "invalid_expiry", message, 2) from None
 
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
         return await credits.grant_credits(
@@ -561,8 +575,16 @@ def credits_grant(
     try:
         purchase = _run_db(_grant)
     except credits.ProfileNotFound:
-        err_console.print(f"[red]no profile {profile_id}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
+    except credits.NoSubscription:
+        message = (
+            f"profile {profile_id} has no subscription yet: grant after its first checkout "
+            "completes (a failed first checkout deletes the profile)"
+        )
+        raise _fail(as_json, "profile_without_subscription", message) from None
+    except credits.CheckoutInProgress:
+        message = f"a checkout of profile {profile_id} is running: try again in a moment"
+        raise _fail(as_json, "checkout_in_progress", message) from None
     if as_json:
         print(purchase.model_dump_json())
         return

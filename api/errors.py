@@ -50,14 +50,52 @@ _HTTP_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+# pt-BR for the pydantic errors that no validator of ours words itself (a missing field, a
+# body that is not an object, ...); anything else falls back to a generic message.
+_VALIDATION_MESSAGES: dict[str, str] = {
+    "missing": "Campo obrigatório",
+    "extra_forbidden": "Campo não permitido",
+    "model_attributes_type": "Envie um objeto JSON",
+    "dict_type": "Envie um objeto JSON",
+    "string_type": "Informe um texto",
+    "string_too_short": "Texto muito curto",
+    "string_too_long": "Texto muito longo",
+    "int_type": "Informe um número inteiro",
+    "int_parsing": "Informe um número inteiro",
+    "int_from_float": "Informe um número inteiro",
+    "bool_type": "Informe verdadeiro ou falso",
+    "greater_than_equal": "Valor abaixo do mínimo permitido",
+    "less_than_equal": "Valor acima do máximo permitido",
+    "uuid_type": "Identificador inválido",
+    "uuid_parsing": "Identificador inválido",
+    "literal_error": "Valor não permitido",
+    "enum": "Valor não permitido",
+}
+_VALUE_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _validation_message(err: Mapping[str, Any]) -> str:
+    """The pt-BR message of one pydantic error: our validators' own text, without the prefix
+    pydantic puts before it, or a translation of pydantic's English."""
+    kind = err.get("type", "")
+    msg = str(err.get("msg", ""))
+    if kind in ("value_error", "assertion_error"):
+        for prefix in _VALUE_ERROR_PREFIXES:
+            msg = msg.removeprefix(prefix)
+        return msg
+    return _VALIDATION_MESSAGES.get(kind, "Valor inválido")
+
+
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
-        # Our validators raise ValueError with a pt-BR text; pydantic prefixes it.
-        message = str(err.get("msg", "")).removeprefix("Value error, ")
         details.append(
-            {"field": ".".join(loc) or None, "message": message, "type": err.get("type")}
+            {
+                "field": ".".join(loc) or None,
+                "message": _validation_message(err),
+                "type": err.get("type"),
+            }
         )
     return details
 

@@ -9,10 +9,10 @@ work, not for round trips to this process.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from psycopg import AsyncConnection, errors
+from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from pydantic import BaseModel
 
@@ -25,12 +25,52 @@ class ProfileNotFound(LedgerError):
     """No profile with that id."""
 
 
+class NoSubscription(LedgerError):
+    """The profile has no subscription yet: its sign-up may still be rolled back."""
+
+
+class CheckoutInProgress(LedgerError):
+    """A checkout of the profile is running: if it is the first, it may roll the sign-up back."""
+
+
 class InsufficientCredits(LedgerError):
     """Neither monthly nor purchased credits are left."""
 
 
 class IdempotencyKeyReused(LedgerError):
     """The Idempotency-Key was already used for a different request."""
+
+
+class InvalidExpiry(ValueError):
+    """An expiry that is not a date or a zoned timestamp, or that is not in the future."""
+
+    def __init__(self, reason: Literal["format", "no_zone", "past"]) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_expiry(text: str, *, now: datetime | None = None) -> datetime:
+    """The moment a grant stops being spendable, as the admin API and the CLI both take it.
+
+    `2026-12-31` means valid through that day in UTC, so the grant expires at 2027-01-01T00:00Z.
+    A timestamp must carry its zone (`2026-12-31T23:59:59-03:00`, `...Z`): without one it is
+    ambiguous (UTC or Brasília?) and is refused. The result must be in the future.
+    """
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidExpiry("format") from None
+        if moment.tzinfo is None:
+            raise InvalidExpiry("no_zone") from None
+    else:
+        moment = datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+    if moment <= (now or datetime.now(UTC)):
+        raise InvalidExpiry("past")
+    return moment
 
 
 class Credit(BaseModel):
@@ -196,18 +236,44 @@ async def grant_credits(
     credits_amount: int,
     expires_at: datetime | None = None,
 ) -> CreditPurchase:
-    """Record a purchase of `credits_amount` credits (an operator's grant or a paid pack)."""
-    try:
-        cur = await conn.cursor(row_factory=class_row(CreditPurchase)).execute(
-            """
+    """Record a purchase of `credits_amount` credits (an operator's grant or a paid pack).
+
+    Only for a profile with a subscription and no checkout running. A first checkout that fails
+    deletes the profile it signed up, and the ledger never deletes a grant: granting before the
+    sign-up is settled would either block that rollback or lose the grant with the profile. Once
+    a subscription is saved and no checkout runs, no later checkout can delete the profile.
+    """
+    cur = await conn.cursor(row_factory=dict_row).execute(
+        """
+        WITH target AS (
+            SELECT p.profile_id,
+                   p.subscription_id IS NOT NULL AS subscribed,
+                   EXISTS (SELECT 1 FROM checkout_attempts a
+                            WHERE a.profile_id = p.profile_id AND a.outcome IS NULL)
+                       AS checking_out
+              FROM profiles p
+             WHERE p.profile_id = %(profile_id)s
+               FOR KEY SHARE  -- the profile cannot be deleted under the grant
+        ), granted AS (
             INSERT INTO credit_purchases (profile_id, credits_amount, expires_at)
-            VALUES (%(profile_id)s, %(credits_amount)s, %(expires_at)s)
+            SELECT t.profile_id, %(credits_amount)s, %(expires_at)s
+              FROM target t
+             WHERE t.subscribed AND NOT t.checking_out
             RETURNING purchase_id, profile_id, credits_amount, expires_at, created_at
-            """,
-            {"profile_id": profile_id, "credits_amount": credits_amount, "expires_at": expires_at},
         )
-    except errors.ForeignKeyViolation:
-        raise ProfileNotFound(str(profile_id)) from None
+        SELECT t.subscribed, t.checking_out, g.*
+          FROM (SELECT 1) one
+          LEFT JOIN target t ON true
+          LEFT JOIN granted g ON true
+        """,
+        {"profile_id": profile_id, "credits_amount": credits_amount, "expires_at": expires_at},
+    )
     row = await cur.fetchone()
     assert row is not None
-    return row
+    if row["subscribed"] is None:
+        raise ProfileNotFound(str(profile_id))
+    if not row["subscribed"]:
+        raise NoSubscription(str(profile_id))
+    if row["checking_out"]:
+        raise CheckoutInProgress(str(profile_id))
+    return CreditPurchase.model_validate({k: row[k] for k in CreditPurchase.model_fields})

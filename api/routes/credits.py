@@ -5,11 +5,19 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    field_validator,
+)
 
 from api.auth import AdminOnly, CurrentUser
 from api.deps import PoolDep
@@ -26,25 +34,53 @@ def _profile_not_found() -> ApiError:
 
 
 class ShipmentRequest(BaseModel):
-    recipient_name: str = Field(min_length=1, max_length=200)
-    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional")
-    weight_grams: int = Field(ge=1, le=30000)
-    reference: str | None = Field(default=None, max_length=200)
+    # Numbers must be JSON numbers (strict): "500" is a client bug, not a weight.
+    recipient_name: str = Field(min_length=1, max_length=200, strict=True)
+    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional", strict=True)
+    weight_grams: int = Field(ge=1, le=30000, strict=True)
+    reference: str | None = Field(default=None, max_length=200, strict=True)
 
-    @field_validator("recipient_name")
+    # Wrap validators: pydantic checks type and bounds, the message a person reads is ours.
+    @field_validator("recipient_name", mode="wrap")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    def _recipient(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str:
+        try:
+            name = str(handler(value)).strip()
+        except ValidationError:
+            name = ""
+        if not name:
+            raise ValueError("Informe o nome do destinatário (até 200 caracteres)")
+        return name
 
-    @field_validator("destination_postal_code")
+    @field_validator("destination_postal_code", mode="wrap")
     @classmethod
-    def _cep(cls, value: str) -> str:
-        match = _CEP.match(value.strip())
+    def _cep(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str:
+        try:
+            match = _CEP.match(str(handler(value)).strip())
+        except ValidationError:
+            match = None
         if not match:
-            raise ValueError("must be a CEP of 8 digits (hyphen optional)")
+            raise ValueError("CEP inválido: informe 8 dígitos (ex.: 01310-100)")
         return match.group(1) + match.group(2)
+
+    @field_validator("weight_grams", mode="wrap")
+    @classmethod
+    def _weight(cls, value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(value))
+        except ValidationError:
+            raise ValueError(
+                "Peso inválido: informe um número inteiro de 1 a 30000 gramas"
+            ) from None
+
+    @field_validator("reference", mode="wrap")
+    @classmethod
+    def _reference(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str | None:
+        try:
+            reference: str | None = handler(value)
+        except ValidationError:
+            raise ValueError("Referência inválida: use um texto de até 200 caracteres") from None
+        return reference
 
     def fingerprint(self) -> str:
         """Hash of the request as understood (CEP normalized): equal requests, equal hashes."""
@@ -57,21 +93,55 @@ class ShipmentCreated(BaseModel):
     balance: credits.Balance
 
 
+_EXPIRY_MESSAGES = {
+    "format": "Data de validade inválida: use AAAA-MM-DD ou data e hora ISO 8601 com fuso",
+    "no_zone": "Informe o fuso horário da data e hora (ex.: 2026-12-31T23:59:59-03:00)",
+    "past": "A data de validade deve estar no futuro",
+}
+
+
+def _expiry(value: object) -> datetime | None:
+    """The JSON value of `expires_at`, read by the same rules as `entrega credits grant`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(_EXPIRY_MESSAGES["format"])
+    try:
+        return credits.parse_expiry(value)
+    except credits.InvalidExpiry as invalid:
+        raise ValueError(_EXPIRY_MESSAGES[invalid.reason]) from None
+
+
 class CreditPurchaseRequest(BaseModel):
     profile_id: uuid.UUID
-    credits_amount: int = Field(ge=1, le=1_000_000)
-    expires_at: datetime | None = None
+    credits_amount: int = Field(ge=1, le=1_000_000, strict=True)
+    expires_at: Annotated[
+        datetime | None,
+        BeforeValidator(_expiry),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "format": "date"},
+                    {"type": "string", "format": "date-time"},
+                    {"type": "null"},
+                ]
+            }
+        ),
+        Field(
+            description="YYYY-MM-DD (valid through that day, UTC) or an ISO 8601 timestamp "
+            "with its time zone; omitted: never expires"
+        ),
+    ] = None
 
-    @field_validator("expires_at")
+    @field_validator("credits_amount", mode="wrap")
     @classmethod
-    def _in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("must include a time zone")
-        if value <= datetime.now(UTC):
-            raise ValueError("must be in the future")
-        return value
+    def _amount(cls, value: object, handler: ValidatorFunctionWrapHandler) -> int:
+        try:
+            return int(handler(value))
+        except ValidationError:
+            raise ValueError(
+                "Quantidade inválida: informe um número inteiro de 1 a 1000000"
+            ) from None
 
 
 @router.post("/api/v1/shipments", status_code=201)
@@ -129,7 +199,7 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
 async def create_credit_purchase(
     body: CreditPurchaseRequest, pool: PoolDep
 ) -> credits.CreditPurchase:
-    """Grant purchased credits to a profile (operators only)."""
+    """Grant purchased credits to a profile with a subscription (operators only)."""
     try:
         async with pool.connection() as conn, conn.transaction():
             return await credits.grant_credits(
@@ -140,3 +210,16 @@ async def create_credit_purchase(
             )
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
+    except credits.NoSubscription:
+        raise ApiError(
+            409,
+            "profile_without_subscription",
+            "Este perfil ainda não tem assinatura: conceda os créditos depois que o primeiro "
+            "checkout for concluído",
+        ) from None
+    except credits.CheckoutInProgress:
+        raise ApiError(
+            409,
+            "checkout_in_progress",
+            "Há um checkout em andamento para este perfil. Tente novamente em alguns instantes.",
+        ) from None

@@ -52,8 +52,11 @@ class Ledger:
         self,
         monthly_credits: int | None = 2,
         period: tuple[datetime, datetime] | None = None,
+        *,
+        subscribed: bool = True,
     ) -> Customer:
-        """A profile on a plan of `monthly_credits` (None: no plan) in `period` (default: now)."""
+        """A profile on a plan of `monthly_credits` (None: no plan) in `period` (default: now),
+        with an Asaas subscription unless `subscribed` is False (a sign-up before its checkout)."""
         plan_id = None
         async with self.pool.connection() as conn:
             if monthly_credits is not None:
@@ -69,8 +72,8 @@ class Ledger:
             cur = await conn.execute(
                 """
                 INSERT INTO profiles (auth_user_id, name, email, phone, cpf_cnpj, plan_id,
-                                      current_period_start, current_period_end)
-                VALUES (%s, 'Cliente', %s, %s, %s, %s, %s, %s)
+                                      current_period_start, current_period_end, subscription_id)
+                VALUES (%s, 'Cliente', %s, %s, %s, %s, %s, %s, %s)
                 RETURNING profile_id
                 """,
                 (
@@ -81,6 +84,7 @@ class Ledger:
                     plan_id,
                     start,
                     end,
+                    f"sub_{digits}" if subscribed else None,
                 ),
             )
             row = await cur.fetchone()

@@ -210,7 +210,7 @@ async def test_legacy_database_migrates_forward(legacy_url: str) -> None:
             "UPDATE credit_purchases SET consumed_credits = 2 WHERE profile_id = %s",
             (known["bad"],),
         )
-    with pytest.raises(MigrationError, match="run `entrega credits backfill`"):
+    with pytest.raises(MigrationError, match="`entrega credits backfill`"):
         migrate(legacy_url)
     dry = await _backfill(legacy_url, dry_run=True)
     assert sum(sum(c.values()) for c in dry.written.values()) == 12
@@ -249,3 +249,23 @@ async def test_cli_names_the_profiles_it_refuses(legacy_url: str, tmp_path: Path
     assert done.exit_code == 0, done.output
     assert f"profile {known['good']}: wrote 7 monthly + 3 purchase usage rows" in done.output
     assert "wrote 12 credit_usage rows for 2 profile(s)" in done.output
+
+
+async def test_migration_refusal_is_a_complete_instruction(legacy_url: str) -> None:
+    """What `entrega migrate` prints when 0032 refuses says what is wrong, that nothing changed,
+    which profiles, and what to run, and it exits 1."""
+    known = _seed_known_numbers(legacy_url)
+    result = await entrega(legacy_url, "migrate")
+    assert result.exit_code == 1, result.output
+    message = result.output.split("failed: ", 1)[1]
+    assert message.startswith("The credit ledger does not hold the legacy credit data yet")
+    assert "(nothing was changed)" in message
+    assert "12 shipment(s) without a credit_usage row" in message
+    profiles = ", ".join(sorted(str(known[p]) for p in ("good", "bad")))
+    assert f"in 2 profile(s): {profiles}." in message
+    assert "run `entrega credits backfill --dry-run`" in message
+    assert "then `entrega migrate` again" in message
+    assert "Traceback" not in result.output and "CONTEXT" not in result.output
+    with psycopg.connect(legacy_url) as conn:
+        row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    assert row == (31,)

@@ -98,6 +98,25 @@ async def test_admin_grants_purchased_credits(api: httpx.AsyncClient, ledger: Le
     assert balance.json()["extra"] == {"remaining": 7}
 
 
+async def test_admin_grant_takes_a_date_like_the_cli(
+    api: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    """`expires_at` as a plain date means valid through that day (UTC), as `--expires` does."""
+    customer = await ledger.customer()
+    response = await api.post(
+        "/api/v1/admin/credit-purchases",
+        json={
+            "profile_id": str(customer.profile_id),
+            "credits_amount": 3,
+            "expires_at": "2099-12-31",
+        },
+        headers=ADMIN,
+    )
+    assert response.status_code == 201, response.text
+    expires = datetime.fromisoformat(response.json()["expires_at"])
+    assert expires == datetime(2100, 1, 1, tzinfo=UTC)
+
+
 @pytest.mark.parametrize(
     ("headers", "body", "status"),
     [

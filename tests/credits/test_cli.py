@@ -72,3 +72,41 @@ async def test_backfill_on_a_migrated_database_has_nothing_to_do(clean_db: str) 
     result = await entrega(clean_db, "credits", "backfill")
     assert result.exit_code == 0, result.output
     assert "nothing to backfill" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "exit_code"),
+    [
+        (["credits", "show", str(uuid.uuid4()), "--json"], "profile_not_found", 1),
+        (["credits", "grant", str(uuid.uuid4()), "5", "--json"], "profile_not_found", 1),
+        (["credits", "show", "not-a-uuid", "--json"], "invalid_profile_id", 2),
+    ],
+)
+async def test_json_errors_are_json(
+    clean_db: str, args: list[str], code: str, exit_code: int
+) -> None:
+    """With --json an error is the API's error shape on stdout, and the exit code says it failed."""
+    result = await entrega(clean_db, *args)
+    assert result.exit_code == exit_code, result.output
+    assert json.loads(result.stdout)["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("2099-12-31T10:00:00", "time zone"),
+        ("31/12/2099", "YYYY-MM-DD"),
+    ],
+)
+async def test_grant_refuses_an_unreadable_expiry(
+    clean_db: str, ledger: Ledger, expires: str, message: str
+) -> None:
+    """An expiry without a zone or in another format is refused (exit 2), in JSON with --json."""
+    customer = await ledger.customer()
+    args = ["credits", "grant", str(customer.profile_id), "5", "--expires", expires, "--json"]
+    result = await entrega(clean_db, *args)
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "invalid_expiry"
+    assert message in error["message"]
+    assert await ledger.count("credit_purchases") == 0
