@@ -213,25 +213,58 @@ def sagas_retry(
         str | None, typer.Option(help="Signal every saga in this stage instead.")
     ] = None,
 ) -> None:
-    """Send `retry` to parked sagas: their failed compensation runs again."""
+    """Send `retry` to parked sagas: their failed compensation runs again.
+
+    Each id gets one line: sent, or why not (no such saga, not parked); exit 1 if any was not."""
+    from temporalio.client import Client, WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
     from workflows.client import connect
+    from workflows.search_attributes import STAGE
 
     settings = load_settings()
     if not workflow_ids and not stage:
         err_console.print("give WORKFLOW_ID... or --stage")
         raise typer.Exit(2)
 
-    async def _retry() -> list[str]:
+    async def _retry_one(client: Client, workflow_id: str) -> str | None:
+        """None once the signal is sent, else the reason it was not."""
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                status = description.status.name.lower() if description.status else "closed"
+                return f"not parked: already {status.replace('_', ' ')}"
+            saga_stage = description.typed_search_attributes.get(STAGE)
+            if saga_stage != "compensation_failed":
+                # Signalling a saga that is not waiting would do nothing: say so instead.
+                return f"not parked: {saga_stage or 'running'}"
+            await handle.signal("retry")
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return "no such saga"
+            return f"failed: {exc.message}"
+        return None
+
+    async def _retry() -> bool:
         client = await connect(settings.temporal_address, settings.temporal_namespace)
         targets = list(workflow_ids or [])
         if stage:
-            targets += [wf.id async for wf in client.list_workflows(_saga_query(stage))]
+            in_stage = [wf.id async for wf in client.list_workflows(_saga_query(stage))]
+            if not in_stage:
+                console.print(f"no saga in stage {stage}")
+            targets += in_stage
+        all_sent = True
         for workflow_id in targets:
-            await client.get_workflow_handle(workflow_id).signal("retry")
-        return targets
+            reason = await _retry_one(client, workflow_id)
+            if reason is None:
+                console.print(f"retry sent to {workflow_id}", highlight=False)
+            else:
+                all_sent = False
+                console.print(f"{workflow_id}: {reason}", highlight=False, soft_wrap=True)
+        return all_sent
 
-    for workflow_id in asyncio.run(_retry()):
-        console.print(f"retry sent to {workflow_id}")
+    raise typer.Exit(0 if asyncio.run(_retry()) else 1)
 
 
 @app.command()
