@@ -32,10 +32,21 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "configuration"
+            where = ".".join(str(p) for p in error["loc"]).upper()
             message = str(error.get("ctx", {}).get("error", error["msg"]))
-            err_console.print(f"[red]configuration error:[/red] {where.upper()} {message}".strip())
+            err_console.print(f"[red]configuration error:[/red] {where} {message}".strip())
         raise typer.Exit(2) from None
+
+
+def require_database_url(settings: Settings) -> str:
+    """DATABASE_URL, or a clear error (exit 2) saying how to get one."""
+    if not settings.database_url:
+        err_console.print(
+            "[red]configuration error:[/red] DATABASE_URL is not set. Against `make dev`, "
+            "load its environment first: `set -a; . .entrega/dev.env; set +a`"
+        )
+        raise typer.Exit(2)
+    return settings.database_url
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -100,13 +111,18 @@ def sandbox() -> None:
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations (safe to run concurrently; a no-op when up to date)."""
+    from db.migrate import Migration, MigrationError
     from db.migrate import migrate as apply
 
-    settings = load_settings()
-    assert settings.database_url
-    applied = apply(settings.database_url)
-    for migration in applied:
+    def report(migration: Migration) -> None:
         console.print(f"applied {migration.version:04d}_{migration.name}")
+
+    database_url = require_database_url(load_settings())
+    try:
+        applied = apply(database_url, on_applied=report)
+    except MigrationError as exc:
+        err_console.print(f"[red]entrega migrate:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
     if not applied:
         console.print("database is up to date")
 
@@ -279,7 +295,7 @@ def reconcile(
     from providers.clients import open_provider_clients
 
     settings = load_settings()
-    assert settings.database_url, "DATABASE_URL is not set"
+    require_database_url(settings)
 
     async def _find() -> list[dict[str, str]]:
         pool = await open_pool(settings.database_url or "", max_size=2)
@@ -325,9 +341,7 @@ def _expiry(text: str | None) -> datetime | None:
 
 def _run_db(work: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T:
     """Run `work` in one transaction on DATABASE_URL."""
-    settings = load_settings()
-    assert settings.database_url, "DATABASE_URL is not set"
-    url = settings.database_url
+    url = require_database_url(load_settings())
 
     async def _main() -> T:
         async with await AsyncConnection.connect(url) as conn, conn.transaction():

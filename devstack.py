@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -41,6 +42,20 @@ DEV_SECRETS = {
 }
 
 STARTUP_TIMEOUT_SECONDS = 60.0
+# What an operator sources to point the `entrega` CLI at the running dev stack.
+ENV_FILE = "dev.env"
+_ENV_FILE_VARIABLES = (
+    "ENTREGA_ENV",
+    "ENTREGA_HOME",
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    *DEV_SECRETS,
+    "MERCADOPAGO_API_URL",
+    "ASAAS_API_URL",
+    "SUPABASE_URL",
+    "LOVABLE_FUNCTIONS_URL",
+    "RESEND_API_URL",
+)
 STOP_GRACE_SECONDS = 10.0
 
 
@@ -283,6 +298,15 @@ class DevStack:
                 raise DevError(f"{child.name} exited during start-up; last lines of {log}:\n{tail}")
 
 
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    """The dev stack's environment as `export` lines, readable only by its owner."""
+    lines = [f"export {name}={shlex.quote(env[name])}" for name in _ENV_FILE_VARIABLES]
+    path.touch(mode=0o600)
+    path.write_text(
+        "# Written by `entrega dev`; removed when it stops.\n" + "\n".join(lines) + "\n"
+    )
+
+
 @contextlib.contextmanager
 def single_instance(home: Path) -> Iterator[None]:
     """Hold `.entrega/dev.lock` for the life of `entrega dev`; a second one fails clearly."""
@@ -316,7 +340,9 @@ def run(home: Path, say: Callable[[str], None]) -> int:
     def _raise_interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Both, explicitly: a shell that starts us in the background hands us SIGINT ignored.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)
     with single_instance(home):
         ports = Ports.from_env(dict(os.environ))
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
@@ -325,18 +351,20 @@ def run(home: Path, say: Callable[[str], None]) -> int:
         try:
             say("Starting Entrega's dev stack...")
             stack.start()
-            say(_banner(env, ports, sandbox_url))
+            write_env_file(home / ENV_FILE, env)
+            say(_banner(env, ports, sandbox_url, home / ENV_FILE))
             return stack.watch()
         except KeyboardInterrupt:
             return 0
         finally:
             with contextlib.suppress(KeyboardInterrupt):
                 say("Stopping...")
+                (home / ENV_FILE).unlink(missing_ok=True)
                 stack.stop()
                 say("Stopped: no process left behind.")
 
 
-def _banner(env: dict[str, str], ports: Ports, sandbox_url: str) -> str:
+def _banner(env: dict[str, str], ports: Ports, sandbox_url: str, env_file: Path) -> str:
     api_port = ports.api
     own_temporal = env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{ports.temporal}"
     temporal_ui = f"http://127.0.0.1:{ports.temporal_ui}" if own_temporal else "(your cluster's UI)"
@@ -353,4 +381,7 @@ def _banner(env: dict[str, str], ports: Ports, sandbox_url: str) -> str:
   Logs              {env["ENTREGA_HOME"]}/logs/
 Dev secrets (set any of these variables yourself to choose another value):
 {secrets}
+Operator CLI against this stack, in another terminal:
+  set -a; . {env_file}; set +a
+  .venv/bin/entrega orders list
 Press Ctrl-C to stop everything."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,6 +13,8 @@ from temporalio.client import Client
 from api.errors import ApiError
 from settings import Settings
 from workflows.client import connect
+
+logger = logging.getLogger(__name__)
 
 
 class TemporalConnection:
@@ -48,9 +51,8 @@ async def get_temporal(request: Request) -> Client:
     try:
         return await temporal.get()
     except Exception as exc:
-        raise ApiError(
-            503, "temporal_unavailable", "Serviço temporariamente indisponível", str(exc)
-        ) from exc
+        logger.warning("Temporal unreachable: %s", exc)
+        raise ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível") from exc
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

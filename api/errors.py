@@ -54,8 +54,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path")]
+        # Our validators raise ValueError with a pt-BR text; pydantic prefixes it.
+        message = str(err.get("msg", "")).removeprefix("Value error, ")
         details.append(
-            {"field": ".".join(loc) or None, "message": err.get("msg"), "type": err.get("type")}
+            {"field": ".".join(loc) or None, "message": message, "type": err.get("type")}
         )
     return details
 
@@ -73,11 +75,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        malformed = any(err.get("type") == "json_invalid" for err in exc.errors())
+        malformed = [err for err in exc.errors() if err.get("type") == "json_invalid"]
         if malformed:
-            return error_response(
-                400, "malformed_json", "JSON malformado", _validation_details(exc)
-            )
+            # loc is ("body", <byte offset>): report where, not a bogus field name.
+            where = malformed[0].get("loc", ())
+            position = where[-1] if where and isinstance(where[-1], int) else None
+            details = {"position": position, "reason": malformed[0].get("ctx", {}).get("error")}
+            return error_response(400, "malformed_json", "JSON malformado", details)
         return error_response(422, "validation_error", "Dados inválidos", _validation_details(exc))
 
     @app.exception_handler(Exception)

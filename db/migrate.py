@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,15 @@ class Migration:
         return self.path.read_text(encoding="utf-8")
 
 
+class MigrationError(RuntimeError):
+    """A migration failed and was rolled back; the message names it and says why."""
+
+    def __init__(self, migration: Migration, cause: psycopg.Error) -> None:
+        detail = cause.diag.message_primary or str(cause)
+        super().__init__(f"migration {migration.version:04d}_{migration.name} failed: {detail}")
+        self.migration = migration
+
+
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """All migration files, sorted by version; a malformed name or a repeated number is an error."""
     found: dict[int, Migration] = {}
@@ -38,11 +48,17 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+def migrate(
+    database_url: str,
+    directory: Path = MIGRATIONS_DIR,
+    *,
+    on_applied: Callable[[Migration], None] | None = None,
+) -> list[Migration]:
     """Apply every pending migration and return those applied; a no-op when up to date.
 
     Each migration runs in its own transaction together with its version row, and the whole run
     holds a session advisory lock, so two processes migrating at once apply each file exactly once.
+    A failing migration leaves no trace and raises `MigrationError`; those before it stay applied.
     """
     applied: list[Migration] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -61,13 +77,18 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[Migrati
             for migration in discover(directory):
                 if migration.version in done:
                     continue
-                with conn.transaction():
-                    conn.execute(migration.sql().encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql().encode())
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                            (migration.version, migration.name),
+                        )
+                except psycopg.Error as exc:
+                    raise MigrationError(migration, exc) from exc
                 applied.append(migration)
+                if on_applied:
+                    on_applied(migration)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied

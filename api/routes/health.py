@@ -32,6 +32,12 @@ async def _check_temporal(request: Request) -> None:
     await client.service_client.check_health()
 
 
+def _reason(exc: Exception) -> str:
+    """A short reason for operators: the first line (gRPC errors carry long transport dumps)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     """Ready only when PostgreSQL and Temporal both answer."""
@@ -41,8 +47,10 @@ async def readyz(request: Request) -> JSONResponse:
         try:
             await asyncio.wait_for(check(request), READINESS_TIMEOUT_SECONDS)
             results[name] = "ok"
+        except TimeoutError:
+            results[name] = f"unavailable: no answer within {READINESS_TIMEOUT_SECONDS:g}s"
         except Exception as exc:
-            results[name] = f"unavailable: {type(exc).__name__}"
+            results[name] = f"unavailable: {_reason(exc)}"
     ready = all(value == "ok" for value in results.values())
     if ready:
         return JSONResponse({"status": "ready", "checks": results})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from api.app import create_app
 from tests.conftest import make_settings
@@ -14,6 +14,13 @@ from tests.conftest import make_settings
 class _Echo(BaseModel):
     name: str
     weight_grams: int
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("Informe o nome")
+        return value
 
 
 def _app_with_probe_route():
@@ -80,7 +87,8 @@ async def test_malformed_json(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/_probe", content=b'{"name": ', headers={"content-type": "application/json"}
     )
-    _assert_shape(response, 400, "malformed_json")
+    error = _assert_shape(response, 400, "malformed_json")
+    assert error["details"]["position"] == 9
 
 
 async def test_validation_error_names_fields(client: httpx.AsyncClient) -> None:
@@ -104,3 +112,11 @@ async def test_metrics_are_prometheus_text(client: httpx.AsyncClient) -> None:
     assert (
         'entrega_http_requests_total{method="GET",route="/healthz",status="200"}' in response.text
     )
+
+
+async def test_validator_messages_reach_people_verbatim(client: httpx.AsyncClient) -> None:
+    """A validator's pt-BR message is shown as written, without pydantic's "Value error, "."""
+    error = _assert_shape(
+        await client.post("/_probe", json={"name": " ", "weight_grams": 1}), 422, "validation_error"
+    )
+    assert error["details"][0]["message"] == "Informe o nome"

@@ -35,6 +35,8 @@ def _start_dev(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # As a shell's background job gets it: SIGINT ignored. `entrega dev` must still stop on it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
 
 
@@ -54,7 +56,8 @@ def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str
 
 
 def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
-    """All five processes answer, a second `entrega dev` fails clearly, Ctrl-C frees every port."""
+    """All five processes answer, the CLI reaches them via dev.env, a second copy fails, and
+    SIGINT frees every port."""
     ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
@@ -86,6 +89,19 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert second.returncode == 1
         assert "already running" in second.stderr
 
+        env_file = tmp_path / "home" / "dev.env"
+        operator_env = {"PATH": os.environ["PATH"]} | _read_exports(env_file)
+        migrate = subprocess.run(
+            [sys.executable, "-m", "cli", "migrate"],
+            env=operator_env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        assert "database is up to date" in migrate.stdout
+
         children = psutil.Process(dev.pid).children(recursive=True)
         assert len(children) >= 4  # temporal, sandbox, worker, api
     finally:
@@ -94,6 +110,7 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
 
     assert dev.returncode == 0, output
     assert "no process left behind" in output
+    assert not env_file.exists()
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
     for name, port in ports.items():
@@ -103,6 +120,17 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         p for p in psutil.process_iter(["cmdline"]) if pg_data in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == [], "embedded PostgreSQL still running"
+
+
+def _read_exports(path: Path) -> dict[str, str]:
+    import shlex
+
+    exports = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            exports[name] = shlex.split(value)[0]
+    return exports
 
 
 def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from db import embedded
-from db.migrate import discover, migrate
+from db.migrate import MigrationError, discover, migrate
 
 pytestmark = pytest.mark.db
 
@@ -60,7 +60,7 @@ def test_a_failing_migration_leaves_no_trace(empty_database: str, tmp_path: Path
     """A migration that fails rolls back entirely and is not recorded as applied."""
     (tmp_path / "0001_ok.sql").write_text("CREATE TABLE ok_table (id int);")
     (tmp_path / "0002_broken.sql").write_text("CREATE TABLE half (id int); SELECT * FROM nope;")
-    with pytest.raises(psycopg.errors.UndefinedTable):
+    with pytest.raises(MigrationError, match='0002_broken failed: relation "nope" does not exist'):
         migrate(empty_database, tmp_path)
     with psycopg.connect(empty_database) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables")}
@@ -78,3 +78,29 @@ def test_misnamed_or_duplicate_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "0001_b.sql").write_text("")
     with pytest.raises(ValueError, match="share version 1"):
         discover(tmp_path)
+
+
+def test_cli_reports_a_failing_migration_without_a_traceback(
+    empty_database: str, tmp_path: Path
+) -> None:
+    """`entrega migrate` names the failing migration and its reason, exit 1, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": os.environ["PATH"], "ENTREGA_ENV": "dev", "DATABASE_URL": empty_database}
+    # A table the next migration will try to create makes it fail.
+    with psycopg.connect(empty_database) as conn:
+        conn.execute("CREATE TABLE plans (x int)")
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "applied 0001_purchases" in result.stdout
+    assert 'migration 0002_accounts failed: relation "plans" already exists' in result.stderr
+    assert "Traceback" not in result.stderr

@@ -58,4 +58,7 @@ async def test_not_ready_when_temporal_unreachable(database_url) -> None:
     settings = make_settings(database_url=database_url, temporal_address=f"127.0.0.1:{free_port()}")
     response = await _readyz(create_app(settings))
     assert response.status_code == 503
-    assert response.json()["error"]["details"]["temporal"].startswith("unavailable")
+    reason = response.json()["error"]["details"]["temporal"]
+    assert reason.startswith("unavailable: ")
+    assert reason != "unavailable: RuntimeError"
+    assert "\n" not in reason
