@@ -177,6 +177,17 @@ app.add_typer(sagas_app, name="sagas")
 _SIGNUP_TYPES = "WorkflowType IN ('RegistrationWorkflow', 'CheckoutWorkflow')"
 
 
+async def _saga_client(settings: Settings) -> Any:
+    """The Temporal client, or one line naming the address and exit 1 (no traceback)."""
+    from workflows.client import connect
+
+    try:
+        return await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError:
+        err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 def _saga_query(stage: str | None) -> str:
     if stage:
         return f"{_SIGNUP_TYPES} AND EntregaStage = '{stage.replace(chr(39), '')}'"
@@ -193,13 +204,12 @@ def sagas_list(
     """Signup sagas that had to be undone; `--stage compensation_failed` shows the parked ones."""
     import json
 
-    from workflows.client import connect
     from workflows.search_attributes import STAGE
 
     settings = load_settings()
 
     async def _list() -> list[dict[str, str | None]]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await _saga_client(settings)
         return [
             {
                 "workflow_id": wf.id,
@@ -235,7 +245,6 @@ def sagas_retry(
     from temporalio.client import Client, WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.client import connect
     from workflows.search_attributes import STAGE
 
     settings = load_settings()
@@ -263,7 +272,7 @@ def sagas_retry(
         return None
 
     async def _retry() -> bool:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await _saga_client(settings)
         targets = list(workflow_ids or [])
         if stage:
             in_stage = [wf.id async for wf in client.list_workflows(_saga_query(stage))]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sagas.conftest import registration_id, run_cli
+from tests.sagas.conftest import registration_id, run_cli, run_cli_capturing
+from tests.support import free_port
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -26,3 +27,14 @@ async def test_retry_by_stage_with_nothing_parked_says_so(temporal_client) -> No
     env = {"TEMPORAL_ADDRESS": temporal_client.service_client.config.target_host}
     code, out = await run_cli("sagas", "retry", "--stage", "compensation_failed", **env)
     assert (code, out.strip()) == (0, "no saga in stage compensation_failed")
+
+
+@pytest.mark.parametrize("command", [["retry", "registration:x"], ["list"]])
+async def test_temporal_unreachable_is_one_line(command) -> None:
+    """With Temporal down, `sagas list` and `sagas retry` say where they could not connect, in
+    one line, and exit 1."""
+    address = f"127.0.0.1:{free_port()}"
+    code, _, err = await run_cli_capturing("sagas", *command, TEMPORAL_ADDRESS=address)
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.strip() == f"cannot reach Temporal at {address}"
