@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from psycopg import AsyncConnection
@@ -177,6 +177,15 @@ app.add_typer(sagas_app, name="sagas")
 _SIGNUP_TYPES = "WorkflowType IN ('RegistrationWorkflow', 'CheckoutWorkflow')"
 
 
+def _exit_after_temporal(code: int) -> NoReturn:
+    """Exit without interpreter finalization: the Temporal client's Rust runtime can abort a
+    short-lived process while Python finalizes ("PyGILState_Release", temporalio/sdk-python#300),
+    turning a clean exit 1 into a crash (134)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 async def _saga_client(settings: Settings) -> Any:
     """The Temporal client, or one line naming the address and exit 1 (no traceback)."""
     from workflows.client import connect
@@ -185,7 +194,7 @@ async def _saga_client(settings: Settings) -> Any:
         return await connect(settings.temporal_address, settings.temporal_namespace)
     except RuntimeError:
         err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
-        raise typer.Exit(1) from None
+        _exit_after_temporal(1)
 
 
 def _saga_query(stage: str | None) -> str:
@@ -224,10 +233,11 @@ def sagas_list(
     rows = asyncio.run(_list())
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
-    console.print(f"{len(rows)} saga(s)")
+    else:
+        for row in rows:
+            console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
+        console.print(f"{len(rows)} saga(s)")
+    _exit_after_temporal(0)
 
 
 @sagas_app.command("retry")
@@ -289,7 +299,7 @@ def sagas_retry(
                 console.print(f"{workflow_id}: {reason}", highlight=False, soft_wrap=True)
         return all_sent
 
-    raise typer.Exit(0 if asyncio.run(_retry()) else 1)
+    _exit_after_temporal(0 if asyncio.run(_retry()) else 1)
 
 
 @app.command()
