@@ -9,7 +9,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from psycopg import AsyncConnection
@@ -347,6 +347,26 @@ app.add_typer(sagas_app, name="sagas")
 _SIGNUP_TYPES = "WorkflowType IN ('RegistrationWorkflow', 'CheckoutWorkflow')"
 
 
+def _exit_after_temporal(code: int) -> NoReturn:
+    """Exit without interpreter finalization: the Temporal client's Rust runtime can abort a
+    short-lived process while Python finalizes ("PyGILState_Release", temporalio/sdk-python#300),
+    turning a clean exit 1 into a crash (134)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _saga_client(settings: Settings) -> Any:
+    """The Temporal client, or one line naming the address and exit 1 (no traceback)."""
+    from workflows.client import connect
+
+    try:
+        return await connect(settings.temporal_address, settings.temporal_namespace)
+    except RuntimeError:
+        err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
+        _exit_after_temporal(1)
+
+
 def _saga_query(stage: str | None) -> str:
     if stage:
         return f"{_SIGNUP_TYPES} AND EntregaStage = '{stage.replace(chr(39), '')}'"
@@ -363,13 +383,12 @@ def sagas_list(
     """Signup sagas that had to be undone; `--stage compensation_failed` shows the parked ones."""
     import json
 
-    from workflows.client import connect
     from workflows.search_attributes import STAGE
 
     settings = load_settings()
 
     async def _list() -> list[dict[str, str | None]]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await _saga_client(settings)
         return [
             {
                 "workflow_id": wf.id,
@@ -384,10 +403,11 @@ def sagas_list(
     rows = asyncio.run(_list())
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
-    console.print(f"{len(rows)} saga(s)")
+    else:
+        for row in rows:
+            console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
+        console.print(f"{len(rows)} saga(s)")
+    _exit_after_temporal(0)
 
 
 @sagas_app.command("retry")
@@ -399,25 +419,57 @@ def sagas_retry(
         str | None, typer.Option(help="Signal every saga in this stage instead.")
     ] = None,
 ) -> None:
-    """Send `retry` to parked sagas: their failed compensation runs again."""
-    from workflows.client import connect
+    """Send `retry` to parked sagas: their failed compensation runs again.
+
+    Each id gets one line: sent, or why not (no such saga, not parked); exit 1 if any was not."""
+    from temporalio.client import Client, WorkflowExecutionStatus
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from workflows.search_attributes import STAGE
 
     settings = load_settings()
     if not workflow_ids and not stage:
         err_console.print("give WORKFLOW_ID... or --stage")
         raise typer.Exit(2)
 
-    async def _retry() -> list[str]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+    async def _retry_one(client: Client, workflow_id: str) -> str | None:
+        """None once the signal is sent, else the reason it was not."""
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                status = description.status.name.lower() if description.status else "closed"
+                return f"not parked: already {status.replace('_', ' ')}"
+            saga_stage = description.typed_search_attributes.get(STAGE)
+            if saga_stage != "compensation_failed":
+                # Signalling a saga that is not waiting would do nothing: say so instead.
+                return f"not parked: {saga_stage or 'running'}"
+            await handle.signal("retry")
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return "no such saga"
+            return f"failed: {exc.message}"
+        return None
+
+    async def _retry() -> bool:
+        client = await _saga_client(settings)
         targets = list(workflow_ids or [])
         if stage:
-            targets += [wf.id async for wf in client.list_workflows(_saga_query(stage))]
+            in_stage = [wf.id async for wf in client.list_workflows(_saga_query(stage))]
+            if not in_stage:
+                console.print(f"no saga in stage {stage}")
+            targets += in_stage
+        all_sent = True
         for workflow_id in targets:
-            await client.get_workflow_handle(workflow_id).signal("retry")
-        return targets
+            reason = await _retry_one(client, workflow_id)
+            if reason is None:
+                console.print(f"retry sent to {workflow_id}", highlight=False)
+            else:
+                all_sent = False
+                console.print(f"{workflow_id}: {reason}", highlight=False, soft_wrap=True)
+        return all_sent
 
-    for workflow_id in asyncio.run(_retry()):
-        console.print(f"retry sent to {workflow_id}")
+    _exit_after_temporal(0 if asyncio.run(_retry()) else 1)
 
 
 @app.command()

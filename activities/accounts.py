@@ -141,6 +141,12 @@ class SavedSubscription(BaseModel):
     previous_subscription_id: str | None = None
 
 
+class PreviousSubscription(BaseModel):
+    """The subscription a later checkout replaces (the profile's before the attempt)."""
+
+    subscription_id: str
+
+
 class AttemptOutcome(BaseModel):
     workflow_id: str
     outcome: str
@@ -318,6 +324,14 @@ class AccountActivities:
         except ProviderError as exc:
             _provider_failure(exc)
 
+    @activity.defn(name="accounts.cancel_previous_subscription")
+    async def cancel_previous_subscription(self, previous: PreviousSubscription) -> None:
+        """Delete the subscription the new one replaces; already gone (404) counts as done."""
+        try:
+            await self._providers.asaas.delete_subscription(previous.subscription_id)
+        except ProviderError as exc:
+            _provider_failure(exc)
+
     @activity.defn(name="accounts.save_subscription")
     async def save_subscription(self, saved: SavedSubscription) -> None:
         assert saved.subscription_id is not None
@@ -351,6 +365,7 @@ class AccountActivities:
             self.clear_asaas_customer,
             self.create_subscription,
             self.delete_subscription,
+            self.cancel_previous_subscription,
             self.save_subscription,
             self.clear_subscription,
             self.finish_checkout,

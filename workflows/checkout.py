@@ -4,6 +4,10 @@
 A first attempt (the profile has neither an Asaas customer nor a subscription) is level 2: any
 failure undoes everything, the account included. A later attempt is level 3: a failure undoes
 only what this attempt created, and the account stays.
+
+A later attempt replaces the profile's subscription: the previous one is deleted in Asaas as the
+last step, once the new one is saved, so that the customer is never billed twice; if that fails
+for good, the new subscription is undone instead and the previous one stays.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         CustomerCleanup,
         CustomerRef,
         CustomerSpec,
+        PreviousSubscription,
         SavedCustomer,
         SavedSubscription,
         SubscriptionCleanup,
@@ -35,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
 # Failure types the API maps to answers (INTERFACES.md).
 REGISTRATION_ROLLED_BACK = "registration_rolled_back"
 CHECKOUT_FAILED = "checkout_failed"
+# Patch id of the step that deletes the replaced subscription.
+REPLACE_PREVIOUS = "cancel-previous-subscription"
 
 
 def workflow_id(profile_id: uuid.UUID, attempt: int) -> str:
@@ -134,6 +141,14 @@ class CheckoutWorkflow:
         await saga.run_step(
             "save_subscription", AccountActivities.save_subscription, saved_subscription
         )
+        # Last, with nothing after it to fail: deleting the old subscription is the one step the
+        # compensations cannot undo. Histories recorded before this step existed replay without it.
+        if checkout.subscription_id is not None and workflow.patched(REPLACE_PREVIOUS):
+            await saga.run_step(
+                "cancel_previous_subscription",
+                AccountActivities.cancel_previous_subscription,
+                PreviousSubscription(subscription_id=checkout.subscription_id),
+            )
         return CheckoutResult(
             asaas_customer_id=customer_id, subscription_id=subscription.subscription_id
         )

@@ -38,6 +38,20 @@ class AsaasEvent(BaseModel):
     payment: AsaasPayment | None = None
 
 
+def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field/message pairs, as the API's 422s give them (pydantic's own text has doc URLs)."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        if err["type"] == "json_invalid":
+            reason = err.get("ctx", {}).get("error")
+            message = f"JSON malformado: {reason}" if reason else "JSON malformado"
+            problems.append({"field": None, "message": message, "type": err["type"]})
+            continue
+        field = ".".join(str(part) for part in err["loc"]) or None
+        problems.append({"field": field, "message": err["msg"], "type": err["type"]})
+    return problems
+
+
 @router.post("/webhooks/asaas")
 async def asaas_webhook(
     request: Request,
@@ -54,7 +68,7 @@ async def asaas_webhook(
     try:
         event = AsaasEvent.model_validate_json(raw)
     except ValidationError as exc:
-        raise ApiError(400, "malformed_event", "Evento malformado", str(exc)) from exc
+        raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
     payment = event.payment
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
     try:

@@ -130,6 +130,12 @@ async def db_fault(pool):
 
 async def run_cli(*args: str, **env_overrides: str) -> tuple[int, str]:
     """Run `entrega ARGS` as a separate process (as an operator would); (exit code, stdout)."""
+    code, stdout, _ = await run_cli_capturing(*args, **env_overrides)
+    return code, stdout
+
+
+async def run_cli_capturing(*args: str, **env_overrides: str) -> tuple[int, str, str]:
+    """`run_cli`, also returning stderr; exit codes other than 0 and 1 fail the test."""
     import asyncio
     import os
     import sys
@@ -152,7 +158,7 @@ async def run_cli(*args: str, **env_overrides: str) -> tuple[int, str]:
     assert process.returncode is not None
     if process.returncode not in (0, 1):
         raise AssertionError(stderr.decode())
-    return process.returncode, stdout.decode()
+    return process.returncode, stdout.decode(), stderr.decode()
 
 
 def cli_env(database_url: str, sandbox_url: str, temporal_address: str) -> dict[str, str]:

@@ -78,10 +78,26 @@ async def test_bad_token_is_refused_and_nothing_recorded(api, pool, subscribed) 
 
 
 async def test_malformed_event_is_400(api) -> None:
-    """A body that is not an Asaas event answers 400."""
+    """A body that is not JSON answers 400 malformed_event with one field/message pair."""
     response = await api.post("/webhooks/asaas", content=b"{not json", headers=HEADERS)
     assert response.status_code == 400
-    assert response.json()["error"]["code"] == "malformed_event"
+    error = response.json()["error"]
+    assert error["code"] == "malformed_event"
+    [detail] = error["details"]
+    assert detail["field"] is None and detail["message"].startswith("JSON malformado")
+
+
+async def test_malformed_event_names_each_field(api) -> None:
+    """An event missing its id and with a bad due date names both fields, without pydantic's
+    raw text or documentation URLs."""
+    body = {"event": "PAYMENT_CONFIRMED", "payment": {"id": "pay_1", "dueDate": "ontem"}}
+    response = await api.post("/webhooks/asaas", json=body, headers=HEADERS)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "malformed_event"
+    assert sorted(d["field"] for d in error["details"]) == ["id", "payment.dueDate"]
+    assert all(set(d) == {"field", "message", "type"} for d in error["details"])
+    assert "pydantic" not in response.text
 
 
 async def test_confirmed_payment_sets_period_and_plan(api, pool, subscribed) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from api import validation
 from api.app import create_app
 from api.validation import normalize_cpf_cnpj, normalize_email, normalize_phone
 from tests.conftest import make_settings
@@ -28,28 +29,42 @@ async def api():
             yield client
 
 
+LONG_PASSWORD = "senha1" + "é" * 34  # 40 characters, 74 bytes in UTF-8
+
+
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "message"),
     [
-        ("name", " "),
-        ("email", "not-an-email"),
-        ("phone", "12345"),
-        ("phone", "+1 202 555 0143"),
-        ("cpfCnpj", "529.982.247-26"),
-        ("cpfCnpj", "111.111.111-11"),
-        ("cpfCnpj", "12.345.678/0001-00"),
-        ("cpfCnpj", "5299822472"),
-        ("password", "curta1"),
-        ("password", "somenteletras"),
+        ("name", " ", "Informe o nome completo"),
+        ("email", "not-an-email", "E-mail inválido"),
+        ("phone", "12345", "Telefone inválido: informe um número brasileiro com DDD"),
+        ("phone", "+1 202 555 0143", "Telefone inválido: informe um número brasileiro com DDD"),
+        ("cpfCnpj", "529.982.247-26", "CPF/CNPJ inválido"),
+        ("cpfCnpj", "111.111.111-11", "CPF/CNPJ inválido"),
+        ("cpfCnpj", "12.345.678/0001-00", "CPF/CNPJ inválido"),
+        ("cpfCnpj", "5299822472", "CPF/CNPJ inválido"),
+        ("password", "curta1", "A senha deve ter pelo menos 8 caracteres"),
+        ("password", "somenteletras", "A senha deve conter letras e números"),
+        ("password", LONG_PASSWORD, validation.PASSWORD_TOO_LONG),
     ],
 )
-async def test_each_invalid_field_is_named(api, field, value) -> None:
-    """An invalid value answers 422 validation_error naming exactly that field."""
+async def test_each_invalid_field_is_named(api, field, value, message) -> None:
+    """An invalid value answers 422 validation_error naming exactly that field, with the clean
+    pt-BR message (no "Value error, " prefix from pydantic)."""
     response = await api.post("/api/v1/profiles/register", json={**VALID, field: value})
     assert response.status_code == 422, response.text
     error = response.json()["error"]
     assert error["code"] == "validation_error"
-    assert [d["field"] for d in error["details"]] == [field]
+    assert [(d["field"], d["message"]) for d in error["details"]] == [(field, message)]
+
+
+def test_password_limit_is_72_bytes() -> None:
+    """The limit counts UTF-8 bytes, not characters, and the message says so: 72 ASCII
+    characters pass, 40 characters with accented letters (74 bytes) do not."""
+    assert validation.check_password("a1" * 36) == "a1" * 36
+    with pytest.raises(ValueError, match="72 bytes"):
+        validation.check_password(LONG_PASSWORD)
+    assert "acentuadas" in validation.PASSWORD_TOO_LONG
 
 
 async def test_missing_fields_are_all_named(api) -> None:

@@ -37,4 +37,8 @@ def test_histories_are_present() -> None:
         "checkout_first_completed",
         "checkout_first_rolled_back",
         "checkout_later_rolled_back",
+        "checkout_later_replaced",
+        # Recorded before a later checkout deleted the subscription it replaces: sagas started
+        # then must still replay (workflow.patched).
+        "checkout_later_completed_before_replacing",
     }
