@@ -34,7 +34,9 @@ def load_settings() -> Settings:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]).upper()
             message = str(error.get("ctx", {}).get("error", error["msg"]))
-            err_console.print(f"[red]configuration error:[/red] {where} {message}".strip())
+            err_console.print(
+                f"[red]configuration error:[/red] {f'{where} ' if where else ''}{message}"
+            )
         raise typer.Exit(2) from None
 
 
@@ -347,15 +349,6 @@ app.add_typer(sagas_app, name="sagas")
 _SIGNUP_TYPES = "WorkflowType IN ('RegistrationWorkflow', 'CheckoutWorkflow')"
 
 
-def _exit_after_temporal(code: int) -> NoReturn:
-    """Exit without interpreter finalization: the Temporal client's Rust runtime can abort a
-    short-lived process while Python finalizes ("PyGILState_Release", temporalio/sdk-python#300),
-    turning a clean exit 1 into a crash (134)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 async def _saga_client(settings: Settings) -> Any:
     """The Temporal client, or one line naming the address and exit 1 (no traceback)."""
     from workflows.client import connect
@@ -364,7 +357,7 @@ async def _saga_client(settings: Settings) -> Any:
         return await connect(settings.temporal_address, settings.temporal_namespace)
     except RuntimeError:
         err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
-        _exit_after_temporal(1)
+        raise typer.Exit(1) from None
 
 
 def _saga_query(stage: str | None) -> str:
@@ -407,7 +400,7 @@ def sagas_list(
         for row in rows:
             console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")
         console.print(f"{len(rows)} saga(s)")
-    _exit_after_temporal(0)
+    raise typer.Exit(0)
 
 
 @sagas_app.command("retry")
@@ -469,7 +462,7 @@ def sagas_retry(
                 console.print(f"{workflow_id}: {reason}", highlight=False, soft_wrap=True)
         return all_sent
 
-    _exit_after_temporal(0 if asyncio.run(_retry()) else 1)
+    raise typer.Exit(0 if asyncio.run(_retry()) else 1)
 
 
 @app.command()
@@ -719,5 +712,20 @@ def credits_backfill(
         )
 
 
+def main() -> NoReturn:
+    """The `entrega` entry point. It exits without interpreter finalization: the Temporal client's
+    Rust runtime can abort a short-lived process while Python finalizes ("PyGILState_Release",
+    temporalio/sdk-python#300), turning a clean exit into a crash (134). Every command closes what
+    it opened itself (pools, servers, child processes) before returning, so nothing is skipped."""
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(app())
+    main()
