@@ -63,9 +63,8 @@ async def _deliver(
         )
     except Exception as exc:
         log.warning("hand-off of %s %s failed: %s", provider, provider_order_id, exc)
-        raise ApiError(
-            503, "handoff_failed", "Serviço temporariamente indisponível", str(exc)
-        ) from exc
+        # The provider re-sends on 503; transport details stay in our logs, not in the answer.
+        raise ApiError(503, "handoff_failed", "Serviço temporariamente indisponível") from exc
     return {"status": "accepted", "order_id": handle.id}
 
 

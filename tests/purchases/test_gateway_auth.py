@@ -149,6 +149,7 @@ async def test_temporal_down_answers_503_and_the_resend_is_accepted(
     async with client_for(down) as client:
         response = await client.post("/webhooks/mercadopago", **signed)
     assert response.status_code == 503, response.text
+    assert response.json()["error"]["details"] is None  # no transport internals leak out
     async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
         assert (await client.post("/webhooks/mercadopago", **signed)).status_code == 200
     await temporal_client.get_workflow_handle("purchase:mercadopago:6006").terminate()
