@@ -72,12 +72,15 @@ class ServiceClient:
         return f"{type(self).__name__}(base_url={str(self._http.base_url)!r})"
 
     def _auth_headers(self) -> dict[str, str]:
-        """The credential headers of every request."""
-        raise NotImplementedError
+        """The credential headers of every request; most services take a bearer token."""
+        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
 
     def _error_fields(self, body: Any) -> tuple[str | None, str | None]:
-        """The provider's (code, message) from an error body, in its own shape."""
-        raise NotImplementedError
+        """The provider's (code, message) from an error body; `{"error", "message"}` unless a
+        service overrides it with its own shape."""
+        if isinstance(body, dict):
+            return text(body.get("error")), text(body.get("message"))
+        return None, None
 
     def _error(self, response: httpx.Response) -> ProviderError:
         """Map an error answer; clients override to reclassify their special codes."""

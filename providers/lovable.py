@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
 
-from providers.base import ServiceClient, text
+from providers.base import ServiceClient
 from providers.errors import NotFoundError
 
 
@@ -25,14 +23,6 @@ class LovableClient(ServiceClient):
 
     def __init__(self, http: httpx.AsyncClient, service_key: str | SecretStr) -> None:
         super().__init__(http, service_key)
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
-
-    def _error_fields(self, body: Any) -> tuple[str | None, str | None]:
-        if isinstance(body, dict):
-            return text(body.get("error")), text(body.get("message"))
-        return None, None
 
     async def create_user(
         self, email: str, password: str, full_name: str, order_id: str, idempotency_key: str

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from providers.base import ServiceClient, segment, text
+from providers.base import ServiceClient, segment
 
 
 class MercadoPagoPayer(BaseModel):
@@ -39,21 +39,13 @@ class MercadoPagoPayment(BaseModel):
 
 
 class MercadoPagoClient(ServiceClient):
-    """401/403/404 are permanent for this credential; 429 and 5xx are transient."""
+    """401/403/404 are permanent for this credential; 429 and 5xx are transient. Errors arrive as
+    {"message": "Payment not found", "error": "not_found", "status": 404, "cause": [...]}."""
 
     service = "mercadopago"
 
     def __init__(self, http: httpx.AsyncClient, access_token: str | SecretStr) -> None:
         super().__init__(http, access_token)
-
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
-
-    def _error_fields(self, body: Any) -> tuple[str | None, str | None]:
-        # {"message": "Payment not found", "error": "not_found", "status": 404, "cause": [...]}
-        if isinstance(body, dict):
-            return text(body.get("error")), text(body.get("message"))
-        return None, None
 
     async def get_payment(self, payment_id: str) -> MercadoPagoPayment:
         response = await self._request("GET", f"/v1/payments/{segment(payment_id)}")

@@ -43,9 +43,6 @@ class ResendClient(ServiceClient):
     def __init__(self, http: httpx.AsyncClient, api_key: str | SecretStr) -> None:
         super().__init__(http, api_key)
 
-    def _auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._secret.get_secret_value()}"}
-
     def _error_fields(self, body: Any) -> tuple[str | None, str | None]:
         if isinstance(body, dict):
             return text(body.get("name")), text(body.get("message"))
