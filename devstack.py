@@ -263,6 +263,8 @@ class DevStack:
             stdin=subprocess.DEVNULL,
             # Own session: the terminal's Ctrl-C reaches only us, and we stop children in order.
             start_new_session=True,
+            # And should we be killed outright (SIGKILL), the kernel stops them for us.
+            preexec_fn=_die_with_parent,
         )
         self.children.append(Child(name, process, log))
 
@@ -313,6 +315,15 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
     path.write_text(
         "# Written by `entrega dev`; removed when it stops.\n" + "\n".join(lines) + "\n"
     )
+
+
+def _die_with_parent() -> None:
+    """In a child, before exec: have Linux send SIGTERM when `entrega dev` dies, however it dies."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import httpx
 import psutil
 import pytest
 
+from db import embedded
 from devstack import dev_environment
 from tests.support import free_port
 
@@ -51,7 +52,8 @@ def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str
         seen.append(line)
         if READY_BANNER in line:
             return "".join(seen)
-    process.kill()
+    process.send_signal(signal.SIGINT)  # let it stop what it started
+    process.communicate(timeout=60)
     raise AssertionError("entrega dev never became ready:\n" + "".join(seen))
 
 
@@ -140,3 +142,32 @@ def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:
     assert env["RESEND_API_KEY"].startswith("dev-")
     assert env["ASAAS_API_URL"] == "http://127.0.0.1:9/asaas/v3"
     assert env["ENTREGA_ENV"] == "dev"
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """Even if `entrega dev` is SIGKILLed (no chance to clean up), its children stop too."""
+    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
+    env["ENTREGA_HOME"] = str(tmp_path / "home")
+    dev = _start_dev(env, tmp_path)
+    children: list[psutil.Process] = []
+    try:
+        _wait_for_banner(dev)
+        children = psutil.Process(dev.pid).children(recursive=True)
+        assert len(children) >= 4
+        dev.kill()
+        dev.communicate(timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [], f"still running after the supervisor died: {alive}"
+        for name, port in ports.items():
+            assert not _port_in_use(port), f"{name} port {port} still in use"
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+            dev.communicate(timeout=30)
+        for child in children:  # whatever outlived a failing run
+            if child.is_running():
+                child.kill()
+        # PostgreSQL runs as a daemon of its own (pg_ctl); stop it as Ctrl-C would.
+        embedded.stop(tmp_path / "home" / "pg")
