@@ -17,7 +17,7 @@ import uuid
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.saga import STEP_TIMEOUT, Saga, StepFailed
+from workflows.saga import STEP_TIMEOUT, SagaWorkflow, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionRef,
         SubscriptionSpec,
     )
-    from workflows.signup_types import CheckoutInput, CheckoutResult, SagaStatus
+    from workflows.signup_types import CheckoutInput, CheckoutResult
 
 # Failure types the API maps to answers (INTERFACES.md).
 REGISTRATION_ROLLED_BACK = "registration_rolled_back"
@@ -49,10 +49,7 @@ def workflow_id(profile_id: uuid.UUID, attempt: int) -> str:
 
 
 @workflow.defn
-class CheckoutWorkflow:
-    def __init__(self) -> None:
-        self._saga = Saga()
-
+class CheckoutWorkflow(SagaWorkflow):
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
         saga = self._saga
@@ -161,12 +158,3 @@ class CheckoutWorkflow:
             start_to_close_timeout=STEP_TIMEOUT,
         )
         await self._saga.flush()
-
-    @workflow.signal
-    def retry(self) -> None:
-        """Try the parked compensation again."""
-        self._saga.request_retry()
-
-    @workflow.query
-    def status(self) -> SagaStatus:
-        return self._saga.status()

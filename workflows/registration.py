@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-from workflows.saga import Saga, StepFailed
+from workflows.saga import SagaWorkflow, StepFailed
 
 with workflow.unsafe.imports_passed_through():
     from activities.accounts import (
@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
         NewProfile,
         ProfileRef,
     )
-    from workflows.signup_types import RegistrationInput, RegistrationResult, SagaStatus
+    from workflows.signup_types import RegistrationInput, RegistrationResult
 
 # Failure types the API maps to answers (INTERFACES.md): duplicates pass through as they are.
 REGISTRATION_FAILED = "registration_failed"
@@ -31,10 +31,7 @@ def workflow_id(email: str) -> str:
 
 
 @workflow.defn
-class RegistrationWorkflow:
-    def __init__(self) -> None:
-        self._saga = Saga()
-
+class RegistrationWorkflow(SagaWorkflow):
     @workflow.run
     async def run(self, new: RegistrationInput) -> RegistrationResult:
         info = workflow.info()
@@ -78,15 +75,6 @@ class RegistrationWorkflow:
         saga.complete()
         await saga.flush()
         return RegistrationResult(profile_id=profile.profile_id, auth_user_id=user.auth_user_id)
-
-    @workflow.signal
-    def retry(self) -> None:
-        """Try the parked compensation again."""
-        self._saga.request_retry()
-
-    @workflow.query
-    def status(self) -> SagaStatus:
-        return self._saga.status()
 
 
 def _answer_for(step: str | None, cause: str | None) -> str:

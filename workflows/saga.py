@@ -190,3 +190,20 @@ class Saga:
             self.stage = stage
             workflow.upsert_search_attributes([STAGE.value_set(stage)])
             self.log("stage_changed")
+
+
+class SagaWorkflow:
+    """What every signup saga workflow shares: its Saga, the `retry` signal that resumes a parked
+    compensation, and the `status` query. Subclasses add `@workflow.defn` and their `run`."""
+
+    def __init__(self) -> None:
+        self._saga = Saga()
+
+    @workflow.signal
+    def retry(self) -> None:
+        """Try the parked compensation again."""
+        self._saga.request_retry()
+
+    @workflow.query
+    def status(self) -> SagaStatus:
+        return self._saga.status()
