@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -46,6 +46,10 @@ class AsaasSubscription(_AsaasModel):
     deleted: bool = False
 
 
+# What Asaas can look up by our externalReference.
+_Referenced = TypeVar("_Referenced", AsaasCustomer, AsaasSubscription)
+
+
 class AsaasClient(ServiceClient):
     """Errors arrive as {"errors": [{"code", "description"}]}; 429 carries `RateLimit-Reset`."""
 
@@ -70,13 +74,7 @@ class AsaasClient(ServiceClient):
 
     async def find_customer(self, external_reference: str) -> AsaasCustomer | None:
         """The first live customer Asaas lists with exactly this externalReference, if any."""
-        page = await self._list("/customers", {"externalReference": external_reference})
-        matches = [
-            customer
-            for customer in (self._parse(AsaasCustomer, item) for item in page)
-            if customer.external_reference == external_reference and not customer.deleted
-        ]
-        return matches[0] if matches else None
+        return await self._find_by_reference("/customers", AsaasCustomer, external_reference)
 
     async def create_customer(
         self,
@@ -162,13 +160,9 @@ class AsaasClient(ServiceClient):
 
     async def find_subscription(self, external_reference: str) -> AsaasSubscription | None:
         """The first live subscription Asaas lists with exactly this externalReference, if any."""
-        page = await self._list("/subscriptions", {"externalReference": external_reference})
-        matches = [
-            subscription
-            for subscription in (self._parse(AsaasSubscription, item) for item in page)
-            if subscription.external_reference == external_reference and not subscription.deleted
-        ]
-        return matches[0] if matches else None
+        return await self._find_by_reference(
+            "/subscriptions", AsaasSubscription, external_reference
+        )
 
     async def delete_subscription(self, subscription_id: str) -> None:
         """Delete; already gone counts as done."""
@@ -178,6 +172,16 @@ class AsaasClient(ServiceClient):
             return
 
     # --- helpers ---------------------------------------------------------------------------
+
+    async def _find_by_reference(
+        self, path: str, model: type[_Referenced], external_reference: str
+    ) -> _Referenced | None:
+        # Asaas filters loosely and lists deleted records too: check both ourselves.
+        for item in await self._list(path, {"externalReference": external_reference}):
+            found = self._parse(model, item)
+            if found.external_reference == external_reference and not found.deleted:
+                return found
+        return None
 
     async def _list(self, path: str, filters: dict[str, str]) -> list[Any]:
         """Every item of a list endpoint, following `hasMore` page by page."""
