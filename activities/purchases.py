@@ -208,34 +208,25 @@ class PurchaseActivities:
             text=text,
             tags={"email_type": email_type, "order_id": _TAG_UNSAFE.sub("_", order.order_id)},
         )
+        # Which e-mail this is, in email_logs, whether it is accepted or not.
+        logged = {
+            "workflow_id": order.order_id,
+            "email_type": email_type,
+            "recipient": order.customer_email,
+            "idempotency_key": key,
+        }
         await self._log_attempt(order.order_id, f"sending_{email_type}")
         try:
             message_id = await self._providers.resend.send_email(message, idempotency_key=key)
         except Exception as exc:
             await self._log_failure(order.order_id, f"sending_{email_type}", exc)
             async with self._pool.connection() as conn:
-                await orders.log_email(
-                    conn,
-                    workflow_id=order.order_id,
-                    email_type=email_type,
-                    recipient=order.customer_email,
-                    idempotency_key=key,
-                    status="failed",
-                    error=str(exc),
-                )
+                await orders.log_email(conn, **logged, status="failed", error=str(exc))
             if isinstance(exc, PermanentError):
                 raise permanent(exc) from exc
             raise
         async with self._pool.connection() as conn, conn.transaction():
-            await orders.log_email(
-                conn,
-                workflow_id=order.order_id,
-                email_type=email_type,
-                recipient=order.customer_email,
-                idempotency_key=key,
-                status="sent",
-                provider_message_id=message_id,
-            )
+            await orders.log_email(conn, **logged, status="sent", provider_message_id=message_id)
             if email_type == "credentials":
                 await orders.erase_password(conn, order.order_id)
 
