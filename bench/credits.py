@@ -37,10 +37,10 @@ from pathlib import Path
 import psycopg
 from psycopg import AsyncConnection, sql
 
+from bench.common import RESULTS
 from db import credits, embedded
 from db.migrate import migrate
 
-RESULTS = Path(__file__).parent / "results"
 BIG = 100_000_000
 
 

@@ -37,6 +37,7 @@ import psycopg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench.common import RESULTS, percentile
 from bench.purchase_baseline import NoopPurchaseWorkflow, noop
 from devstack import DEV_SECRETS, DevStack, Ports, dev_environment, sandbox_env
 from providers.clients import open_provider_clients
@@ -48,8 +49,6 @@ from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
 from workflows.purchase_types import PaymentNotice, PurchaseConfig, PurchaseInput, workflow_id
 
-RESULTS = Path(__file__).resolve().parent / "results"
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -58,17 +57,12 @@ def _free_port() -> int:
         return port
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
-
-
 def summary(values_s: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values_s]
     return {
         "count": len(ms),
-        "p50_ms": round(percentile(ms, 0.50), 1),
-        "p99_ms": round(percentile(ms, 0.99), 1),
+        "p50_ms": round(percentile(ms, 50), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
         "max_ms": round(max(ms), 1),
         "mean_ms": round(statistics.fmean(ms), 1),
     }

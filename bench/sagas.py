@@ -30,8 +30,9 @@ import httpx
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bench.common import RESULTS, percentile
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
 SECRETS = {
     "MERCADOPAGO_ACCESS_TOKEN": "bench-mp-token",
@@ -252,12 +253,6 @@ async def _timed_batch(
     return latencies, [r for r in responses if r is not None]
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def _summary(
     name: str,
     latencies: list[float],
@@ -270,8 +265,8 @@ def _summary(
         "operation": name,
         "requests": len(latencies),
         "failures": len(failures),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 1),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1),
     }
     if clock is not None:

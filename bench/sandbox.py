@@ -19,7 +19,6 @@ import json
 import multiprocessing
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -32,9 +31,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.common import RESULTS, percentile
 from devstack import DEV_SECRETS
 
-RESULTS = Path(__file__).parent / "results"
 MP_TOKEN = os.environ.get("MERCADOPAGO_ACCESS_TOKEN", DEV_SECRETS["MERCADOPAGO_ACCESS_TOKEN"])
 ASAAS_KEY = os.environ.get("ASAAS_API_KEY", DEV_SECRETS["ASAAS_API_KEY"])
 SCENARIOS = ("mercadopago.get_payment", "asaas.list_customers", "sandbox.health")
@@ -201,16 +200,15 @@ def measure(
     latencies = [lat for outcome in outcomes for lat in outcome[0]]
     errors = sum(outcome[1] for outcome in outcomes)
     elapsed = max(outcome[2] for outcome in outcomes) - start_at
-    quantiles = statistics.quantiles(latencies, n=100)
     return Result(
         scenario=name,
         requests=len(latencies),
         errors=errors,
         seconds=round(elapsed, 3),
         requests_per_second=round(len(latencies) / elapsed, 1),
-        p50_ms=round(quantiles[49] * 1000, 2),
-        p95_ms=round(quantiles[94] * 1000, 2),
-        p99_ms=round(quantiles[98] * 1000, 2),
+        p50_ms=round(percentile(latencies, 50) * 1000, 2),
+        p95_ms=round(percentile(latencies, 95) * 1000, 2),
+        p99_ms=round(percentile(latencies, 99) * 1000, 2),
         processes=args.processes,
         concurrency=args.concurrency * args.processes,
         # Includes the warm-up calls, so it slightly understates the capacity.
