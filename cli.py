@@ -76,6 +76,7 @@ def api() -> None:
     from api.app import create_app
 
     settings = load_settings()
+    require_database_url(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -90,7 +91,9 @@ def worker() -> None:
     """Run the Temporal worker on the `entrega` task queue."""
     import worker as worker_module
 
-    asyncio.run(worker_module.run(load_settings()))
+    settings = load_settings()
+    require_database_url(settings)
+    asyncio.run(worker_module.run(settings))
 
 
 @app.command()

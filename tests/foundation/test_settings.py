@@ -80,3 +80,21 @@ def test_cli_refuses_to_start_naming_the_variable(tmp_path) -> None:
     )
     assert result.returncode == 2
     assert "RESEND_API_KEY" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "migrate"])
+def test_processes_refuse_to_start_without_a_database(command: str, tmp_path) -> None:
+    """In dev without DATABASE_URL, each process exits 2 saying how to get one, no traceback."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/"), "ENTREGA_ENV": "dev"}
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", command],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "DATABASE_URL is not set" in result.stderr
+    assert ".entrega/dev.env" in result.stderr
+    assert "Traceback" not in result.stderr
