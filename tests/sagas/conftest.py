@@ -99,9 +99,7 @@ class SignupStack:
 
     async def balance(self, auth_user_id: str) -> httpx.Response:
         token = user_token(TEST_SECRETS["supabase_jwt_secret"], auth_user_id)
-        return await self.api.get(
-            "/api/v1/credits", headers={"Authorization": f"Bearer {token}"}
-        )
+        return await self.api.get("/api/v1/credits", headers={"Authorization": f"Bearer {token}"})
 
     async def journal(self, workflow_id: str) -> list[tuple[str, str | None]]:
         async with self.pool.connection() as conn:
