@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -26,6 +27,9 @@ from workflows.asaas_payment_client import hand_off_payment
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
+# The payment id becomes a workflow id. Asaas's are short ASCII (`pay_...`); anything else could
+# never be handed off, and answering 503 would make Asaas re-send it forever.
+_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class AsaasPayment(BaseModel):
@@ -77,6 +81,13 @@ async def asaas_webhook(
     except ValidationError as exc:
         raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
     payment = event.payment
+    if payment is not None and not _PAYMENT_ID.fullmatch(payment.id):
+        problem = {
+            "field": "payment.id",
+            "message": "Identificador de cobrança inválido",
+            "type": "value_error",
+        }
+        raise ApiError(400, "malformed_event", "Evento malformado", [problem])
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
     try:
         async with pool.connection() as conn, conn.transaction():

@@ -72,6 +72,21 @@ async def test_malformed_event_names_each_field(api) -> None:
     assert "pydantic" not in response.text
 
 
+@pytest.mark.parametrize("payment_id", ["pay_\x00nul", "pay_" + "9" * 300], ids=["nul", "long"])
+async def test_payment_id_that_cannot_be_handed_off_is_400(api, pool, payment_id) -> None:
+    """A payment id that could never name a workflow (NUL, beyond Temporal's id limit) is a 400
+    on payment.id with nothing recorded, not a 503 that Asaas would re-send forever."""
+    body = _event("evt_bad_id", "PAYMENT_CONFIRMED", "2026-11-23")
+    body["payment"]["id"] = payment_id
+    response = await api.post("/webhooks/asaas", json=body, headers=HEADERS)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["details"][0]["field"]) == ("malformed_event", "payment.id")
+    async with pool.connection() as conn:
+        count = await (await conn.execute("SELECT count(*) FROM asaas_events")).fetchone()
+    assert count == (0,)
+
+
 async def test_event_not_recorded_is_503(settings, pool) -> None:
     """With the database unreachable the event is not acknowledged: 503, so Asaas re-sends."""
     from psycopg_pool import AsyncConnectionPool
