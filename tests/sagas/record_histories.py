@@ -1,8 +1,10 @@
 """Record the Asaas payment workflow histories that `test_replay.py` replays.
 
-Run after a deliberate change to the workflow's decisions (and say so in the commit); never
-re-record a history already committed, add a new one:
+Run after a deliberate change to the workflow's decisions (and say so in the commit). A history
+already committed is never re-recorded (it is skipped): add a scenario under a new name instead.
+
     .venv/bin/python -m tests.sagas.record_histories
+
 Each scenario runs on the time-skipping server with a fake `asaas.apply_payment`.
 """
 
@@ -28,6 +30,10 @@ HISTORIES = Path(__file__).parent.parent / "histories"
 
 
 async def record(client: Client, name: str, *, event_during_apply: bool) -> None:
+    target = HISTORIES / f"{name}.json"
+    if target.exists():  # committed histories are what running workflows look like: keep them
+        print(f"kept {name} (already recorded)")
+        return
     applying = asyncio.Event()
     go_on = asyncio.Event()
     calls = 0
@@ -57,7 +63,7 @@ async def record(client: Client, name: str, *, event_during_apply: bool) -> None
             go_on.set()
         await handle.result()
         history = await handle.fetch_history()
-    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    target.write_text(history.to_json())
     print(f"recorded {name} ({calls} apply calls)")
 
 
