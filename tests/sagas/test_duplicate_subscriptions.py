@@ -10,7 +10,12 @@ from decimal import Decimal
 
 import pytest
 
-from activities.accounts import AccountActivities, CustomerSpec, SubscriptionSpec
+from activities.accounts import (
+    AccountActivities,
+    CustomerSpec,
+    SubscriptionCleanup,
+    SubscriptionSpec,
+)
 from tests.sagas.conftest import person
 from tests.support import serve
 
@@ -99,3 +104,22 @@ async def test_duplicates_already_there_are_settled_before_saving(stack) -> None
     )
     assert kept.subscription_id == min(s.id for s in made)
     assert [s["id"] for s in await _subscriptions(stack)] == [kept.subscription_id]
+
+
+async def test_undoing_an_attempt_deletes_every_subscription_of_it(stack) -> None:
+    """The subscription compensation deletes all of the attempt's subscriptions, not only the
+    first one Asaas lists."""
+    asaas = stack.providers.asaas
+    account = await stack.registered(0)
+    data = person(0)
+    customer = await asaas.create_customer(
+        data["name"], data["cpfCnpj"], data["email"], None, account["profile_id"]
+    )
+    reference = f"checkout:{account['profile_id']}:1"
+    for _ in range(2):
+        await asaas.create_subscription(
+            customer.id, "PIX", Decimal("49.90"), date.today(), "MONTHLY", "x", reference
+        )
+    activities = AccountActivities(stack.pool, stack.providers, stack.app.state.settings)
+    await activities.delete_subscription(SubscriptionCleanup(external_reference=reference))
+    assert await _subscriptions(stack) == []
