@@ -472,7 +472,8 @@ def sagas_retry(
 def reconcile(
     json_output: bool = typer.Option(False, "--json", help="Print the orphans as JSON."),
 ) -> None:
-    """List orphans across Supabase auth users, profiles and Asaas customers; exit 1 if any."""
+    """List orphans across Supabase auth users, profiles and Asaas customers, and duplicate
+    Asaas subscriptions of one checkout attempt; exit 1 if any."""
     import json
 
     from activities.reconcile import find_orphans

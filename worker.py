@@ -12,17 +12,24 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
+from activities.asaas_payments import AsaasPaymentActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
+from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
 from workflows.purchase import PurchaseWorkflow
 from workflows.registration import RegistrationWorkflow
 
-WORKFLOWS: Sequence[type] = [PurchaseWorkflow, RegistrationWorkflow, CheckoutWorkflow]
+WORKFLOWS: Sequence[type] = [
+    PurchaseWorkflow,
+    RegistrationWorkflow,
+    CheckoutWorkflow,
+    AsaasPaymentWorkflow,
+]
 
 
 def build_activities(
@@ -32,6 +39,7 @@ def build_activities(
     journal = JournalActivities(pool)
     purchases = PurchaseActivities(settings, pool, providers)
     accounts = AccountActivities(pool, providers, settings)
+    asaas_payments = AsaasPaymentActivities(pool, providers)
     return [
         journal.record,
         purchases.fetch_payment,
@@ -41,6 +49,7 @@ def build_activities(
         purchases.send_confirmation,
         purchases.deactivate_user,
         *accounts.all(),
+        asaas_payments.apply_payment,
     ]
 
 

@@ -22,7 +22,10 @@ OPERATIONS: dict[str, frozenset[str]] = {
             "delete_customer",
             "create_subscription",
             "list_subscriptions",
+            "get_subscription",
             "delete_subscription",
+            "list_payments",
+            "get_payment",
         }
     ),
     "supabase": frozenset({"create_user", "delete_user", "list_users", "token"}),

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.accounts import DUPLICATE_CODES, seal_password
 from api import validation
@@ -48,8 +48,6 @@ _ANSWERS: dict[str, tuple[int, str]] = {
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
 # How many concurrent registrations of one e-mail a request waits out before giving up.
 _MAX_TURNS = 3
-# An unfinished checkout attempt this old with no workflow was orphaned by a crashed API process.
-_STALE_ATTEMPT_SECONDS = 60.0
 
 
 # The request field each duplicate is about.
@@ -164,32 +162,62 @@ async def _register(
     raise _answer("registration_failed")
 
 
-async def _number_attempt(
-    conn: Any, temporal: Client, profile_id: uuid.UUID, plan_id: str
-) -> db_profiles.CheckoutAttempt:
-    """Record the next attempt, or 409 while another one runs. An attempt left unfinished by an
-    API process that died before starting its workflow would block the profile forever, so an
-    old unfinished attempt with no workflow behind it is closed first."""
+async def _claim_attempt(
+    conn: Any, profile_id: uuid.UUID, plan_id: str, billing_type: str
+) -> tuple[db_profiles.CheckoutAttempt, bool]:
+    """The attempt this request runs: a newly numbered one, or (True) the profile's attempt
+    already in flight, which this request may only start if nobody has (see `_start_attempt`)."""
+    for _ in range(2):
+        try:
+            return await db_profiles.start_checkout_attempt(
+                conn, profile_id, plan_id, billing_type
+            ), False
+        except db_profiles.CheckoutInProgress:
+            pending = await db_profiles.unfinished_checkout_attempt(conn, profile_id)
+            if pending is not None:
+                return pending, True
+            # It finished between the two statements: number the next one.
+    raise ApiError(
+        409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
+    )
+
+
+async def _start_attempt(
+    temporal: Client,
+    settings: Settings,
+    attempt: db_profiles.CheckoutAttempt,
+    checkout: CheckoutInput,
+    *,
+    adopted: bool,
+) -> WorkflowHandle[Any, Any]:
+    """Start the attempt's one workflow. Temporal's workflow id, not the clock, decides who
+    runs an attempt: whichever request starts `checkout:<profile>:<n>` first. So a request that
+    numbered the attempt but stalled (or died) before starting it never leads to two sagas: a
+    later request starts that same attempt (adopting it), and the stalled one, when it wakes,
+    finds it started and waits for its outcome. A later request that finds the attempt already
+    started answers 409."""
     try:
-        return await db_profiles.start_checkout_attempt(conn, profile_id, plan_id)
-    except db_profiles.CheckoutInProgress:
-        stale = await db_profiles.stale_checkout_attempt(conn, profile_id, _STALE_ATTEMPT_SECONDS)
-        if stale is None or await _workflow_exists(temporal, stale):
+        return await temporal.start_workflow(
+            CheckoutWorkflow.run,
+            checkout,
+            id=attempt.workflow_id,
+            task_queue=settings.temporal_task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        if adopted:
             raise ApiError(
                 409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
             ) from None
-        await db_profiles.finish_checkout_attempt(conn, stale, "rolled_back")
-        return await db_profiles.start_checkout_attempt(conn, profile_id, plan_id)
-
-
-async def _workflow_exists(temporal: Client, workflow_id: str) -> bool:
-    try:
-        await temporal.get_workflow_handle(workflow_id).describe()
+        # Our own attempt, started by a request that adopted it: its outcome is ours.
+        return temporal.get_workflow_handle_for(CheckoutWorkflow.run, attempt.workflow_id)
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+        # It may have started anyway: the attempt stays open, and the next request either
+        # starts it or finds it running.
+        raise ApiError(
+            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
+        ) from exc
 
 
 @router.post("/api/v1/checkout/create", status_code=201)
@@ -214,7 +242,16 @@ async def create_checkout(
                 "Dados inválidos",
                 [{"field": "plan_id", "message": "Plano inexistente", "type": "value_error"}],
             )
-        attempt = await _number_attempt(conn, temporal, profile.profile_id, plan.plan_id)
+        attempt, adopted = await _claim_attempt(
+            conn, profile.profile_id, plan.plan_id, body.billing_type
+        )
+        # Read again now that the attempt is ours to run: no other attempt can change the
+        # profile until it finishes, and the one before may have finished just now.
+        profile = await db_profiles.get_profile(conn, profile.profile_id)
+        if attempt.plan_id != plan.plan_id:  # an adopted attempt runs what it was numbered for
+            plan = await db_profiles.get_plan(conn, attempt.plan_id)
+    if profile is None or plan is None:
+        raise ApiError(404, "profile_not_found", "Perfil não encontrado")
     checkout = CheckoutInput(
         profile_id=profile.profile_id,
         auth_user_id=profile.auth_user_id,
@@ -228,22 +265,9 @@ async def create_checkout(
         plan_name=plan.name,
         price_cents=plan.price_cents,
         cycle=plan.cycle,
-        billing_type=body.billing_type,
+        billing_type=attempt.billing_type or body.billing_type,
     )
-    try:
-        handle = await temporal.start_workflow(
-            CheckoutWorkflow.run,
-            checkout,
-            id=attempt.workflow_id,
-            task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
-    except RPCError as exc:
-        async with pool.connection() as conn:
-            await db_profiles.finish_checkout_attempt(conn, attempt.workflow_id, "rolled_back")
-        raise ApiError(
-            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
-        ) from exc
+    handle = await _start_attempt(temporal, settings, attempt, checkout, adopted=adopted)
     try:
         result: CheckoutResult = await _outcome(handle, settings)
     except WorkflowFailureError as exc:

@@ -1,24 +1,35 @@
-"""POST /webhooks/asaas: payment events of subscriptions, recorded once each, setting periods."""
+"""POST /webhooks/asaas: payment events, recorded once each and handed to the payment's workflow.
+
+The body is not signed, so nothing in it is acted on here: the event is recorded (deduplicated
+on its id, kept whole), its payment id is handed to `asaas-payment:<payment id>` (signal-with-
+start), and that workflow re-reads the payment from Asaas and applies it. A synchronous read
+here would turn every Asaas outage into failed deliveries, and Asaas pauses the whole queue
+after 15 of them. 200 only once both the record and the hand-off are durable; 503 otherwise,
+so that Asaas sends again (the re-sent event is a duplicate record but is handed off again)."""
 
 from __future__ import annotations
 
 import hmac
 import json
-from datetime import date, datetime
+import logging
+import re
+from datetime import date
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import PoolDep, SettingsDep
+from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError
 from db import subscriptions
+from workflows.asaas_payment_client import hand_off_payment
 
 router = APIRouter(tags=["webhooks"])
-
-# Payment events that start (or renew) a subscription period.
-PERIOD_EVENTS = frozenset({"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"})
+log = logging.getLogger(__name__)
+# The payment id becomes a workflow id. Asaas's are short ASCII (`pay_...`); anything else could
+# never be handed off, and answering 503 would make Asaas re-send it forever.
+_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class AsaasPayment(BaseModel):
@@ -59,7 +70,7 @@ async def asaas_webhook(
     pool: PoolDep,
     asaas_access_token: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
-    """200 only once the event is durably recorded (Asaas counts nothing else as success)."""
+    """200 only once the event is recorded and handed off (Asaas counts nothing else as success)."""
     expected = settings.secret("asaas_webhook_token")
     given = asaas_access_token or ""
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -70,6 +81,13 @@ async def asaas_webhook(
     except ValidationError as exc:
         raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
     payment = event.payment
+    if payment is not None and not _PAYMENT_ID.fullmatch(payment.id):
+        problem = {
+            "field": "payment.id",
+            "message": "Identificador de cobrança inválido",
+            "type": "value_error",
+        }
+        raise ApiError(400, "malformed_event", "Evento malformado", [problem])
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
     try:
         async with pool.connection() as conn, conn.transaction():
@@ -82,15 +100,21 @@ async def asaas_webhook(
                 customer_id=payment.customer if payment else None,
                 payload=payload,
             )
-            if recorded and event.event in PERIOD_EVENTS and payment and payment.subscription:
-                await subscriptions.start_period(
-                    conn,
-                    event_id=event.id,
-                    subscription_id=payment.subscription,
-                    due_date=payment.due_date or datetime.now(subscriptions.BRAZIL).date(),
-                )
     except psycopg.Error as exc:
         raise ApiError(
             503, "not_recorded", "Evento não registrado; reenvie mais tarde", type(exc).__name__
         ) from exc
+    if payment is not None:
+        # Only the payment id is taken from the body: the workflow reads the rest from Asaas.
+        temporal = await get_temporal(request)
+        try:
+            await hand_off_payment(
+                temporal,
+                payment_id=payment.id,
+                event=event.event,
+                task_queue=settings.temporal_task_queue,
+            )
+        except Exception as exc:
+            log.warning("hand-off of Asaas payment %s failed: %s", payment.id, exc)
+            raise ApiError(503, "handoff_failed", "Serviço temporariamente indisponível") from exc
     return {"status": "recorded" if recorded else "duplicate"}
