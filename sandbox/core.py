@@ -161,7 +161,7 @@ class Sandbox:
         if failure is not None:
             raise failure_reply(failure, error)
 
-    def on_lost_answer(self, request: Request, forget: Callable[[], None]) -> None:
+    def on_lost_answer(self, request: Request, forget: Callable[[], object]) -> None:
         """What the service forgets when an `after_effect` fault loses this request's answer
         (its memory of the request's idempotency key)."""
         pending = request.scope.get(_PENDING)
@@ -189,7 +189,7 @@ class _Pending:
     service: str
     operation: str
     error: ErrorBody
-    forget: list[Callable[[], None]] = field(default_factory=list)
+    forget: list[Callable[[], object]] = field(default_factory=list)
 
 
 class AfterEffects:
