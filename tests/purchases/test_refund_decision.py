@@ -62,7 +62,9 @@ async def test_a_cancelled_or_unpaid_order_does_not_keep_the_user(pool) -> None:
                 provider="mercadopago",
                 provider_order_id="3",
                 stage="awaiting_payment",
-                payment=Payment(state="pending", provider_status="pending", email="ana@example.com"),
+                payment=Payment(
+                    state="pending", provider_status="pending", email="ana@example.com"
+                ),
             ),
         )
         async with conn.transaction():
