@@ -116,32 +116,30 @@ class PurchaseActivities:
             token = await orders.store_password_once(
                 conn, ref.order_id, self._cipher.encrypt(generate_password().encode())
             )
-        # Under the customer's lock: a refund of another order sharing this user decides
-        # either before (and sees this order live) or after the user is stored here.
-        failure: Exception | None = None
         async with self._pool.connection() as conn, conn.transaction():
+            # A barrier, not held during the call: a refund deciding about this customer's user
+            # right now finishes first (its deactivation done, which this creation then undoes).
+            # Any refund deciding later sees this order, already `creating_user`, as live.
             await orders.lock_customer(conn, order.customer_email)
-            try:
-                user = await self._providers.lovable.create_user(
-                    email=order.customer_email,
-                    password=self._cipher.decrypt(token).decode(),
-                    full_name=order.customer_name or order.customer_email,
-                    order_id=ref.order_id,
-                    idempotency_key=f"{ref.order_id}:user",
-                )
-            except Exception as exc:
-                failure = exc
-            else:
-                # Stored at once, so that no later retry (of this or of the e-mail) makes a
-                # second user. A user this order's own earlier attempt created (that answer
-                # lost) is new: its password is the one stored here, and the e-mail carries it.
-                existed = not user.created_by(ref.order_id)
-                await orders.store_user(conn, ref.order_id, user.user_id, existed=existed)
-        if failure is not None:
-            await self._log_failure(ref.order_id, "creating_user", failure)
-            if isinstance(failure, PermanentError):
-                raise permanent(failure) from failure
-            raise failure
+        try:
+            user = await self._providers.lovable.create_user(
+                email=order.customer_email,
+                password=self._cipher.decrypt(token).decode(),
+                full_name=order.customer_name or order.customer_email,
+                order_id=ref.order_id,
+                idempotency_key=f"{ref.order_id}:user",
+            )
+        except Exception as exc:
+            await self._log_failure(ref.order_id, "creating_user", exc)
+            if isinstance(exc, PermanentError):
+                raise permanent(exc) from exc
+            raise
+        async with self._pool.connection() as conn:
+            # Stored at once, so that no later retry (of this or of the e-mail) makes a second
+            # user. A user this order's own earlier attempt created (that answer lost) is new:
+            # its password is the one stored here, and the credentials e-mail carries it.
+            existed = not user.created_by(ref.order_id)
+            await orders.store_user(conn, ref.order_id, user.user_id, existed=existed)
         return user.user_id
 
     @activity.defn(name=SEND_CREDENTIALS)
