@@ -70,3 +70,37 @@ async def test_a_cancelled_or_unpaid_order_does_not_keep_the_user(pool) -> None:
         async with conn.transaction():
             decision = await orders.record_refund(conn, "purchase:mercadopago:1")
     assert decision is not None and decision.deactivate
+
+
+def change(order_id: str, stage: str, state: str = "approved") -> StageChange:
+    payment = Payment(state=state, provider_status=state, email="ana@example.com")  # type: ignore[arg-type]
+    return StageChange(
+        order_id=f"purchase:appmax:{order_id}",
+        provider="appmax",
+        provider_order_id=order_id,
+        stage=stage,  # type: ignore[arg-type]
+        payment=payment,
+    )
+
+
+async def test_a_refunded_order_refuses_every_provisioning_stage(pool) -> None:
+    """Once a change carries a refund, no later change (any run's) moves the order back into
+    provisioning; the answer tells the workflow it is refunded."""
+    async with pool.connection() as conn:
+        await orders.apply_stage(conn, change("9", "cancelled", "refunded"))
+        for stage in ("queued", "creating_user", "sending_credentials", "completed"):
+            state = await orders.apply_stage(conn, change("9", stage))
+            assert (state.stage, state.refunded) == ("cancelled", True)
+
+
+async def test_cancelling_a_parked_order_erases_its_password(pool) -> None:
+    """An order parked in failed_permanent with its password stored, then cancelled by a
+    refund, keeps no password."""
+    async with pool.connection() as conn:
+        await orders.apply_stage(conn, change("10", "creating_user"))
+        await orders.store_password_once(conn, "purchase:appmax:10", b"token")
+        await orders.apply_stage(conn, change("10", "failed_permanent"))
+        assert (await orders.get_order(conn, "purchase:appmax:10")).encrypted_password
+        await orders.apply_stage(conn, change("10", "cancelled", "refunded"))
+        order = await orders.get_order(conn, "purchase:appmax:10")
+    assert order is not None and order.encrypted_password is None
