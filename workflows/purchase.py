@@ -147,6 +147,9 @@ class PurchaseWorkflow:
             # Refunded before, maybe in an earlier run: a late or re-sent "paid" never grants
             # access. The orders table refused `queued` and keeps its stage; so does the order.
             self._stage = order.stage
+            self._history.append(
+                StageEntry(stage=order.stage, at=workflow.now(), error="pedido já estornado")
+            )
             workflow.upsert_search_attributes([search_attributes.STAGE.value_set(order.stage)])
             return self._result()
         if order.stage in FINISHED:
