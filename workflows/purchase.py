@@ -39,6 +39,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 REVOKED = ("refunded", "charged_back")
+# Patch ids: each guards a change of decisions, so that older histories still replay.
+REFUND_FINAL_PATCH = "purchases-refund-final"
 FINISHED: tuple[Stage, ...] = ("completed", "revoked")
 
 # Bookkeeping in our own database: keep trying, a stage change must never be lost.
@@ -141,6 +143,15 @@ class PurchaseWorkflow:
 
         order = await self._enter("queued")
         self._user_id = order.lovable_user_id
+        if order.refunded and workflow.patched(REFUND_FINAL_PATCH):
+            # Refunded before, maybe in an earlier run: a late or re-sent "paid" never grants
+            # access. The orders table refused `queued` and keeps its stage; so does the order.
+            self._stage = order.stage
+            self._history.append(
+                StageEntry(stage=order.stage, at=workflow.now(), error="pedido já estornado")
+            )
+            workflow.upsert_search_attributes([search_attributes.STAGE.value_set(order.stage)])
+            return self._result()
         if order.stage in FINISHED:
             # A finished order is never reopened by a late duplicate of its notification.
             self._stage = order.stage

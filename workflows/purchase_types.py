@@ -148,6 +148,8 @@ class OrderState(BaseModel):
     stage: Stage
     lovable_user_id: str | None = None
     credentials_sent: bool = False
+    # A refund or chargeback was seen for the order, in this run or an earlier one: final.
+    refunded: bool = False
 
 
 class OrderRef(BaseModel):

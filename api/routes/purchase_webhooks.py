@@ -28,6 +28,7 @@ from workflows.purchase_types import (
     PaymentNotice,
     Provider,
     PurchaseConfig,
+    workflow_id,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -125,9 +126,13 @@ async def mercadopago_notification(
 
 @router.post("/webhooks/appmax", summary="AppMax Apphook")
 async def appmax_hook(
-    request: Request, settings: SettingsDep, token: str | None = Query(default=None)
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    token: str | None = Query(default=None),
 ) -> dict[str, str]:
-    """Check the URL token, then hand granting and revoking events to the order's workflow."""
+    """Check the URL token, then hand granting and revoking events to the order's workflow,
+    each (event, order id) once."""
     if not verify_token(settings.secret("appmax_webhook_token"), token):
         raise ApiError(401, "invalid_token", "Token inválido")
     try:
@@ -148,10 +153,21 @@ async def appmax_hook(
         amount=hook.data.total,
         payment_method=hook.data.payment_type,
     )
-    return await _deliver(
-        request,
-        settings,
-        provider="appmax",
-        provider_order_id=hook.data.id,
-        notice=PaymentNotice(action=hook.event, payment=payment),
-    )
+    # PROVIDERS.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
+    # 200 and not delivered again; the claim is released when the hand-off fails.
+    async with pool.connection() as conn:
+        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
+    if not fresh:
+        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
+    try:
+        return await _deliver(
+            request,
+            settings,
+            provider="appmax",
+            provider_order_id=hook.data.id,
+            notice=PaymentNotice(action=hook.event, payment=payment),
+        )
+    except ApiError:
+        async with pool.connection() as conn:
+            await orders.release_appmax_event(conn, hook.event, hook.data.id)
+        raise

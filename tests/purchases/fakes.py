@@ -50,6 +50,9 @@ class FakeWorld:
     emails: list[tuple[str, str]] = field(default_factory=list)
     journal: list[LogEntry] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    # As the orders table: each order's stage, and the orders a refund made final.
+    order_stages: dict[str, str] = field(default_factory=dict)
+    refunded: set[str] = field(default_factory=set)
     # activity name -> how many more calls fail, and whether as a permanent error
     failures: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
@@ -78,7 +81,16 @@ class FakeWorld:
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
         self.stages.append(change.stage)
-        return OrderState(stage=change.stage, lovable_user_id=self.users.get(change.order_id))
+        if change.payment is not None and change.payment.state in ("refunded", "charged_back"):
+            self.refunded.add(change.order_id)
+        refunded = change.order_id in self.refunded
+        if not refunded or change.stage in ("cancelled", "revoked", "failed_permanent"):
+            self.order_stages[change.order_id] = change.stage
+        return OrderState(
+            stage=self.order_stages.get(change.order_id, change.stage),
+            lovable_user_id=self.users.get(change.order_id),
+            refunded=refunded,
+        )
 
     @activity.defn(name=CREATE_USER)
     async def create_user(self, ref: OrderRef) -> str:

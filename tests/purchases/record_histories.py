@@ -2,7 +2,10 @@
 
 Run after a deliberate change to the workflow's decisions (and say so in the commit):
     .venv/bin/python -m tests.purchases.record_histories
-Each scenario runs on the time-skipping server with the fake activities of `fakes.py`.
+It records only the scenarios that have no history file yet: a committed history is what running
+workflows did, and is never re-recorded (a change of decisions goes behind `workflow.patched`
+and gets a new scenario here). Each scenario runs on the time-skipping server with the fake
+activities of `fakes.py`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ CONFIG = PurchaseConfig(
     step_initial_interval=FAST,
 )
 
-Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any], FakeWorld], Awaitable[None]]
+# A scenario drives the workflow; it may answer the handle of a later run to record instead.
+Scenario = Callable[
+    [WorkflowEnvironment, WorkflowHandle[Any, Any], FakeWorld],
+    Awaitable[WorkflowHandle[Any, Any] | None],
+]
 
 
 async def completed(
@@ -75,6 +82,21 @@ async def appmax_paid_then_refunded(env, handle, world) -> None:  # type: ignore
     await handle.result()
 
 
+async def appmax_paid_after_refund(env, handle, world):  # type: ignore[no-untyped-def]
+    """OrderRefund first (the run closes cancelled), then OrderPaid: the new run finds the order
+    refunded and ends (patch purchases-refund-final). The new run is recorded."""
+    await handle.result()
+    provider_order_id = handle.id.rsplit(":", 1)[1]
+    return await hand_off(
+        env.client,
+        provider="appmax",
+        provider_order_id=provider_order_id,
+        notice=PaymentNotice(action="OrderPaid", payment=approved()),
+        config=CONFIG,
+        task_queue=(await handle.describe()).task_queue,
+    )
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -89,6 +111,11 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     ),
     # AppMax: no fetch, the facts come with the signals.
     "purchase_appmax_paid_then_refunded": (approved(), lambda w: None, appmax_paid_then_refunded),
+    "purchase_appmax_paid_after_refund": (
+        Payment(state="refunded", provider_status="estornado"),
+        lambda w: None,
+        appmax_paid_after_refund,
+    ),
 }
 
 
@@ -114,8 +141,9 @@ async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
             config=CONFIG,
             task_queue=task_queue,
         )
-        await scenario(env, handle, world)
-        history = await handle.fetch_history()
+        recorded = await scenario(env, handle, world) or handle
+        await recorded.result()
+        history = await recorded.fetch_history()
     (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}")
 
@@ -127,7 +155,10 @@ async def main() -> None:
     )
     try:
         await register_on_test_server(env.client)
-        for name in SCENARIOS:
+        for name in sys.argv[1:] or SCENARIOS:
+            if (HISTORIES / f"{name}.json").exists():
+                print(f"kept {name} (committed histories are never re-recorded)")
+                continue
             await record(env.client, env, name)
     finally:
         await env.shutdown()
