@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
+from activities.catalogue import CatalogueActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
 from db.pool import open_pool
@@ -40,6 +41,7 @@ def build_activities(
         purchases.send_credentials,
         purchases.send_confirmation,
         purchases.deactivate_user,
+        CatalogueActivities(pool).match_product,
         *accounts.all(),
     ]
 

@@ -22,14 +22,17 @@ with workflow.unsafe.imports_passed_through():
         CREATE_USER,
         DEACTIVATE_USER,
         FETCH_PAYMENT,
+        MATCH_PRODUCT,
         SEND_CONFIRMATION,
         SEND_CREDENTIALS,
         SET_STAGE,
         FetchPayment,
+        MatchProduct,
         OrderRef,
         OrderState,
         Payment,
         PaymentNotice,
+        ProductMatch,
         PurchaseInput,
         PurchaseResult,
         PurchaseStatus,
@@ -39,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 REVOKED = ("refunded", "charged_back")
+# Approved payments are matched against the product catalogue before anything is provisioned.
+CATALOGUE_PATCH = "catalogue-match-product"
 FINISHED: tuple[Stage, ...] = ("completed", "revoked")
 
 # Bookkeeping in our own database: keep trying, a stage change must never be lost.
@@ -132,6 +137,8 @@ class PurchaseWorkflow:
             self._retry_requested = False
             payment = await self._refresh()
 
+        if payment.state == "approved" and workflow.patched(CATALOGUE_PATCH):
+            payment = await self._until_matched(payment)
         if payment.state == "rejected":
             await self._enter("cancelled", error=f"pagamento {payment.provider_status}")
             return self._result()
@@ -200,6 +207,29 @@ class PurchaseWorkflow:
                     self._next_retry_at = workflow.now() + delay
                     await self._enter(failed_stage, error=_reason(err))
                     await self._park(delay)
+
+    async def _until_matched(self, payment: Payment) -> Payment:
+        """An approved payment that matches no product Entrega sells is parked in
+        `failed_permanent` with the reason: no user, no e-mail. A `retry` (after a person fixed
+        the catalogue) matches it again; a refund or cancellation ends it. Answers the payment
+        as it stands once it matches or is no longer approved."""
+        while payment.state in ("approved", "pending"):
+            if payment.state == "approved":
+                match: ProductMatch = await workflow.execute_local_activity(
+                    MATCH_PRODUCT,
+                    MatchProduct(order_id=workflow.info().workflow_id, payment=payment),
+                    result_type=ProductMatch,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=_DB_RETRY,
+                )
+                if match.mismatch is None:
+                    return payment
+                if (self._stage, self._last_error) != ("failed_permanent", match.mismatch):
+                    await self._enter("failed_permanent", error=match.mismatch)
+            await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+            self._retry_requested = False
+            payment = await self._refresh()
+        return payment
 
     async def _park(self, delay: timedelta | None) -> None:
         """Wait for the durable timer (None: forever) or a `retry` signal, whichever comes first.

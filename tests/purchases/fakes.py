@@ -21,13 +21,16 @@ from workflows.purchase_types import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
+    MATCH_PRODUCT,
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
     SET_STAGE,
     FetchPayment,
+    MatchProduct,
     OrderRef,
     OrderState,
     Payment,
+    ProductMatch,
     PurchaseStatus,
     StageChange,
 )
@@ -50,6 +53,8 @@ class FakeWorld:
     emails: list[tuple[str, str]] = field(default_factory=list)
     journal: list[LogEntry] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    # order id -> why its payment matches no product (absent: it matches)
+    mismatches: dict[str, str] = field(default_factory=dict)
     # activity name -> how many more calls fail, and whether as a permanent error
     failures: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
@@ -74,6 +79,13 @@ class FakeWorld:
     async def fetch_payment(self, request: FetchPayment) -> Payment:
         self._maybe_fail(FETCH_PAYMENT)
         return self.payments[request.provider_order_id]
+
+    @activity.defn(name=MATCH_PRODUCT)
+    async def match_product(self, request: MatchProduct) -> ProductMatch:
+        self.calls[MATCH_PRODUCT] += 1
+        if mismatch := self.mismatches.get(request.order_id):
+            return ProductMatch(mismatch=mismatch)
+        return ProductMatch(product_id="entrega-acesso")
 
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
@@ -110,6 +122,7 @@ class FakeWorld:
     def activities(self) -> list[Any]:
         return [
             self.fetch_payment,
+            self.match_product,
             self.set_stage,
             self.create_user,
             self.send_credentials,
