@@ -90,6 +90,7 @@ class PurchaseWorkflow:
         self._payment: Payment | None = None
         self._user_id: str | None = None
         self._input: PurchaseInput | None = None
+        self._match_products = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -116,6 +117,10 @@ class PurchaseWorkflow:
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._input = purchase
+        # Decided in the first workflow task, before any local activity: a patch marker recorded
+        # in a later task than replay expects it would read as "not patched". Orders started
+        # before the catalogue existed are therefore never matched.
+        self._match_products = workflow.patched(CATALOGUE_PATCH)
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
@@ -137,7 +142,7 @@ class PurchaseWorkflow:
             self._retry_requested = False
             payment = await self._refresh()
 
-        if payment.state == "approved" and workflow.patched(CATALOGUE_PATCH):
+        if payment.state == "approved" and self._match_products:
             payment = await self._until_matched(payment)
         if payment.state == "rejected":
             await self._enter("cancelled", error=f"pagamento {payment.provider_status}")

@@ -53,8 +53,8 @@ class FakeWorld:
     emails: list[tuple[str, str]] = field(default_factory=list)
     journal: list[LogEntry] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
-    # order id -> why its payment matches no product (absent: it matches)
-    mismatches: dict[str, str] = field(default_factory=dict)
+    # why every payment matches no product in the catalogue (None: they all match)
+    mismatch: str | None = None
     # activity name -> how many more calls fail, and whether as a permanent error
     failures: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
@@ -83,8 +83,8 @@ class FakeWorld:
     @activity.defn(name=MATCH_PRODUCT)
     async def match_product(self, request: MatchProduct) -> ProductMatch:
         self.calls[MATCH_PRODUCT] += 1
-        if mismatch := self.mismatches.get(request.order_id):
-            return ProductMatch(mismatch=mismatch)
+        if self.mismatch:
+            return ProductMatch(mismatch=self.mismatch)
         return ProductMatch(product_id="entrega-acesso")
 
     @activity.defn(name=SET_STAGE)
