@@ -47,6 +47,12 @@ def mercadopago_items(payment: MercadoPagoPayment) -> list[PaymentItem]:
     ]
 
 
+def shown(product_id: str) -> str:
+    """A provider-given id as it may appear in a reason: quoted, escaped (no NUL or control
+    characters reach the database) and cut short."""
+    return repr(product_id[:64] + ("…" if len(product_id) > 64 else ""))
+
+
 def money(cents: int, currency: str) -> str:
     """R$ 49,90 for reais, `USD 9.90` for anything else."""
     if currency == "BRL":
@@ -94,7 +100,7 @@ def judge(payment: Payment, catalogue: list[products.ValidPrices], at: datetime)
             return refuse("um item do pagamento não informa o produto")
         entry = by_id.get(item.product_id)
         if entry is None:
-            return refuse(f"o produto {item.product_id!r} não está no catálogo")
+            return refuse(f"o produto {shown(item.product_id)} não está no catálogo")
         if entry.currency != currency:
             return refuse(
                 f"pago em {currency}, mas {item.product_id!r} é vendido em {entry.currency}"

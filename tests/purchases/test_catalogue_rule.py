@@ -67,6 +67,7 @@ async def promotion(pool: AsyncConnectionPool) -> None:
         (paid("49.90", currency="USD"), "nenhum produto custava USD 49.90"),
         (paid("49.90", item("outro-produto")), "'outro-produto' não está no catálogo"),
         (paid("9.90"), "nenhum produto custava R$ 9,90"),
+        (paid("49.90", item("x\x00" + "y" * 5000)), "'x\\x00yyy"),
         (paid("99.80", item(quantity=2)), None),
         (paid("49.90", item(quantity=2)), "valor pago R$ 49,90 diferente"),
         (paid("0.00", item(quantity=0)), "quantidade 0"),
@@ -176,3 +177,15 @@ async def test_matching_is_logged_and_finished_orders_are_not_judged_again(
         )
     done = await activities.match_product(MatchProduct(order_id="purchase:x:2", payment=bad))
     assert done.mismatch is None
+
+
+async def test_a_hostile_product_id_cannot_wedge_the_order(pool: AsyncConnectionPool) -> None:
+    """An id with NUL and 5,000 characters is refused with a short reason the database takes."""
+    hostile = paid("49.90", item("x\x00" + "y" * 5000))
+    result = await CatalogueActivities(pool).match_product(
+        MatchProduct(order_id="purchase:x:3", payment=hostile)
+    )
+    assert result.mismatch and len(result.mismatch) < 200 and "\x00" not in result.mismatch
+    async with pool.connection() as conn:
+        [log] = await orders.order_logs(conn, "purchase:x:3")
+    assert log.error == result.mismatch
