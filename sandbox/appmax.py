@@ -56,18 +56,19 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         order_id = order.order_id or secrets.randbelow(9 * 10**8) + 10**8
         known = orders.get(order_id, {})
         total = float(order.total) if order.total else known.get("total", 49.9)
+        value = (
+            float(order.total_products)
+            if order.total_products
+            else known.get("total_products", total)
+        )
         if order_id in orders and "product_id" not in order.model_fields_set:
             products = known.get("products")
         else:
-            products = _products(order.product_id, total)
+            products = _products(order.product_id, value)
         data = {
             "id": order_id,
             "total": total,
-            "total_products": (
-                float(order.total_products)
-                if order.total_products
-                else known.get("total_products", total)
-            ),
+            "total_products": value,
             "status": _STATUS.get(order.event, "pendente"),
             "payment_type": order.payment_type or known.get("payment_type", "Pix"),
             "created_at": known.get("created_at", now_iso()),
@@ -91,7 +92,7 @@ def control_router(sandbox: Sandbox) -> APIRouter:
     return api
 
 
-def _products(product_id: str | None, total: float) -> list[dict[str, Any]] | None:
+def _products(product_id: str | None, price: float) -> list[dict[str, Any]] | None:
     if product_id is None:
         return None
-    return [{"sku": product_id, "name": product_id, "qty": 1, "price": total}]
+    return [{"sku": product_id, "name": product_id, "qty": 1, "price": price}]
