@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, render
 from db import orders
@@ -89,6 +90,8 @@ class PurchaseActivities:
             amount=found.transaction_amount,
             currency=found.currency_id or "BRL",
             payment_method=found.payment_method_id,
+            items=mercadopago_items(found),
+            created_at=found.date_created or found.date_approved,
         )
 
     @activity.defn(name=SET_STAGE)

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -25,6 +26,7 @@ from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
     APPMAX_STATES,
     Payment,
+    PaymentItem,
     PaymentNotice,
     Provider,
     PurchaseConfig,
@@ -152,6 +154,7 @@ async def appmax_hook(
         phone=customer.phone,
         amount=hook.data.total,
         payment_method=hook.data.payment_type,
+        **_apphook_purchase(hook),
     )
     # PROVIDERS.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
     # 200 and not delivered again; the claim is released when the hand-off fails.
@@ -171,3 +174,35 @@ async def appmax_hook(
         async with pool.connection() as conn:
             await orders.release_appmax_event(conn, hook.event, hook.data.id)
         raise
+
+
+# AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
+_BRASILIA = timezone(timedelta(hours=-3))
+
+
+def _apphook_purchase(hook: Apphook) -> dict[str, Any]:
+    """What the Apphook says was bought, and when, for matching against the catalogue."""
+    created_at = None
+    if hook.data.created_at:
+        try:
+            created_at = datetime.fromisoformat(hook.data.created_at)
+        except ValueError:
+            created_at = None
+    if created_at is None:
+        created_at = datetime.now(UTC)  # received now: AppMax sends as the order is paid
+    elif created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=_BRASILIA)
+    items = [
+        PaymentItem(
+            product_id=p.sku,
+            title=p.name,
+            quantity=1 if p.qty is None else p.qty,
+            unit_price=p.price,
+        )
+        for p in hook.data.products or []
+    ]
+    return {
+        "items": items,
+        "created_at": created_at,
+        "products_amount": hook.data.total_products,
+    }

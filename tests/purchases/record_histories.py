@@ -1,11 +1,10 @@
 """Record the purchase workflow histories that `test_replay.py` replays.
 
-Run after a deliberate change to the workflow's decisions (and say so in the commit):
-    .venv/bin/python -m tests.purchases.record_histories
-It records only the scenarios that have no history file yet: a committed history is what running
-workflows did, and is never re-recorded (a change of decisions goes behind `workflow.patched`
-and gets a new scenario here). Each scenario runs on the time-skipping server with the fake
-activities of `fakes.py`.
+Committed histories are never re-recorded: running workflows made those decisions. After a
+change to the workflow (behind `workflow.patched`), add a scenario for the new path and record
+just the missing files (or the scenarios named):
+    .venv/bin/python -m tests.purchases.record_histories [NAME ...]
+Each scenario runs on the time-skipping server with the fake activities of `fakes.py`.
 """
 
 from __future__ import annotations
@@ -97,6 +96,27 @@ async def appmax_paid_after_refund(env, handle, world):  # type: ignore[no-untyp
     )
 
 
+MISMATCH = "pagamento não confere com o catálogo: valor pago R$ 9,90 diferente do preço válido"
+
+
+async def catalogue_mismatch_then_retried(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_permanent")
+    world.mismatch = None  # a person fixed the catalogue
+    await handle.signal("retry")
+    await handle.result()
+
+
+async def appmax_catalogue_mismatch_refunded(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_permanent")
+    refund = Payment(state="refunded", provider_status="estornado")
+    await handle.signal("payment_updated", PaymentNotice(action="OrderRefund", payment=refund))
+    await handle.result()
+
+
+def _mismatched(world: FakeWorld) -> None:
+    world.mismatch = MISMATCH
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -115,6 +135,18 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
         Payment(state="refunded", provider_status="estornado"),
         lambda w: None,
         appmax_paid_after_refund,
+    ),
+    # Patch catalogue-match-product: the payment is matched against the catalogue first.
+    "purchase_catalogue_matched": (approved(), lambda w: None, completed),
+    "purchase_catalogue_mismatch_then_retried": (
+        approved(),
+        _mismatched,
+        catalogue_mismatch_then_retried,
+    ),
+    "purchase_appmax_catalogue_mismatch_refunded": (
+        approved(),
+        _mismatched,
+        appmax_catalogue_mismatch_refunded,
     ),
 }
 
@@ -155,10 +187,8 @@ async def main() -> None:
     )
     try:
         await register_on_test_server(env.client)
-        for name in sys.argv[1:] or SCENARIOS:
-            if (HISTORIES / f"{name}.json").exists():
-                print(f"kept {name} (committed histories are never re-recorded)")
-                continue
+        missing = [n for n in SCENARIOS if not (HISTORIES / f"{n}.json").exists()]
+        for name in sys.argv[1:] or missing:
             await record(env.client, env, name)
     finally:
         await env.shutdown()
