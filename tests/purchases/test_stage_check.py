@@ -1,4 +1,5 @@
-"""`orders.stage` holds only the purchase stages: the database refuses anything else."""
+"""`orders.stage` holds only the purchase stages, `email_logs` only the e-mails Entrega sends and
+their two outcomes: the database refuses anything else."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 import psycopg
 import pytest
 
+from activities.emails import EmailType
 from workflows.purchase_types import STAGES
 
 pytestmark = pytest.mark.db
@@ -41,3 +43,18 @@ async def test_the_check_lists_exactly_the_workflow_stages(pool) -> None:
         row = await cur.fetchone()
     assert row is not None
     assert set(re.findall(r"'(\w+)'::text", row[0])) == set(STAGES)
+
+
+async def test_email_logs_hold_only_known_types_and_outcomes(pool) -> None:
+    """The same for `email_logs`: an unknown e-mail type or status is refused."""
+    insert = (
+        "INSERT INTO email_logs (workflow_id, email_type, recipient, idempotency_key, status) "
+        "VALUES ('purchase:mercadopago:1', %s, 'ana@example.com', %s, %s)"
+    )
+    for email_type, status in [("welcome", "sent"), ("credentials", "bounced")]:
+        async with pool.connection() as conn:
+            with pytest.raises(psycopg.errors.CheckViolation):
+                await conn.execute(insert, (email_type, f"k-{email_type}", status))
+    async with pool.connection() as conn:
+        for email_type in EmailType.__args__:  # type: ignore[attr-defined]
+            await conn.execute(insert, (email_type, f"k-{email_type}", "failed"))
