@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
@@ -30,15 +30,44 @@ SECRET_FIELDS = (
 REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_SECONDS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta."""
+    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta; a bare number (`30`, `0.5`) is seconds,
+    the form the `*_SECONDS` variables always took."""
+    if _SECONDS.match(text):
+        return timedelta(seconds=float(text))
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"invalid duration {text!r}: use a number followed by s, m, h or d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _duration(value: Any) -> Any:
+    """Every duration setting goes through here once, at start-up: text as `parse_duration`
+    reads it, a number as seconds, a timedelta as it is."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+def _durations(value: Any) -> Any:
+    """A comma-separated list of durations (`5m,10m,20m`), or a list of them."""
+    if isinstance(value, str):
+        return [parse_duration(part) for part in value.split(",")]
+    if isinstance(value, list | tuple):
+        return [_duration(part) for part in value]
+    return value
+
+
+# A duration setting: `5m`, `48h`, `7d`, `30s` or a number of seconds, parsed once into a timedelta.
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# A list of them, written `5m,10m,20m` (NoDecode: the environment's text is not JSON).
+Durations = Annotated[list[timedelta], NoDecode, BeforeValidator(_durations)]
 
 
 class SettingsError(ValueError):
@@ -64,7 +93,7 @@ class Settings(BaseSettings):
     mercadopago_access_token: SecretStr | None = None
     mercadopago_webhook_secret: SecretStr | None = None
     # How far a notification's `ts` may be from now before it counts as a replay.
-    mercadopago_signature_tolerance_seconds: int = 300
+    mercadopago_signature_tolerance_seconds: Duration = timedelta(seconds=300)
 
     appmax_webhook_token: SecretStr | None = None
 
@@ -88,8 +117,11 @@ class Settings(BaseSettings):
     # Fernet key that keeps generated passwords encrypted until the credentials e-mail is accepted.
     credentials_key: SecretStr | None = None
 
-    provisioning_retry_schedule: str = Field(default="5m,10m,20m")
-    http_timeout_seconds: float = 10.0
+    # Waits between provisioning retry rounds once Temporal's quick retries are spent.
+    provisioning_retry_schedule: Durations = Field(
+        default=[timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)], min_length=1
+    )
+    http_timeout_seconds: Duration = timedelta(seconds=10)
     max_body_bytes: int = 64 * 1024
 
     # --- providers and sandbox (issue #3) ---
@@ -102,36 +134,25 @@ class Settings(BaseSettings):
     # Where the credentials e-mail sends the customer to log in.
     product_login_url: str = "https://app.entrega.app/login"
     # How long a pending payment (boleto, Pix) may stay unpaid before the order is cancelled.
-    purchase_payment_deadline: str = "7d"
+    purchase_payment_deadline: Duration = timedelta(days=7)
     # How long a completed order keeps listening for a refund or chargeback.
-    purchase_revocation_window: str = "180d"
+    purchase_revocation_window: Duration = timedelta(days=180)
     # Temporal's own quick retries of one step before the PROVISIONING_RETRY_SCHEDULE takes over.
     purchase_step_attempts: int = Field(default=3, ge=1)
-    purchase_step_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    purchase_step_initial_interval_seconds: Duration = Field(
+        default=timedelta(seconds=1), gt=timedelta(0)
+    )
     # One attempt's limit; also how soon the work of a crashed worker is handed to another.
-    purchase_step_timeout_seconds: float = Field(default=30.0, gt=0)
+    purchase_step_timeout_seconds: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
 
     # --- signup sagas (issue #5) ---
     # How long register/checkout wait for their saga before answering "try again shortly".
-    signup_answer_timeout_seconds: float = 30.0
+    signup_answer_timeout_seconds: Duration = timedelta(seconds=30)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8900
-
-    @field_validator("provisioning_retry_schedule")
-    @classmethod
-    def _schedule_parses(cls, value: str) -> str:
-        for part in value.split(","):
-            parse_duration(part)
-        return value
-
-    @field_validator("purchase_payment_deadline", "purchase_revocation_window")
-    @classmethod
-    def _duration_parses(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _refuse_incomplete_production_config(self) -> Settings:
@@ -158,7 +179,7 @@ class Settings(BaseSettings):
 
     @property
     def retry_schedule(self) -> list[timedelta]:
-        return [parse_duration(part) for part in self.provisioning_retry_schedule.split(",")]
+        return list(self.provisioning_retry_schedule)
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field; empty when unset (dev and tests only)."""

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
-from activities.emails import EmailType, brl, render
+from activities.emails import EmailType, brl, payment_method_label, render
 from db import orders
 from db.journal import insert_log
 from providers.clients import ProviderClients
@@ -183,6 +183,7 @@ class PurchaseActivities:
             "purchase_confirmation",
             f"{ref.order_id}:purchase_confirmation",
             amount=brl(order.amount_cents),
+            payment_method=payment_method_label(order.payment_method),
         )
 
     @activity.defn(name=DEACTIVATE_USER)

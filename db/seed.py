@@ -11,7 +11,7 @@ DEV_PLAN = {
     "cycle": "MONTHLY",
     "monthly_credits": 100,
 }
-# INTERFACES.md: the product the sandbox's payments carry unless a test names another.
+# docs/interfaces.md: the product the sandbox's payments carry unless a test names another.
 DEV_PRODUCT = {
     "product_id": "entrega-acesso",
     "name": "Acesso Entrega",

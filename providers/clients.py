@@ -31,7 +31,7 @@ class ProviderClients:
 
 def http_timeout(settings: Settings) -> httpx.Timeout:
     """Every call is bounded; connecting gets less time than a whole answer."""
-    total = settings.http_timeout_seconds
+    total = settings.http_timeout_seconds.total_seconds()
     return httpx.Timeout(total, connect=min(total, 5.0))
 
 

@@ -15,7 +15,7 @@ class LovableUser(BaseModel):
     user_id: str
     created: bool
     # On `created: false`: the order whose request created the user, so that an order whose
-    # first answer was lost can tell it made the user itself (PROVIDERS.md).
+    # first answer was lost can tell it made the user itself (docs/providers.md).
     order_id: str | None = None
 
     def created_by(self, order_id: str) -> bool:

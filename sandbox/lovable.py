@@ -1,4 +1,4 @@
-"""The Lovable app's admin edge functions (Entrega's contract, PROVIDERS.md): create-user,
+"""The Lovable app's admin edge functions (Entrega's contract, docs/providers.md): create-user,
 idempotent by e-mail and by Idempotency-Key, and deactivate-user."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         existing = next((u for u in state.lovable_users.values() if u["email"] == email), None)
         if existing is not None:
             # Idempotent by e-mail: the password stays; a deactivated user is let back in. The
-            # answer names the order whose request created the user (PROVIDERS.md).
+            # answer names the order whose request created the user (docs/providers.md).
             existing["active"] = True
             status, answer = (
                 200,

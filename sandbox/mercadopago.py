@@ -46,7 +46,7 @@ _PAYMENT_TYPES = {
     "debmaster": "debit_card",
     "debelo": "debit_card",
 }
-# INTERFACES.md: sandbox payments and orders carry this product unless a test names another.
+# docs/interfaces.md: sandbox payments and orders carry this product unless a test names another.
 DEFAULT_PRODUCT = "entrega-acesso"
 # The collector (our seller account) in notifications.
 USER_ID = 123456789

@@ -59,7 +59,7 @@ def user_token(secret: str, auth_user_id: str, *, email: str | None = None, ttl:
 
 
 class SandboxHandle:
-    """The sandbox's control API, as tests use it (INTERFACES.md, "Provider sandbox")."""
+    """The sandbox's control API, as tests use it (docs/interfaces.md, "Provider sandbox")."""
 
     def __init__(self, url: str) -> None:
         import httpx

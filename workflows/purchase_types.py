@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 Provider = Literal["mercadopago", "appmax"]
 
-# INTERFACES.md, "Purchase stages".
+# docs/interfaces.md, "Purchase stages".
 Stage = Literal[
     "awaiting_payment",
     "queued",
@@ -61,7 +61,7 @@ MATCH_PRODUCT = "purchases.match_product"
 
 
 def workflow_id(provider: Provider, provider_order_id: str) -> str:
-    """INTERFACES.md: `purchase:<provider>:<id>`; also the order's primary key."""
+    """docs/interfaces.md: `purchase:<provider>:<id>`; also the order's primary key."""
     return f"purchase:{provider}:{provider_order_id}"
 
 
@@ -82,17 +82,13 @@ class PurchaseConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PurchaseConfig:
-        from settings import parse_duration
-
         return cls(
             retry_schedule=settings.retry_schedule,
-            payment_deadline=parse_duration(settings.purchase_payment_deadline),
-            revocation_window=parse_duration(settings.purchase_revocation_window),
+            payment_deadline=settings.purchase_payment_deadline,
+            revocation_window=settings.purchase_revocation_window,
             step_attempts=settings.purchase_step_attempts,
-            step_initial_interval=timedelta(
-                seconds=settings.purchase_step_initial_interval_seconds
-            ),
-            step_timeout=timedelta(seconds=settings.purchase_step_timeout_seconds),
+            step_initial_interval=settings.purchase_step_initial_interval_seconds,
+            step_timeout=settings.purchase_step_timeout_seconds,
         )
 
 

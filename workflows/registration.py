@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.signup_types import RegistrationInput, RegistrationResult
 
-# Failure types the API maps to answers (INTERFACES.md): duplicates pass through as they are.
+# Failure types the API maps to answers (docs/interfaces.md): duplicates pass through as they are.
 REGISTRATION_FAILED = "registration_failed"
 _DUPLICATES = frozenset(DUPLICATE_CODES.values())
 

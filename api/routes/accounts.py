@@ -33,7 +33,7 @@ from workflows.signup_types import (
 
 router = APIRouter(tags=["accounts"])
 
-# The documented answers (INTERFACES.md), keyed by the failure type of the saga.
+# The documented answers (docs/interfaces.md), keyed by the failure type of the saga.
 _ANSWERS: dict[str, tuple[int, str]] = {
     "email_exists": (409, "Este e-mail já está cadastrado"),
     "phone_exists": (409, "Este telefone já está cadastrado"),
@@ -46,6 +46,8 @@ _ANSWERS: dict[str, tuple[int, str]] = {
     ),
 }
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
+# The level-2 answer ends with what went wrong on a line of its own, as the old system's did.
+_DETAILS_LINE = "\nDetalhes: "
 # How many concurrent registrations of one e-mail a request waits out before giving up.
 _MAX_TURNS = 3
 
@@ -91,7 +93,9 @@ def _failure_type(exc: WorkflowFailureError) -> tuple[str | None, str]:
 
 async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
     """The saga's result; asyncio.TimeoutError when it takes longer than people should wait."""
-    return await asyncio.wait_for(handle.result(), settings.signup_answer_timeout_seconds)
+    return await asyncio.wait_for(
+        handle.result(), settings.signup_answer_timeout_seconds.total_seconds()
+    )
 
 
 @router.post("/api/v1/profiles/register", status_code=201)
@@ -273,7 +277,8 @@ async def create_checkout(
     except WorkflowFailureError as exc:
         code, message = _failure_type(exc)
         if code == checkout_workflow.REGISTRATION_ROLLED_BACK:
-            raise _answer(code, message) from exc
+            status, text = _ANSWERS[code]
+            raise ApiError(status, code, text + _DETAILS_LINE + message, message) from exc
         raise ApiError(
             502, checkout_workflow.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
         ) from exc

@@ -85,7 +85,7 @@ async def mercadopago_notification(
             x_request_id=request.headers.get("x-request-id"),
             data_id=data_id,
             now=time.time(),
-            tolerance_seconds=settings.mercadopago_signature_tolerance_seconds,
+            tolerance_seconds=settings.mercadopago_signature_tolerance_seconds.total_seconds(),
         )
     except InvalidSignature as exc:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", exc.reason) from None
@@ -105,7 +105,7 @@ async def mercadopago_notification(
     async with pool.connection() as conn:
         if random.random() < _PRUNE_EVERY:  # sampling, not security
             await orders.prune_signatures(
-                conn, 2 * settings.mercadopago_signature_tolerance_seconds
+                conn, 2 * settings.mercadopago_signature_tolerance_seconds.total_seconds()
             )
         fresh = await orders.claim_signature(conn, signature)
     if not fresh:
@@ -156,7 +156,7 @@ async def appmax_hook(
         payment_method=hook.data.payment_type,
         **_apphook_purchase(hook),
     )
-    # PROVIDERS.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
+    # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
     # 200 and not delivered again; the claim is released when the hand-off fails.
     async with pool.connection() as conn:
         fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)

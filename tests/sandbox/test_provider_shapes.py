@@ -1,4 +1,4 @@
-"""Bodies, filters and validation of the emulated APIs follow PROVIDERS.md."""
+"""Bodies, filters and validation of the emulated APIs follow docs/providers.md."""
 
 from __future__ import annotations
 
