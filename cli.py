@@ -29,7 +29,7 @@ err_console = Console(stderr=True)
 def load_settings() -> Settings:
     """Settings, or a one-line error naming the variable and exit code 2."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]).upper()
@@ -38,6 +38,11 @@ def load_settings() -> Settings:
                 f"[red]configuration error:[/red] {f'{where} ' if where else ''}{message}"
             )
         raise typer.Exit(2) from None
+    from telemetry.process import configure_process
+
+    # Operator commands speak through the console; their log lines are warnings and worse.
+    configure_process("cli", settings, level="WARNING")
+    return settings
 
 
 def require_database_url(settings: Settings) -> str:
@@ -74,25 +79,34 @@ def api() -> None:
     import uvicorn
 
     from api.app import create_app
+    from telemetry import tracing
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-    )
+    configure_process("api", settings)
+    try:
+        # Our own logging set-up and access lines (telemetry.http), not uvicorn's.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        tracing.shutdown()
 
 
 @app.command()
 def worker() -> None:
     """Run the Temporal worker on the `entrega` task queue."""
     import worker as worker_module
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
+    configure_process("worker", settings)
     asyncio.run(worker_module.run(settings))
 
 
@@ -110,15 +124,17 @@ def sandbox(
     import uvicorn
 
     from sandbox.app import create_app
+    from telemetry.process import configure_process
 
     settings = load_settings()
+    configure_process("sandbox", settings)
     # PostgreSQL keeps its data across restarts, so the sandbox keeps its users too.
     state_file = settings.entrega_home / "sandbox-state.json" if keep_state else None
     uvicorn.run(
         create_app(settings, state_file=state_file),
         host=settings.sandbox_host,
         port=settings.sandbox_port,
-        log_level="warning",
+        log_config=None,
         access_log=False,
     )
 

@@ -23,6 +23,7 @@ from api.auth import AdminOnly, CurrentUser
 from api.deps import PoolDep
 from api.errors import ApiError
 from db import credits
+from telemetry import events
 
 router = APIRouter(tags=["credits"])
 
@@ -172,6 +173,7 @@ async def create_shipment(
             finally:
                 await conn.set_autocommit(False)
     except credits.InsufficientCredits:
+        events.spend_refused("insufficient_credits", str(user.auth_user_id))
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
     except credits.IdempotencyKeyReused:
         raise ApiError(
@@ -179,6 +181,8 @@ async def create_shipment(
         ) from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
+    if not spent.replayed:
+        events.credit_spent(spent.credit.source_type, str(user.auth_user_id))
     return ShipmentCreated(
         shipment_id=spent.shipment_id, credit=spent.credit, balance=spent.balance
     )
