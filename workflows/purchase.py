@@ -97,6 +97,8 @@ class PurchaseWorkflow:
         self._user_id: str | None = None
         self._input: PurchaseInput | None = None
         self._cancel: CancelRequest | None = None
+        self._stage_since = False
+        self._cancellable = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -111,7 +113,8 @@ class PurchaseWorkflow:
     @workflow.signal(name="cancel")
     def cancel(self, request: CancelRequest) -> None:
         """End the order at its next wait (awaiting payment, parked, failed_permanent). A
-        finished order (completed, revoked, cancelled) ignores it."""
+        finished order (completed, revoked, cancelled) ignores it, and so does a run started
+        before this signal existed (patch `observe-cancel`)."""
         if self._cancel is None:
             self._cancel = request
 
@@ -140,6 +143,11 @@ class PurchaseWorkflow:
 
     async def _run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._input = purchase
+        # Both patches are decided here, in the run's first activation: a first `patched` call
+        # right after a local activity resolves can disagree between the original run and its
+        # replay (the SDK learns of the marker one activation late), so none is made there.
+        self._stage_since = workflow.patched(STAGE_SINCE_PATCH)
+        self._cancellable = workflow.patched(CANCEL_PATCH)
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
@@ -317,10 +325,10 @@ class PurchaseWorkflow:
 
     @property
     def _cancelling(self) -> bool:
-        return self._cancel is not None
+        return self._cancel is not None and self._cancellable
 
     def _raise_if_cancelled(self) -> None:
-        if self._cancel is not None and workflow.patched(CANCEL_PATCH):
+        if self._cancel is not None and self._cancellable:
             raise _Cancelled
 
     @property
@@ -371,13 +379,10 @@ class PurchaseWorkflow:
             self._last_error = error
         self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
         updates: list[SearchAttributeUpdate[Any]] = [search_attributes.STAGE.value_set(stage)]
-        if workflow.patched(STAGE_SINCE_PATCH):
+        if self._stage_since:
             updates.append(search_attributes.STAGE_SINCE.value_set(workflow.now()))
         workflow.upsert_search_attributes(updates)
-        # What the Web UI shows of this run: its stage and, once something failed, why.
-        workflow.set_current_details(
-            f"**{stage}**" + (f" — último erro: {self._last_error}" if self._last_error else "")
-        )
+        self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
         state: OrderState = await workflow.execute_local_activity(
@@ -397,6 +402,15 @@ class PurchaseWorkflow:
             retry_policy=_DB_RETRY,
         )
         return state
+
+    def _show_details(self) -> None:
+        """What the Web UI shows of this run: its stage and, once something failed, why.
+
+        Not during replay: the details are not part of history; only the live run shows them."""
+        if workflow.unsafe.is_replaying():
+            return
+        error = f" — último erro: {self._last_error}" if self._last_error else ""
+        workflow.set_current_details(f"**{self._stage}**{error}")
 
     async def _wait(self, condition: Callable[[], bool], limit: timedelta | None) -> bool:
         """True when `condition` came true, False when the durable timer ran out first."""

@@ -1,7 +1,8 @@
 """Record the purchase workflow histories that `test_replay.py` replays.
 
-Run after a deliberate change to the workflow's decisions (and say so in the commit):
-    .venv/bin/python -m tests.purchases.record_histories
+Committed histories are never re-recorded: a change to the workflow's decisions goes behind
+`workflow.patched` and ADDS a scenario here, recorded alone (and said so in the commit):
+    .venv/bin/python -m tests.purchases.record_histories NAME...
 Each scenario runs on the time-skipping server with the fake activities of `fakes.py`.
 """
 
@@ -24,7 +25,13 @@ from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import CREATE_USER, Payment, PaymentNotice, PurchaseConfig
+from workflows.purchase_types import (
+    CREATE_USER,
+    CancelRequest,
+    Payment,
+    PaymentNotice,
+    PurchaseConfig,
+)
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONFIG = PurchaseConfig(
@@ -75,6 +82,12 @@ async def appmax_paid_then_refunded(env, handle, world) -> None:  # type: ignore
     await handle.result()
 
 
+async def cancelled_by_operator(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_at_user")
+    await handle.signal("cancel", CancelRequest(reason="cliente desistiu", actor="ana"))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -89,6 +102,14 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     ),
     # AppMax: no fetch, the facts come with the signals.
     "purchase_appmax_paid_then_refunded": (approved(), lambda w: None, appmax_paid_then_refunded),
+    # Issue 14: EntregaStageSince with every stage (patch observe-stage-since) ...
+    "purchase_completed_with_stage_since": (approved(), lambda w: None, completed),
+    # ... and an operator's cancel of a parked order (patch observe-cancel).
+    "purchase_cancelled_by_operator": (
+        approved(),
+        lambda w: w.fail(CREATE_USER),
+        cancelled_by_operator,
+    ),
 }
 
 
@@ -120,18 +141,21 @@ async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
     print(f"recorded {name}")
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if not names or unknown:
+        raise SystemExit(f"name the scenarios to record (new ones only): {', '.join(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter,
     )
     try:
         await register_on_test_server(env.client)
-        for name in SCENARIOS:
+        for name in names:
             await record(env.client, env, name)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -21,6 +21,8 @@ def test_histories_are_committed() -> None:
         "purchase_retried_after_failures",
         "purchase_pending_then_refunded",
         "purchase_appmax_paid_then_refunded",
+        "purchase_completed_with_stage_since",
+        "purchase_cancelled_by_operator",
     }
 
 
