@@ -39,7 +39,8 @@ FIELDS = (
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CPF = re.compile(r"\b\d{3}\.?\d{3}\.?\d{3}-?\d{2}\b")
+# Formatted CPFs only: bare 11-digit numbers are mostly payment ids, which operators need.
+_CPF = re.compile(r"\b\d{3}\.\d{3}\.\d{3}-\d{2}\b")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 REDACTED = "[redacted]"
 
@@ -162,6 +163,9 @@ def configure(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    # httpx logs every request's full URL at INFO, query strings (tokens, e-mail filters)
+    # included; our access lines and traces say what is needed.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # The details go into fields of their own rather than onto the end of the message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     SimpleSpanProcessor,
@@ -57,8 +57,6 @@ class ScrubbingExporter(SpanExporter):
         return self._inner.export([self._scrubbed(span) for span in spans])
 
     def _scrubbed(self, span: ReadableSpan) -> ReadableSpan:
-        from opentelemetry.sdk.trace import Event
-
         events = [
             Event(e.name, _clean(e.attributes, self._scrub), e.timestamp) for e in span.events
         ]
