@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
@@ -38,9 +41,7 @@ async def observed(
     """The purchase stack with JSON logs captured, spans kept in memory and a worker whose own
     runtime serves Prometheus on a free port (the process-global runtime stays untouched)."""
     lines = io.StringIO()
-    handler = logs.configure(
-        "test", json_lines=True, stream=lines, secrets=TEST_SECRETS.values()
-    )
+    handler = logs.configure("test", json_lines=True, stream=lines, secrets=TEST_SECRETS.values())
     spans = InMemorySpanExporter()
     tracing.configure("test", None, exporter=spans, secrets=TEST_SECRETS.values())
     metrics_address = f"127.0.0.1:{free_port()}"
@@ -107,7 +108,7 @@ async def test_one_purchase_is_one_trace_logged_and_counted(
         scrape = (await http.get(f"http://{metrics_address}/metrics")).text
     assert "temporal_workflow_task_execution_latency" in scrape  # the SDK's own
     assert "temporal_activity_execution_latency" in scrape
-    assert 'entrega_purchase_stage_transitions_total{' in scrape
+    assert "entrega_purchase_stage_transitions_total{" in scrape
     assert 'stage="completed"' in scrape
     assert "entrega_purchase_provisioning_seconds_bucket" in scrape
 
@@ -122,9 +123,9 @@ async def test_one_purchase_is_one_trace_logged_and_counted(
     http_calls = [
         s
         for s in finished
-        if s.context.trace_id == trace_id and "/lovable/create-user" in str(
-            (s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url")
-        )
+        if s.context.trace_id == trace_id
+        and "/lovable/create-user"
+        in str((s.attributes or {}).get("url.full") or (s.attributes or {}).get("http.url"))
     ]
     assert http_calls, names
     for span in finished:
@@ -151,3 +152,35 @@ async def test_every_response_carries_a_request_id(
     ]
     assert refused_lines and refused_lines[-1]["provider"] == "appmax"
     assert "wrong" not in json.dumps(refused_lines)
+
+
+OPS = Path(__file__).parent.parent.parent / "ops"
+_METRIC = re.compile(r"\b((?:entrega|temporal)_[a-z_]+)")
+
+
+def ops_metric_names() -> set[str]:
+    """Every metric the dashboard's and the alert rules' queries name."""
+    dashboard = json.loads((OPS / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    rules = yaml.safe_load((OPS / "alerts.yml").read_text())
+    exprs += [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    return {name for expr in exprs for name in _METRIC.findall(expr)}
+
+
+async def test_dashboard_and_alerts_name_only_metrics_that_exist(
+    observed: tuple[Stack, io.StringIO, InMemorySpanExporter, str],
+) -> None:
+    """After a purchase, the API's and the worker's real scrapes together hold every metric the
+    Grafana dashboard and the Prometheus rules name (a renamed metric fails here)."""
+    stack, _, _, metrics_address = observed
+    payment_id = await stack.mp_payment(email=EMAIL)
+    await stack.mp_notify(payment_id)
+    await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
+    async with httpx.AsyncClient() as http:
+        scrape = (await http.get(f"http://{metrics_address}/metrics")).text
+    scrape += (await stack.gateway.get("/metrics")).text
+    present = {
+        line.split("{")[0].split(" ")[0] for line in scrape.splitlines() if line[:1].isalpha()
+    }
+    missing = sorted(ops_metric_names() - present)
+    assert not missing, missing
