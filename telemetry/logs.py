@@ -137,6 +137,21 @@ class TextFormatter(_Formatter):
         return self.scrub(f"{text}  {tail}" if tail else text)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of each line (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: IO[str]) -> None:
+        pass
+
+
 def configure(
     service: str,
     *,
@@ -148,7 +163,9 @@ def configure(
     """Route every logger of the process (ours, uvicorn's, the Temporal SDK's) to one handler.
 
     Idempotent: a second call replaces the handler the first one installed."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.StreamHandler = (  # type: ignore[type-arg]
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     scrub = Scrubber(secrets)
     handler.setFormatter(
         JsonFormatter(service, scrub) if json_lines else TextFormatter(service, scrub)
