@@ -22,8 +22,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from telemetry import logs, metrics, tracing
 from telemetry.temporal import RequestIdInterceptor
 from tests.conftest import TEST_SECRETS
+from tests.credits.conftest import Ledger
 from tests.purchases.stack import Stack, purchase_stack, stack_settings
-from tests.support import SandboxHandle, free_port
+from tests.support import SandboxHandle, free_port, user_token
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -167,20 +168,63 @@ def ops_metric_names() -> set[str]:
     return {name for expr in exprs for name in _METRIC.findall(expr)}
 
 
-async def test_dashboard_and_alerts_name_only_metrics_that_exist(
+async def test_a_full_run_is_counted_and_logs_no_personal_data(
     observed: tuple[Stack, io.StringIO, InMemorySpanExporter, str],
 ) -> None:
-    """After a purchase, the API's and the worker's real scrapes together hold every metric the
-    Grafana dashboard and the Prometheus rules name (a renamed metric fails here)."""
-    stack, _, _, metrics_address = observed
+    """After a purchase, a signup (registration + checkout) and spends, the API's and the
+    worker's real scrapes hold every metric the Grafana dashboard and the alert rules name, with
+    the signup and the spends counted; no line of the whole run has personal data or a secret."""
+    stack, lines, _, metrics_address = observed
     payment_id = await stack.mp_payment(email=EMAIL)
     await stack.mp_notify(payment_id)
     await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
+
+    person = {
+        "name": "Joana Pereira",
+        "email": "joana.pereira@example.com",
+        "phone": "+5511987654399",
+        "cpfCnpj": "52998224725",
+        "password": "segredo123",
+    }
+    registered = await stack.gateway.post("/api/v1/profiles/register", json=person)
+    assert registered.status_code == 201, registered.text
+    token = user_token(TEST_SECRETS["supabase_jwt_secret"], registered.json()["auth_user_id"])
+    checkout = await stack.gateway.post(
+        "/api/v1/checkout/create",
+        json={"plan_id": "basic", "billing_type": "PIX"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert checkout.status_code == 201, checkout.text
+
+    customer = await Ledger(stack.pool).customer(monthly_credits=1)
+    shipment = {
+        "recipient_name": "Loja X",
+        "destination_postal_code": "01310-100",
+        "weight_grams": 500,
+    }
+    spent = await stack.gateway.post("/api/v1/shipments", json=shipment, headers=customer.headers())
+    assert spent.status_code == 201, spent.text
+    refused = await stack.gateway.post(
+        "/api/v1/shipments", json=shipment, headers=customer.headers()
+    )
+    assert refused.status_code == 402
+
     async with httpx.AsyncClient() as http:
-        scrape = (await http.get(f"http://{metrics_address}/metrics")).text
-    scrape += (await stack.gateway.get("/metrics")).text
+        worker_scrape = (await http.get(f"http://{metrics_address}/metrics")).text
+    scrape = worker_scrape + (await stack.gateway.get("/metrics")).text
     present = {
         line.split("{")[0].split(" ")[0] for line in scrape.splitlines() if line[:1].isalpha()
     }
     missing = sorted(ops_metric_names() - present)
     assert not missing, missing
+    assert re.search(r'entrega_saga_outcomes_total\{[^}]*level="1"[^}]*result="completed"', scrape)
+    assert re.search(r'entrega_saga_outcomes_total\{[^}]*level="2"[^}]*result="completed"', scrape)
+    assert re.search(r'entrega_credits_spent_total\{source="monthly"\} 1\.0', scrape)
+    assert re.search(r'entrega_credits_refused_total\{reason="insufficient_credits"\} 1\.0', scrape)
+
+    text = lines.getvalue()
+    assert '"event": "spend_refused"' in text
+    for private in (EMAIL, *person.values(), "529.982.247-25", "Ana", "Souza"):
+        assert private not in text, private
+    for secret in TEST_SECRETS.values():
+        assert secret not in text, secret
