@@ -406,9 +406,7 @@ class PurchaseWorkflow:
     def _show_details(self) -> None:
         """What the Web UI shows of this run: its stage and, once something failed, why.
 
-        Not during replay: the details are not part of history; only the live run shows them."""
-        if workflow.unsafe.is_replaying():
-            return
+        Not part of history (no command), so it needs no patch; a replay sets it again."""
         error = f" — último erro: {self._last_error}" if self._last_error else ""
         workflow.set_current_details(f"**{self._stage}**{error}")
 
