@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from click.testing import Result
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from typer.testing import CliRunner
 
 from cli import app as cli_app
@@ -46,8 +47,13 @@ async def test_parked_order_is_stuck_then_cancelled_on_the_record(stack) -> None
     order_id = f"purchase:mercadopago:{payment_id}"
     await stack.wait_stage(order_id, "failed_permanent")
 
-    described = await stack.client.get_workflow_handle(order_id).describe()
+    handle = stack.client.get_workflow_handle(order_id)
+    described = await handle.describe()
     assert described.typed_search_attributes.get(STAGE_SINCE) is not None
+    # What the Web UI shows as the run's current details: the stage and its last error.
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details.startswith("**failed_permanent** — último erro:")
+    assert "503" in metadata.current_details or "Transient" in metadata.current_details
     async with stack.pool.connection() as conn:
         stuck = await operations.stuck_orders(conn, timedelta(0))
         not_yet = await operations.stuck_orders(conn, timedelta(hours=1))
