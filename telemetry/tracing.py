@@ -141,8 +141,13 @@ def instrument_app(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    # One server span per request: the per-message "http receive/send" spans cost CPU (see
+    # bench/observe.py) and tell an operator nothing.
     FastAPIInstrumentor.instrument_app(
-        app, tracer_provider=_provider, excluded_urls="healthz,readyz,metrics"
+        app,
+        tracer_provider=_provider,
+        excluded_urls="healthz,readyz,metrics",
+        exclude_spans=["receive", "send"],
     )
 
 
