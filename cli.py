@@ -29,7 +29,7 @@ err_console = Console(stderr=True)
 def load_settings() -> Settings:
     """Settings, or a one-line error naming the variable and exit code 2."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]).upper()
@@ -38,6 +38,11 @@ def load_settings() -> Settings:
                 f"[red]configuration error:[/red] {f'{where} ' if where else ''}{message}"
             )
         raise typer.Exit(2) from None
+    from telemetry.process import configure_process
+
+    # Operator commands speak through the console; their log lines are warnings and worse.
+    configure_process("cli", settings, level="WARNING")
+    return settings
 
 
 def require_database_url(settings: Settings) -> str:
@@ -49,6 +54,32 @@ def require_database_url(settings: Settings) -> str:
         )
         raise typer.Exit(2)
     return settings.database_url
+
+
+def cli_operator() -> str:
+    """Who runs this operator command, for the record: ENTREGA_OPERATOR, or the OS user."""
+    import getpass
+
+    return os.environ.get("ENTREGA_OPERATOR") or getpass.getuser()
+
+
+def _recorder(
+    action: str, target: str, reason: str | None
+) -> Callable[[AsyncConnection[Any]], Awaitable[None]]:
+    return lambda conn: _record_cli_action(conn, action, target, reason)
+
+
+async def _record_cli_action(
+    conn: AsyncConnection[Any], action: str, target: str, reason: str | None, **details: Any
+) -> None:
+    from db import operations
+    from telemetry import events
+
+    actor = cli_operator()
+    await operations.record_action(
+        conn, action=action, target=target, actor=actor, via="cli", reason=reason, details=details
+    )
+    events.operator_action(action, actor, target, reason)
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -74,25 +105,34 @@ def api() -> None:
     import uvicorn
 
     from api.app import create_app
+    from telemetry import tracing
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-    )
+    configure_process("api", settings)
+    try:
+        # Our own logging set-up and access lines (telemetry.http), not uvicorn's.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        tracing.shutdown()
 
 
 @app.command()
 def worker() -> None:
     """Run the Temporal worker on the `entrega` task queue."""
     import worker as worker_module
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
+    configure_process("worker", settings)
     asyncio.run(worker_module.run(settings))
 
 
@@ -110,15 +150,17 @@ def sandbox(
     import uvicorn
 
     from sandbox.app import create_app
+    from telemetry.process import configure_process
 
     settings = load_settings()
+    configure_process("sandbox", settings)
     # PostgreSQL keeps its data across restarts, so the sandbox keeps its users too.
     state_file = settings.entrega_home / "sandbox-state.json" if keep_state else None
     uvicorn.run(
         create_app(settings, state_file=state_file),
         host=settings.sandbox_host,
         port=settings.sandbox_port,
-        log_level="warning",
+        log_config=None,
         access_log=False,
     )
 
@@ -210,20 +252,55 @@ async def _with_conn(
 @orders_app.command("list")
 def orders_list(
     stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
+    stuck: Annotated[
+        str | None,
+        typer.Option(
+            "--stuck",
+            help="Only orders stuck longer than this (e.g. 30m): in queued, creating_user, "
+            "sending_credentials or a failed_* stage that began before then. Oldest first.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The most recently changed orders first."""
+    """The most recently changed orders first (with --stuck: the longest stuck first)."""
     from rich.table import Table
 
     from api.routes.admin_orders import order_view
-    from db import orders
+    from db import operations, orders
+    from settings import parse_duration
     from workflows.purchase_types import STAGES
 
     if stage is not None and stage not in STAGES:
         err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
         raise typer.Exit(2)
+    if stuck is not None:
+        try:
+            older_than = parse_duration(stuck)
+        except ValueError as exc:
+            err_console.print(f"[red]--stuck: {exc}[/red]")
+            raise typer.Exit(2) from None
     settings = load_settings()
+    if stuck is not None:
+        stuck_found = asyncio.run(
+            _with_conn(settings, lambda c: operations.stuck_orders(c, older_than, limit=limit))
+        )
+        found: list[Any] = [o for o in stuck_found if stage is None or o.stage == stage]
+        if as_json:
+            _print_json([order_view(o) | {"stage_since": o.stage_since.isoformat()} for o in found])
+            return
+        table = Table("order", "stage", "since", "attempts", "last error")
+        for o in found:
+            table.add_row(
+                o.order_id,
+                o.stage,
+                o.stage_since.strftime("%Y-%m-%d %H:%M:%S"),
+                str(o.attempts),
+                (o.last_error or "")[:60],
+            )
+        console.print(table)
+        console.print(f"{len(found)} order(s) stuck longer than {stuck}")
+        return
     found = asyncio.run(
         _with_conn(settings, lambda c: orders.list_orders(c, stage=stage, limit=limit))
     )
@@ -292,15 +369,24 @@ def orders_show(
         )
     for email in shown["email_logs"]:
         console.print(f"  e-mail {email['email_type']} to {email['recipient']}: {email['status']}")
+    for action in shown["operator_actions"]:
+        console.print(
+            f"  {action['created_at']}  [bold]{action['action']}[/bold] by {action['actor']} "
+            f"({action['via']}){': ' + action['reason'] if action['reason'] else ''}",
+            soft_wrap=True,
+        )
 
 
 @orders_app.command("retry")
 def orders_retry(
     order_ids: Annotated[list[str] | None, typer.Argument(help="Orders to retry now.")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Every order in a stage.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails)."""
+    """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails).
+
+    Each retry sent is recorded with who sent it (ENTREGA_OPERATOR or the OS user) and why."""
     from db import orders
     from workflows.client import connect
     from workflows.purchase_client import request_retry
@@ -330,6 +416,8 @@ def orders_retry(
                 results[workflow_id] = "retry requested"
             except Exception as exc:
                 results[workflow_id] = f"failed: {exc}"
+                continue
+            await _with_conn(settings, _recorder("retry", workflow_id, reason))
         return results
 
     results = asyncio.run(_retry())
@@ -341,6 +429,54 @@ def orders_retry(
         if not results:
             console.print("no orders to retry")
     if any(outcome.startswith("failed") for outcome in results.values()):
+        raise typer.Exit(1)
+
+
+@orders_app.command("cancel")
+def orders_cancel(
+    order_id: Annotated[str, typer.Argument(help="Order id, workflow id or provider's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the record (required).")],
+) -> None:
+    """End an order that will never succeed: it becomes `cancelled` at its next wait.
+
+    A completed, revoked or cancelled order is refused (exit 1): cancelling never takes access
+    away; refund the payment at the provider for that."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from api.routes.admin_orders import FINISHED_STAGES
+    from db import orders
+    from workflows.client import connect
+    from workflows.purchase_client import request_cancel
+    from workflows.purchase_types import CancelRequest
+
+    if not reason.strip():
+        err_console.print("[red]--reason must say why[/red]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def _cancel() -> str | None:
+        order = await _with_conn(settings, lambda conn: orders.get_order(conn, order_id))
+        workflow_id = order.order_id if order else order_id
+        if order is not None and order.stage in FINISHED_STAGES:
+            return f"{workflow_id} is {order.stage}: not cancelled"
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        try:
+            await request_cancel(
+                client, workflow_id, CancelRequest(reason=reason, actor=cli_operator())
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return f"{workflow_id}: no running order"
+            return f"{workflow_id}: {exc.message}"
+        await _with_conn(
+            settings, lambda conn: _record_cli_action(conn, "cancel", workflow_id, reason)
+        )
+        console.print(f"cancel sent to {workflow_id}", highlight=False)
+        return None
+
+    problem = asyncio.run(_cancel())
+    if problem:
+        err_console.print(f"[red]{problem}[/red]", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -617,9 +753,18 @@ def credits_grant(
             raise _fail(as_json, "invalid_expiry", message, 2) from None
 
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
-        return await credits.grant_credits(
+        granted = await credits.grant_credits(
             conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
         )
+        await _record_cli_action(
+            conn,
+            "grant",
+            str(profile_id),
+            None,
+            purchase_id=str(granted.purchase_id),
+            credits_amount=credits_amount,
+        )
+        return granted
 
     try:
         purchase = _run_db(_grant)

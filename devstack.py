@@ -77,7 +77,13 @@ def sandbox_env(sandbox_url: str) -> dict[str, str]:
 def dev_environment(base: dict[str, str], home: Path, sandbox_url: str) -> dict[str, str]:
     """The environment for dev children: dev secrets and sandbox URLs, where not already set."""
     env = dict(base)
-    defaults = {"ENTREGA_ENV": "dev", "ENTREGA_HOME": str(home)}
+    defaults = {
+        "ENTREGA_ENV": "dev",
+        "ENTREGA_HOME": str(home),
+        # The worker `entrega dev` starts serves Prometheus here (per process: a second worker
+        # started by hand needs an address of its own).
+        "WORKER_METRICS_ADDRESS": f"127.0.0.1:{base.get('WORKER_METRICS_PORT', '9464')}",
+    }
     defaults |= DEV_SECRETS | sandbox_env(sandbox_url)
     for name, value in defaults.items():
         env.setdefault(name, value)  # a variable already set always wins
@@ -169,6 +175,8 @@ class DevStack:
 
     def _check_ports_free(self) -> None:
         ports = {"API": self.ports.api, "sandbox": self.ports.sandbox}
+        if address := self.env.get("WORKER_METRICS_ADDRESS"):
+            ports["worker metrics (WORKER_METRICS_ADDRESS)"] = int(address.rsplit(":", 1)[1])
         if "TEMPORAL_ADDRESS" not in self.env:
             ports |= {"Temporal": self.ports.temporal, "Temporal Web UI": self.ports.temporal_ui}
         for name, port in ports.items():
@@ -397,7 +405,9 @@ def _banner(env: dict[str, str], ports: Ports, sandbox_url: str, env_file: Path)
   Sandbox inbox     {sandbox_url}/_sandbox/inbox
   Sandbox control   {sandbox_url}/_sandbox/state
   PostgreSQL        {env["DATABASE_URL"]}
-  Logs              {env["ENTREGA_HOME"]}/logs/
+  API metrics       http://127.0.0.1:{api_port}/metrics
+  Worker metrics    http://{env.get("WORKER_METRICS_ADDRESS") or "(off)"}/metrics
+  Logs              {env["ENTREGA_HOME"]}/logs/ (api.log, worker.log, sandbox.log, temporal.log)
 Dev secrets (set any of these variables yourself to choose another value):
 {secrets}
 Operator CLI against this stack, in another terminal:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
@@ -149,10 +149,30 @@ class Settings(BaseSettings):
     # How long register/checkout wait for their saga before answering "try again shortly".
     signup_answer_timeout_seconds: Duration = timedelta(seconds=30)
 
+    # --- observability (issue 14) ---
+    # auto: readable lines in dev, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: str = "INFO"
+    # host:port where this worker process serves Prometheus metrics; empty = off.
+    worker_metrics_address: str | None = None
+    # Traces are exported over OTLP/HTTP to this endpoint when set; off (and free) otherwise.
+    otel_exporter_otlp_endpoint: str | None = None
+    # Named operator credentials, `name:token,name:token`; ADMIN_TOKEN keeps working as "admin".
+    admin_tokens: SecretStr | None = None
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8900
+
+    @field_validator("admin_tokens")
+    @classmethod
+    def _tokens_are_named(cls, value: SecretStr | None) -> SecretStr | None:
+        for entry in (value.get_secret_value() if value else "").split(","):
+            name, sep, token = entry.strip().partition(":")
+            if entry.strip() and not (name and sep and token):
+                raise ValueError("ADMIN_TOKENS must be name:token pairs separated by commas")
+        return value
 
     @model_validator(mode="after")
     def _refuse_incomplete_production_config(self) -> Settings:
@@ -180,6 +200,17 @@ class Settings(BaseSettings):
     @property
     def retry_schedule(self) -> list[timedelta]:
         return list(self.provisioning_retry_schedule)
+
+    def operator_tokens(self) -> dict[str, str]:
+        """Operator name by bearer token: ADMIN_TOKEN is "admin", then each of ADMIN_TOKENS."""
+        tokens = {}
+        if admin := self.secret("admin_token"):
+            tokens[admin] = "admin"
+        for entry in self.secret("admin_tokens").split(","):
+            name, _, token = entry.strip().partition(":")
+            if name and token:
+                tokens[token] = name
+        return tokens
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field; empty when unset (dev and tests only)."""

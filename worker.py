@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,8 @@ from activities.purchases import PurchaseActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
+from telemetry import metrics, tracing
+from telemetry.process import configure_process
 from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
@@ -31,6 +34,7 @@ WORKFLOWS: Sequence[type] = [
     CheckoutWorkflow,
     AsaasPaymentWorkflow,
 ]
+log = logging.getLogger("entrega.worker")
 
 
 def build_activities(
@@ -78,7 +82,15 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    runtime = None
+    if settings.worker_metrics_address:
+        runtime = metrics.worker_runtime(settings.worker_metrics_address)
+        log.info(
+            "worker metrics at http://%s/metrics",
+            settings.worker_metrics_address,
+            extra={"event": "metrics_serving"},
+        )
+    client = await connect(settings.temporal_address, settings.temporal_namespace, runtime=runtime)
     pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
     try:
         async with open_provider_clients(settings) as providers:
@@ -86,10 +98,13 @@ async def run(settings: Settings) -> None:
                 await stop.wait()
     finally:
         await pool.close()
+        tracing.shutdown()
 
 
 def main() -> None:
-    asyncio.run(run(Settings()))
+    settings = Settings()
+    configure_process("worker", settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

@@ -16,13 +16,14 @@ from temporalio.exceptions import ApplicationError
 from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, payment_method_label, render
-from db import orders
+from db import operations, orders
 from db.journal import insert_log
 from providers.clients import ProviderClients
 from providers.errors import PermanentError
 from providers.mercadopago import MercadoPagoPayment
 from providers.resend import EmailMessage
 from settings import Settings
+from telemetry import events
 from workflows.purchase_types import (
     CREATE_USER,
     DEACTIVATE_USER,
@@ -98,7 +99,19 @@ class PurchaseActivities:
     async def set_stage(self, change: StageChange) -> OrderState:
         """Write one transition to orders and integration_logs, in one transaction."""
         async with self._pool.connection() as conn:
-            return await orders.apply_stage(conn, change)
+            state = await orders.apply_stage(conn, change)
+            took = None
+            if change.stage == "completed" and state.stage == "completed":
+                took = await operations.provisioning_seconds(conn, change.order_id)
+        events.stage_changed(
+            change.order_id,
+            change.stage,
+            applied=state.stage == change.stage,
+            attempts=change.attempts,
+            error=change.last_error,
+            provisioning_seconds=took,
+        )
+        return state
 
     @activity.defn(name=CREATE_USER)
     async def create_user(self, ref: OrderRef) -> str:

@@ -22,6 +22,8 @@ from api.routes import (
 )
 from db.pool import open_pool
 from settings import Settings
+from telemetry import tracing
+from telemetry.http import RequestContextMiddleware
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -69,6 +71,9 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    # Outermost: every answer, a 413 included, carries X-Request-ID and gets its access line.
+    app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
         app.include_router(router)
+    tracing.instrument_app(app)
     return app

@@ -102,7 +102,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        # For the access line and webhook outcomes (telemetry.http): which refusal this was.
+        request.scope["entrega.error_code"] = exc.code
+        request.scope["entrega.error_details"] = exc.details
         return error_response(exc.status, exc.code, exc.message, exc.details)
 
     @app.exception_handler(StarletteHTTPException)

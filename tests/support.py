@@ -106,7 +106,7 @@ async def register_on_test_server(client: Client) -> None:
             AddSearchAttributesRequest(
                 namespace=client.namespace,
                 search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type)
                     for key in search_attributes.ALL
                 },
             )

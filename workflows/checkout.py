@@ -53,6 +53,7 @@ class CheckoutWorkflow(SagaWorkflow):
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
         saga = self._saga
+        saga.level = "2" if checkout.is_first_attempt else "3"
         this_workflow = workflow.info().workflow_id
         try:
             result = await self._steps(checkout, this_workflow)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         SEND_CONFIRMATION,
         SEND_CREDENTIALS,
         SET_STAGE,
+        CancelRequest,
         FetchPayment,
         MatchProduct,
         OrderRef,
@@ -62,6 +64,15 @@ class _Revoked(Exception):
     """A refund or chargeback arrived while the order was still being provisioned."""
 
 
+class _Cancelled(Exception):
+    """An operator's `cancel` reached an order waiting for payment, a retry or a person."""
+
+
+# Patch ids (issue 14): EntregaStageSince set with every stage; the operator's `cancel`.
+STAGE_SINCE_PATCH = "observe-stage-since"
+CANCEL_PATCH = "observe-cancel"
+
+
 # A local activity's failure can arrive as the ApplicationError itself rather than wrapped.
 _StepFailure = (ActivityError, ApplicationError)
 
@@ -93,6 +104,9 @@ class PurchaseWorkflow:
         self._user_id: str | None = None
         self._input: PurchaseInput | None = None
         self._match_products = False
+        self._cancel: CancelRequest | None = None
+        self._stage_since = False
+        self._cancellable = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -103,6 +117,14 @@ class PurchaseWorkflow:
     @workflow.signal(name="retry")
     def retry(self) -> None:
         self._retry_requested = True
+
+    @workflow.signal(name="cancel")
+    def cancel(self, request: CancelRequest) -> None:
+        """End the order at its next wait (awaiting payment, parked, failed_permanent). A
+        finished order (completed, revoked, cancelled) ignores it, and so does a run started
+        before this signal existed (patch `observe-cancel`)."""
+        if self._cancel is None:
+            self._cancel = request
 
     @workflow.query(name="status")
     def status(self) -> PurchaseStatus:
@@ -118,11 +140,24 @@ class PurchaseWorkflow:
 
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
+        try:
+            return await self._run(purchase)
+        except _Cancelled:
+            assert self._cancel
+            await self._enter(
+                "cancelled", error=f"cancelado por {self._cancel.actor}: {self._cancel.reason}"
+            )
+            return self._result()
+
+    async def _run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._input = purchase
-        # Decided in the first workflow task, before any local activity: a patch marker recorded
-        # in a later task than replay expects it would read as "not patched". Orders started
-        # before the catalogue existed are therefore never matched.
+        # Every patch is decided here, in the run's first activation: a first `patched` call
+        # right after a local activity resolves can disagree between the original run and its
+        # replay (the SDK learns of the marker one activation late), so none is made there.
+        # Orders started before the catalogue existed are therefore never matched.
         self._match_products = workflow.patched(CATALOGUE_PATCH)
+        self._stage_since = workflow.patched(STAGE_SINCE_PATCH)
+        self._cancellable = workflow.patched(CANCEL_PATCH)
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
@@ -136,8 +171,9 @@ class PurchaseWorkflow:
             await self._enter("awaiting_payment")
             remaining = deadline - workflow.now()
             woke = remaining > timedelta(0) and await self._wait(
-                lambda: self._has_news or self._retry_requested, remaining
+                lambda: self._has_news or self._retry_requested or self._cancelling, remaining
             )
+            self._raise_if_cancelled()
             if not woke:
                 await self._enter("cancelled", error="prazo de pagamento expirado")
                 return self._result()
@@ -258,7 +294,10 @@ class PurchaseWorkflow:
             remaining = None if until is None else until - workflow.now()
             if remaining is not None and remaining <= timedelta(0):
                 break
-            woke = await self._wait(lambda: self._retry_requested or self._has_news, remaining)
+            woke = await self._wait(
+                lambda: self._retry_requested or self._has_news or self._cancelling, remaining
+            )
+            self._raise_if_cancelled()
             if self._has_news and (await self._refresh()).state in REVOKED:
                 raise _Revoked
             if self._retry_requested or not woke:
@@ -329,6 +368,14 @@ class PurchaseWorkflow:
     # --- helpers ------------------------------------------------------------------------------
 
     @property
+    def _cancelling(self) -> bool:
+        return self._cancel is not None and self._cancellable
+
+    def _raise_if_cancelled(self) -> None:
+        if self._cancel is not None and self._cancellable:
+            raise _Cancelled
+
+    @property
     def _has_news(self) -> bool:
         return len(self._notices) > self._consumed
 
@@ -354,7 +401,10 @@ class PurchaseWorkflow:
                         raise
                     # Bad credentials or an unknown payment: a person must look.
                     await self._enter("failed_permanent", error=_reason(err))
-                    await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+                    await workflow.wait_condition(
+                        lambda: self._retry_requested or self._has_news or self._cancelling
+                    )
+                    self._raise_if_cancelled()
                     self._retry_requested = False
                     self._consumed = len(self._notices)
         for notice in notices:
@@ -372,7 +422,11 @@ class PurchaseWorkflow:
         if error is not None or stage in ("queued", "completed"):
             self._last_error = error
         self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
-        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage)])
+        updates: list[SearchAttributeUpdate[Any]] = [search_attributes.STAGE.value_set(stage)]
+        if self._stage_since:
+            updates.append(search_attributes.STAGE_SINCE.value_set(workflow.now()))
+        workflow.upsert_search_attributes(updates)
+        self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
         state: OrderState = await workflow.execute_local_activity(
@@ -392,6 +446,13 @@ class PurchaseWorkflow:
             retry_policy=_DB_RETRY,
         )
         return state
+
+    def _show_details(self) -> None:
+        """What the Web UI shows of this run: its stage and, once something failed, why.
+
+        Not part of history (no command), so it needs no patch; a replay sets it again."""
+        error = f" — último erro: {self._last_error}" if self._last_error else ""
+        workflow.set_current_details(f"**{self._stage}**{error}")
 
     async def _wait(self, condition: Callable[[], bool], limit: timedelta | None) -> bool:
         """True when `condition` came true, False when the durable timer ran out first."""

@@ -197,6 +197,13 @@ class PurchaseStatus(BaseModel):
     history: list[StageEntry]
 
 
+class CancelRequest(BaseModel):
+    """The `cancel` signal: an operator ends an order that will never succeed."""
+
+    reason: str
+    actor: str
+
+
 class PurchaseResult(BaseModel):
     order_id: str
     stage: Stage

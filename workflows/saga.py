@@ -86,6 +86,8 @@ class Saga:
         self._retry_requested = False
         self._journal: list[asyncio.Task[Any]] = []
         self._journal_seq = 0
+        # For the saga-outcome metric: 1 registration, 2 first checkout, 3 later checkout.
+        self.level = "1"
 
     def status(self) -> SagaStatus:
         return SagaStatus(
@@ -150,12 +152,20 @@ class Saga:
             self._compensations.pop()
             self.log("compensated", step=compensation.step)
         self._set_stage(ROLLED_BACK)
+        self._count_outcome(ROLLED_BACK)
 
     def complete(self) -> None:
         # Not upserted: EntregaStage marks only sagas that needed undoing, and the happy path
         # (the one a person waits on) saves a visibility write.
         self._compensations.clear()
         self.stage = COMPLETED
+        self._count_outcome(COMPLETED)
+
+    def _count_outcome(self, result: str) -> None:
+        # Metrics are not commands (and are skipped on replay): no effect on determinism.
+        workflow.metric_meter().create_counter(
+            "entrega_saga_outcomes_total", "Signup sagas finished, by level and result"
+        ).add(1, {"level": self.level, "result": result})
 
     def log(self, event: str, *, step: str | None = None, error: str | None = None) -> None:
         """Append to integration_logs without waiting; `flush` waits for every line.

@@ -19,10 +19,11 @@ from pydantic import (
     field_validator,
 )
 
-from api.auth import AdminOnly, CurrentUser
+from api.auth import CurrentUser, Operator
 from api.deps import PoolDep
 from api.errors import ApiError
-from db import credits
+from db import credits, operations
+from telemetry import events
 
 router = APIRouter(tags=["credits"])
 
@@ -172,6 +173,7 @@ async def create_shipment(
             finally:
                 await conn.set_autocommit(False)
     except credits.InsufficientCredits:
+        events.spend_refused("insufficient_credits", str(user.auth_user_id))
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
     except credits.IdempotencyKeyReused:
         raise ApiError(
@@ -179,6 +181,8 @@ async def create_shipment(
         ) from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
+    if not spent.replayed:
+        events.credit_spent(spent.credit.source_type, str(user.auth_user_id))
     return ShipmentCreated(
         shipment_id=spent.shipment_id, credit=spent.credit, balance=spent.balance
     )
@@ -195,19 +199,33 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
     return found
 
 
-@router.post("/api/v1/admin/credit-purchases", status_code=201, dependencies=[AdminOnly])
+@router.post("/api/v1/admin/credit-purchases", status_code=201)
 async def create_credit_purchase(
-    body: CreditPurchaseRequest, pool: PoolDep
+    body: CreditPurchaseRequest, pool: PoolDep, operator: Operator
 ) -> credits.CreditPurchase:
     """Grant purchased credits to a profile with a subscription (operators only)."""
     try:
         async with pool.connection() as conn, conn.transaction():
-            return await credits.grant_credits(
+            granted = await credits.grant_credits(
                 conn,
                 profile_id=body.profile_id,
                 credits_amount=body.credits_amount,
                 expires_at=body.expires_at,
             )
+            # In the grant's transaction: no grant without its record, and no record without it.
+            await operations.record_action(
+                conn,
+                action="grant",
+                target=str(body.profile_id),
+                actor=operator,
+                via="api",
+                details={
+                    "purchase_id": str(granted.purchase_id),
+                    "credits_amount": body.credits_amount,
+                },
+            )
+        events.operator_action("grant", operator, str(body.profile_id), None)
+        return granted
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
     except credits.NoSubscription:

@@ -6,9 +6,9 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import TemporalConnection
+from telemetry.metrics import api_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -68,5 +68,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition (of every API process sharing PROMETHEUS_MULTIPROC_DIR)."""
+    body, content_type = api_metrics()
+    return Response(body, media_type=content_type)

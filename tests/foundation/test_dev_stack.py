@@ -60,7 +60,10 @@ def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str
 def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     """All five processes answer, the CLI reaches them via dev.env, a second copy fails, and
     SIGINT frees every port."""
-    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {
+        name: free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")
+    }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
     env["ENTREGA_HOME"] = str(tmp_path / "home")
@@ -71,6 +74,9 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['API']}/docs" in banner
         assert f"http://127.0.0.1:{ports['TEMPORAL_UI']}" in banner
         assert f"http://127.0.0.1:{ports['SANDBOX']}/_sandbox/inbox" in banner
+        worker_metrics = f"http://127.0.0.1:{ports['WORKER_METRICS']}/metrics"
+        assert worker_metrics in banner
+        assert "temporal_" in httpx.get(worker_metrics, timeout=5).text
 
         ready = httpx.get(f"http://127.0.0.1:{ports['API']}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
@@ -146,7 +152,10 @@ def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:
 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     """Even if `entrega dev` is SIGKILLed (no chance to clean up), its children stop too."""
-    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {
+        name: free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")
+    }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
     env["ENTREGA_HOME"] = str(tmp_path / "home")

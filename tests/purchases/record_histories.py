@@ -26,7 +26,13 @@ from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import CREATE_USER, Payment, PaymentNotice, PurchaseConfig
+from workflows.purchase_types import (
+    CREATE_USER,
+    CancelRequest,
+    Payment,
+    PaymentNotice,
+    PurchaseConfig,
+)
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONFIG = PurchaseConfig(
@@ -117,6 +123,12 @@ def _mismatched(world: FakeWorld) -> None:
     world.mismatch = MISMATCH
 
 
+async def cancelled_by_operator(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_at_user")
+    await handle.signal("cancel", CancelRequest(reason="cliente desistiu", actor="ana"))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -147,6 +159,14 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
         approved(),
         _mismatched,
         appmax_catalogue_mismatch_refunded,
+    ),
+    # Issue 14: EntregaStageSince with every stage (patch observe-stage-since) ...
+    "purchase_completed_with_stage_since": (approved(), lambda w: None, completed),
+    # ... and an operator's cancel of a parked order (patch observe-cancel).
+    "purchase_cancelled_by_operator": (
+        approved(),
+        lambda w: w.fail(CREATE_USER),
+        cancelled_by_operator,
     ),
 }
 
@@ -180,7 +200,10 @@ async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
     print(f"recorded {name}")
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
         data_converter=pydantic_data_converter,
@@ -188,11 +211,11 @@ async def main() -> None:
     try:
         await register_on_test_server(env.client)
         missing = [n for n in SCENARIOS if not (HISTORIES / f"{n}.json").exists()]
-        for name in sys.argv[1:] or missing:
+        for name in names or missing:
             await record(env.client, env, name)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -27,6 +27,8 @@ def test_histories_are_committed() -> None:
         "purchase_catalogue_matched",
         "purchase_catalogue_mismatch_then_retried",
         "purchase_appmax_catalogue_mismatch_refunded",
+        "purchase_completed_with_stage_since",
+        "purchase_cancelled_by_operator",
     }
 
 
