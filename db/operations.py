@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from db.orders import Order
 
-# INTERFACES.md: an order awaiting payment or finished is not stuck.
+# docs/interfaces.md: an order awaiting payment or finished is not stuck.
 STUCK_STAGES = (
     "queued",
     "creating_user",
