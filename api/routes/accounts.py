@@ -17,7 +17,7 @@ from activities.accounts import DUPLICATE_CODES, seal_password
 from api import validation
 from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import profiles as db_profiles
 from settings import Settings
 from workflows import checkout as checkout_workflow
@@ -80,7 +80,7 @@ class RegisterRequest(BaseModel):
 
 
 class CheckoutRequest(BaseModel):
-    plan_id: str = Field(min_length=1)
+    plan_id: validation.PlanId
     billing_type: Literal["BOLETO", "CREDIT_CARD", "PIX", "UNDEFINED"]
 
 
@@ -96,7 +96,7 @@ async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
     return await asyncio.wait_for(handle.result(), settings.signup_answer_timeout_seconds)
 
 
-@router.post("/api/v1/profiles/register", status_code=201)
+@router.post("/api/v1/profiles/register", status_code=201, responses=responses(409, 502, 503))
 async def register(
     body: RegisterRequest, request: Request, settings: SettingsDep, pool: PoolDep
 ) -> RegistrationResult:
@@ -192,7 +192,9 @@ async def _workflow_exists(temporal: Client, workflow_id: str) -> bool:
     return True
 
 
-@router.post("/api/v1/checkout/create", status_code=201)
+@router.post(
+    "/api/v1/checkout/create", status_code=201, responses=responses(401, 404, 409, 502, 503)
+)
 async def create_checkout(
     body: CheckoutRequest,
     request: Request,

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from psycopg import AsyncConnection
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import AdminOnly
+from api import validation
 from api.deps import PoolDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import orders
 from workflows.purchase_client import query_status, request_retry
 from workflows.purchase_types import STAGES
 
-router = APIRouter(prefix="/api/v1/admin/orders", tags=["admin"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/api/v1/admin/orders",
+    tags=["admin"],
+    dependencies=[AdminOnly],
+    responses=responses(401),
+)
+# Order ids reach SQL and Temporal: refuse anything else at the edge (a NUL failed in PostgreSQL).
+OrderIdPath = Annotated[validation.OrderKey, Path()]
 
 _NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
 
@@ -68,7 +76,7 @@ async def describe_order(
 @router.get("", summary="List orders, optionally in one stage")
 async def list_orders(
     pool: PoolDep,
-    stage: str | None = Query(default=None),
+    stage: str | None = Query(default=None, json_schema_extra={"enum": list(STAGES)}),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     if stage is not None and stage not in STAGES:
@@ -78,8 +86,12 @@ async def list_orders(
     return {"orders": [order_view(order) for order in found]}
 
 
-@router.get("/{order_id}", summary="One order with its workflow status, audit trail and e-mails")
-async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.get(
+    "/{order_id}",
+    summary="One order with its workflow status, audit trail and e-mails",
+    responses=responses(404, 503),
+)
+async def show_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         described = await describe_order(conn, temporal, order_id)
     if described is None:
@@ -87,8 +99,13 @@ async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dic
     return described
 
 
-@router.post("/{order_id}/retry", status_code=202, summary="Resincronizar: retry the order now")
-async def retry_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.post(
+    "/{order_id}/retry",
+    status_code=202,
+    summary="Resincronizar: retry the order now",
+    responses=responses(404, 409, 503),
+)
+async def retry_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     workflow_id, recorded = await resolve_order_id(pool, order_id)
     try:
         await request_retry(temporal, workflow_id)

@@ -11,8 +11,9 @@ import psycopg
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api import validation
 from api.deps import PoolDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import subscriptions
 
 router = APIRouter(tags=["webhooks"])
@@ -24,18 +25,58 @@ PERIOD_EVENTS = frozenset({"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"})
 class AsaasPayment(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    id: str
-    customer: str | None = None
-    subscription: str | None = None
+    id: validation.ProviderId
+    customer: validation.ProviderId | None = None
+    subscription: validation.ProviderId | None = None
     due_date: date | None = Field(default=None, alias="dueDate")
 
 
 class AsaasEvent(BaseModel):
+    # Ids are the dedupe key and reach the database: a NUL in one failed the insert on every
+    # re-send, and Asaas pauses the whole queue after 15 failures.
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1)
-    event: str = Field(min_length=1)
+    id: validation.ProviderId
+    event: validation.ShortText
     payment: AsaasPayment | None = None
+
+
+_ASAAS_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "event"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+                        "event": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "payment": {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {
+                                "id": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "customer": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "subscription": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "dueDate": {"type": "string", "format": "date"},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -52,7 +93,7 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
     return problems
 
 
-@router.post("/webhooks/asaas")
+@router.post("/webhooks/asaas", responses=responses(401, 503), openapi_extra=_ASAAS_OPENAPI)
 async def asaas_webhook(
     request: Request,
     settings: SettingsDep,
@@ -71,6 +112,8 @@ async def asaas_webhook(
         raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
     payment = event.payment
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
+    if validation.has_nul(payload):  # jsonb cannot hold it: the insert would fail on every re-send
+        raise ApiError(400, "malformed_event", "Evento com caractere nulo (\\u0000)")
     try:
         async with pool.connection() as conn, conn.transaction():
             recorded = await subscriptions.record_event(
