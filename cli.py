@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -601,6 +602,12 @@ def credits_grant(
         "--expires",
         help="YYYY-MM-DD (valid through that day, UTC) or an ISO datetime with its time zone.",
     ),
+    idempotency_key: str | None = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Grant at most once per key: a replay prints the first grant; the key with "
+        "another grant is refused (the same keys as the API's Idempotency-Key).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """Grant N purchased credits to a profile that has a subscription."""
@@ -615,13 +622,28 @@ def credits_grant(
             message = f"--expires: {_EXPIRY_MESSAGES[invalid.reason]}"
             raise _fail(as_json, "invalid_expiry", message, 2) from None
 
+    if idempotency_key is not None and not re.fullmatch(r"[!-~]{1,200}", idempotency_key):
+        message = "--idempotency-key: 1 to 200 visible ASCII characters"
+        raise _fail(as_json, "invalid_idempotency_key", message, 2)
+
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
+        if idempotency_key is not None:
+            return await credits.grant_credits_once(
+                conn,
+                idempotency_key=idempotency_key,
+                profile_id=profile_id,
+                credits_amount=credits_amount,
+                expires_at=expires_at,
+            )
         return await credits.grant_credits(
             conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
         )
 
     try:
         purchase = _run_db(_grant)
+    except credits.IdempotencyKeyReused:
+        message = f"idempotency key {idempotency_key!r} was used for another grant"
+        raise _fail(as_json, "idempotency_key_reused", message) from None
     except credits.ProfileNotFound:
         raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
     except credits.NoSubscription:

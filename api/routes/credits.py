@@ -27,6 +27,12 @@ from db import credits
 router = APIRouter(tags=["credits"])
 
 
+def _key_reused() -> ApiError:
+    return ApiError(
+        422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
+    )
+
+
 def _profile_not_found() -> ApiError:
     return ApiError(404, "profile_not_found", "Perfil não encontrado")
 
@@ -192,9 +198,7 @@ async def create_shipment(
     except credits.InsufficientCredits:
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
     except credits.IdempotencyKeyReused:
-        raise ApiError(
-            422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
-        ) from None
+        raise _key_reused() from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
     return ShipmentCreated(
@@ -220,17 +224,36 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
     responses=responses(401, 404, 409),
 )
 async def create_credit_purchase(
-    body: CreditPurchaseRequest, pool: PoolDep
+    body: CreditPurchaseRequest,
+    pool: PoolDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            pattern=validation.IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, 1 to 200 visible ASCII characters: a replay answers the "
+            "first grant; the key with another body is 422 `idempotency_key_reused`",
+        ),
+    ] = None,
 ) -> credits.CreditPurchase:
     """Grant purchased credits to a profile with a subscription (operators only)."""
     try:
         async with pool.connection() as conn, conn.transaction():
+            if idempotency_key is not None:
+                return await credits.grant_credits_once(
+                    conn,
+                    idempotency_key=idempotency_key,
+                    profile_id=body.profile_id,
+                    credits_amount=body.credits_amount,
+                    expires_at=body.expires_at,
+                )
             return await credits.grant_credits(
                 conn,
                 profile_id=body.profile_id,
                 credits_amount=body.credits_amount,
                 expires_at=body.expires_at,
             )
+    except credits.IdempotencyKeyReused:
+        raise _key_reused() from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
     except credits.NoSubscription:
