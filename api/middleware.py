@@ -69,9 +69,7 @@ class BodyLimitMiddleware:
             await self._send_error(
                 send,
                 400,
-                error_body(
-                    "malformed_json", "JSON aninhado demais", {"max_depth": self.max_depth}
-                ),
+                error_body("malformed_json", "JSON aninhado demais", {"max_depth": self.max_depth}),
             )
             return
         replayed = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated, Any
+from typing import Annotated
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -198,7 +198,9 @@ OrderKey = Annotated[
 # Visible ASCII only: the key is stored and compared byte for byte.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,200}$"
 IdempotencyKeyHeader = Annotated[
-    str, StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN), Field(description="1-200 visible ASCII")
+    str,
+    StringConstraints(pattern=IDEMPOTENCY_KEY_PATTERN),
+    Field(description="1-200 visible ASCII"),
 ]
 
 # `\d` would also match Arabic-Indic or full-width digits, which the database CHECK refuses.

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.accounts import DUPLICATE_CODES, seal_password
-from api import validation
+from api import rate_limits, validation
 from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
@@ -96,11 +96,23 @@ async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
     return await asyncio.wait_for(handle.result(), settings.signup_answer_timeout_seconds)
 
 
-@router.post("/api/v1/profiles/register", status_code=201, responses=responses(409, 502, 503))
+@router.post("/api/v1/profiles/register", status_code=201, responses=responses(409, 429, 502, 503))
 async def register(
     body: RegisterRequest, request: Request, settings: SettingsDep, pool: PoolDep
 ) -> RegistrationResult:
     """Create the auth user and the profile (registration saga, level 1)."""
+    await rate_limits.enforce(
+        pool,
+        settings.rate_limit_window_seconds,
+        [
+            (
+                "register:address",
+                rate_limits.client_address(request),
+                settings.registration_rate_per_address,
+            ),
+            ("register:email", body.email, settings.registration_rate_per_email),
+        ],
+    )
     # Temporal is reached only after validation: bad input is a 422 even while Temporal is down.
     try:
         temporal = await get_temporal(request)
@@ -193,7 +205,7 @@ async def _workflow_exists(temporal: Client, workflow_id: str) -> bool:
 
 
 @router.post(
-    "/api/v1/checkout/create", status_code=201, responses=responses(401, 404, 409, 502, 503)
+    "/api/v1/checkout/create", status_code=201, responses=responses(401, 404, 409, 429, 502, 503)
 )
 async def create_checkout(
     body: CheckoutRequest,
@@ -203,6 +215,18 @@ async def create_checkout(
     pool: PoolDep,
 ) -> CheckoutResult:
     """Create the Asaas customer (if needed) and subscription (checkout saga, level 2 or 3)."""
+    await rate_limits.enforce(
+        pool,
+        settings.rate_limit_window_seconds,
+        [
+            (
+                "checkout:address",
+                rate_limits.client_address(request),
+                settings.checkout_rate_per_address,
+            ),
+            ("checkout:user", str(user.auth_user_id), settings.checkout_rate_per_user),
+        ],
+    )
     temporal = await get_temporal(request)
     async with pool.connection() as conn:
         profile = await db_profiles.get_by_auth_user_id(conn, user.auth_user_id)

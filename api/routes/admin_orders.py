@@ -9,8 +9,8 @@ from psycopg import AsyncConnection
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import AdminOnly
 from api import validation
+from api.auth import AdminOnly
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError, responses
 from db import orders
@@ -105,7 +105,9 @@ async def show_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep
     summary="Resincronizar: retry the order now",
     responses=responses(404, 409, 503),
 )
-async def retry_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+async def retry_order(
+    order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep
+) -> dict[str, Any]:
     workflow_id, recorded = await resolve_order_id(pool, order_id)
     try:
         await request_retry(temporal, workflow_id)

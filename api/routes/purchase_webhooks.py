@@ -201,9 +201,7 @@ async def mercadopago_notification(
         try:
             notification = MercadoPagoNotification.model_validate(body)
         except ValidationError as exc:
-            raise ApiError(
-                400, "invalid_payload", "Notificação inválida", _problems(exc)
-            ) from None
+            raise ApiError(400, "invalid_payload", "Notificação inválida", _problems(exc)) from None
     topic = request.query_params.get("type") or request.query_params.get("topic")
     if topic is None:
         topic = notification.type
