@@ -208,6 +208,19 @@ async def _with_conn(
         return await action(conn)
 
 
+def _check_order_keys(*keys: str) -> None:
+    """Refuse an ORDER_ID the API would refuse (a NUL reached PostgreSQL as a traceback)."""
+    from api.validation import ORDER_KEY_PATTERN
+
+    for key in keys:
+        if not re.fullmatch(ORDER_KEY_PATTERN, key):
+            err_console.print(
+                f"[red]invalid order id {key!r}[/red]: letters, digits and _ . & : - only",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+
+
 @orders_app.command("list")
 def orders_list(
     stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
@@ -253,6 +266,7 @@ def orders_show(
     from api.routes.admin_orders import describe_order
     from workflows.client import connect
 
+    _check_order_keys(order_id)
     settings = load_settings()
 
     async def _show() -> dict[str, Any] | None:
@@ -305,9 +319,14 @@ def orders_retry(
     from db import orders
     from workflows.client import connect
     from workflows.purchase_client import request_retry
+    from workflows.purchase_types import STAGES
 
     if not order_ids and not stage:
         err_console.print("[red]give ORDER_ID... or --stage[/red]")
+        raise typer.Exit(2)
+    _check_order_keys(*(order_ids or []))
+    if stage is not None and stage not in STAGES:
+        err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
         raise typer.Exit(2)
     settings = load_settings()
 
