@@ -83,6 +83,10 @@ def check_password(value: str) -> str:
         raise _invalid(f"A senha deve ter pelo menos {PASSWORD_MIN_LENGTH} caracteres")
     if len(value.encode()) > PASSWORD_MAX_BYTES:
         raise _invalid(PASSWORD_TOO_LONG)
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        # A NUL or another control character cannot be typed at a login form, and NUL cannot
+        # be stored by the auth provider's database.
+        raise _invalid("A senha não pode conter caracteres de controle")
     if not re.search(r"[A-Za-z]", value) or not re.search(r"\d", value):
         raise _invalid("A senha deve conter letras e números")
     return value

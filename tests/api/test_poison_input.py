@@ -219,3 +219,15 @@ async def test_mercadopago_action_with_nul_is_400(api: httpx.AsyncClient) -> Non
     body = {"type": "payment", "action": "payment.created\x00", "data": {"id": "123"}}
     response = await api.post("/webhooks/mercadopago", **_mp("123", body))
     assert _error(response, 400)["code"] == "invalid_payload"
+
+
+async def test_registration_password_with_a_control_character_is_422(
+    api: httpx.AsyncClient, pool: AsyncConnectionPool
+) -> None:
+    """A password holding NUL (the auth provider's database cannot store it) is a 422 on
+    password, not a failure at the provider."""
+    response = await api.post(
+        "/api/v1/profiles/register", json=person(0, password="segredo\x00123")
+    )
+    assert _error(response, 422)["details"][0]["field"] == "password"
+    assert await _count(pool, "profiles") == 0
