@@ -188,7 +188,9 @@ PLAN_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PlanId = Annotated[
     str,
     StringConstraints(pattern=PLAN_ID_PATTERN),
-    Field(description="A plan of the catalogue (e.g. `basic`): ASCII letters, digits, _ and -"),
+    Field(
+        description="An existing plan (e.g. `basic`; unknown: 422): ASCII letters, digits, _ and -"
+    ),
 ]
 
 # An order id, a provider's order id or a purchase workflow id (`purchase:<provider>:<id>`).

@@ -66,11 +66,19 @@ def _answer(code: str, details: Any = None) -> ApiError:
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str = Field(alias="cpfCnpj")
-    password: str
+    name: str = Field(
+        description="2 to 120 characters once spaces are collapsed; no control, invisible or "
+        "bidi characters"
+    )
+    email: str = Field(description="A valid e-mail address (stored lower-cased)")
+    phone: str = Field(description="A valid Brazilian number with DDD; +55 assumed")
+    cpf_cnpj: str = Field(
+        alias="cpfCnpj", description="A CPF (11 digits) or CNPJ (14) with valid check digits"
+    )
+    password: str = Field(
+        description="8+ characters with a letter and a digit, at most 72 bytes in UTF-8, no "
+        "control characters"
+    )
 
     _name = field_validator("name")(validation.normalize_name)
     _email = field_validator("email")(validation.normalize_email)
