@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.app import create_app
 from providers.clients import open_provider_clients
@@ -123,6 +124,15 @@ def _fuzz(base_url: str, user_jwt: str) -> tuple[int, list[str]]:
     return calls, failures
 
 
+async def _terminate_all(client: Client, task_queue: str) -> None:
+    query = f"TaskQueue = '{task_queue}' AND ExecutionStatus = 'Running'"
+    async for workflow in client.list_workflows(query):
+        try:
+            await client.get_workflow_handle(workflow.id, run_id=workflow.run_id).terminate()
+        except RPCError:
+            pass  # finished meanwhile
+
+
 async def test_the_api_agrees_with_its_openapi_document(
     pool: AsyncConnectionPool,
     sandbox: SandboxHandle,
@@ -165,7 +175,12 @@ async def test_the_api_agrees_with_its_openapi_document(
         assert checkout.status_code == 201, checkout.text
 
         started = time.monotonic()
-        calls, failures = await asyncio.to_thread(_fuzz, url, jwt)
+        try:
+            calls, failures = await asyncio.to_thread(_fuzz, url, jwt)
+        finally:
+            # The cases started purchase workflows with generated ids: none may outlive this
+            # test's worker, or a later test's order with the same id would signal it.
+            await _terminate_all(temporal_client, task_queue)
         elapsed = time.monotonic() - started
     print(f"{calls} cases in {elapsed:.0f}s")
     assert not failures, "\n\n".join(failures)
