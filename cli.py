@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -249,6 +250,19 @@ async def _with_conn(
         return await action(conn)
 
 
+def _check_order_keys(*keys: str) -> None:
+    """Refuse an ORDER_ID the API would refuse (a NUL reached PostgreSQL as a traceback)."""
+    from api.validation import ORDER_KEY_PATTERN
+
+    for key in keys:
+        if not re.fullmatch(ORDER_KEY_PATTERN, key):
+            err_console.print(
+                f"[red]invalid order id {key!r}[/red]: letters, digits and _ . & : - only",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+
+
 @orders_app.command("list")
 def orders_list(
     stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
@@ -329,6 +343,7 @@ def orders_show(
     from api.routes.admin_orders import describe_order
     from workflows.client import connect
 
+    _check_order_keys(order_id)
     settings = load_settings()
 
     async def _show() -> dict[str, Any] | None:
@@ -390,9 +405,14 @@ def orders_retry(
     from db import orders
     from workflows.client import connect
     from workflows.purchase_client import request_retry
+    from workflows.purchase_types import STAGES
 
     if not order_ids and not stage:
         err_console.print("[red]give ORDER_ID... or --stage[/red]")
+        raise typer.Exit(2)
+    _check_order_keys(*(order_ids or []))
+    if stage is not None and stage not in STAGES:
+        err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
         raise typer.Exit(2)
     settings = load_settings()
 
@@ -738,6 +758,12 @@ def credits_grant(
         "--expires",
         help="YYYY-MM-DD (valid through that day, UTC) or an ISO datetime with its time zone.",
     ),
+    idempotency_key: str | None = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Grant at most once per key: a replay prints the first grant; the key with "
+        "another grant is refused (the same keys as the API's Idempotency-Key).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """Grant N purchased credits to a profile that has a subscription."""
@@ -752,10 +778,25 @@ def credits_grant(
             message = f"--expires: {_EXPIRY_MESSAGES[invalid.reason]}"
             raise _fail(as_json, "invalid_expiry", message, 2) from None
 
+    if idempotency_key is not None and not re.fullmatch(r"[!-~]{1,200}", idempotency_key):
+        message = "--idempotency-key: 1 to 200 visible ASCII characters"
+        raise _fail(as_json, "invalid_idempotency_key", message, 2)
+
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
-        granted = await credits.grant_credits(
-            conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
-        )
+        if idempotency_key is not None:
+            granted, fresh = await credits.grant_credits_once(
+                conn,
+                idempotency_key=idempotency_key,
+                profile_id=profile_id,
+                credits_amount=credits_amount,
+                expires_at=expires_at,
+            )
+            if not fresh:
+                return granted  # a replay: the first grant is already on the record
+        else:
+            granted = await credits.grant_credits(
+                conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+            )
         await _record_cli_action(
             conn,
             "grant",
@@ -768,6 +809,9 @@ def credits_grant(
 
     try:
         purchase = _run_db(_grant)
+    except credits.IdempotencyKeyReused:
+        message = f"idempotency key {idempotency_key!r} was used for another grant"
+        raise _fail(as_json, "idempotency_key_reused", message) from None
     except credits.ProfileNotFound:
         raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
     except credits.NoSubscription:

@@ -160,6 +160,14 @@ class Settings(BaseSettings):
     # Named operator credentials, `name:token,name:token`; ADMIN_TOKEN keeps working as "admin".
     admin_tokens: SecretStr | None = None
 
+    # --- rate limits (issue 9): requests per window, 0 = off; counted in PostgreSQL, so shared
+    # by every API process. Only requests that pass validation count.
+    rate_limit_window_seconds: int = Field(default=600, ge=1)
+    registration_rate_per_address: int = Field(default=30, ge=0)
+    registration_rate_per_email: int = Field(default=5, ge=0)
+    checkout_rate_per_address: int = Field(default=60, ge=0)
+    checkout_rate_per_user: int = Field(default=10, ge=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"

@@ -31,7 +31,10 @@ def _bearer(authorization: str | None) -> str:
 def current_user(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> AuthenticatedUser:
-    """The user of a valid Supabase access token; 401 for anything else."""
+    """The user of a valid Supabase access token; 401 for anything else.
+
+    Supabase signs `anon` and `service_role` keys with the same secret: only a signed-in user's
+    token carries `role: authenticated`, so anything else is refused even with a `sub`."""
     token = _bearer(authorization)
     try:
         claims = jwt.decode(
@@ -39,8 +42,10 @@ def current_user(
             settings.secret("supabase_jwt_secret"),
             algorithms=["HS256"],
             audience="authenticated",
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "exp", "role"]},
         )
+        if claims["role"] != "authenticated":
+            raise _UNAUTHORIZED
         return AuthenticatedUser(uuid.UUID(claims["sub"]), claims.get("email"))
     except (jwt.PyJWTError, ValueError):
         raise _UNAUTHORIZED from None

@@ -203,6 +203,10 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
             "TEMPORAL_ADDRESS": temporal_address,
             "API_PORT": str(api_port),
             "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{api_port}",
+            # Every simulated client shares one address: the per-address limits would refuse
+            # the benchmark's own load.
+            "REGISTRATION_RATE_PER_ADDRESS": "0",
+            "CHECKOUT_RATE_PER_ADDRESS": "0",
             # This checkout's modules win over whatever an older editable install mapped.
             "PYTHONPATH": str(ROOT),
         }

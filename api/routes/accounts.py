@@ -14,10 +14,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from activities.accounts import DUPLICATE_CODES, seal_password
-from api import validation
+from api import rate_limits, validation
 from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import profiles as db_profiles
 from settings import Settings
 from workflows import checkout as checkout_workflow
@@ -66,11 +66,19 @@ def _answer(code: str, details: Any = None) -> ApiError:
 class RegisterRequest(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str = Field(alias="cpfCnpj")
-    password: str
+    name: str = Field(
+        description="2 to 120 characters once spaces are collapsed; no control, invisible or "
+        "bidi characters"
+    )
+    email: str = Field(description="A valid e-mail address (stored lower-cased)")
+    phone: str = Field(description="A valid Brazilian number with DDD; +55 assumed")
+    cpf_cnpj: str = Field(
+        alias="cpfCnpj", description="A CPF (11 digits) or CNPJ (14) with valid check digits"
+    )
+    password: str = Field(
+        description="8+ characters with a letter and a digit, at most 72 bytes in UTF-8, no "
+        "control characters"
+    )
 
     _name = field_validator("name")(validation.normalize_name)
     _email = field_validator("email")(validation.normalize_email)
@@ -80,7 +88,7 @@ class RegisterRequest(BaseModel):
 
 
 class CheckoutRequest(BaseModel):
-    plan_id: str = Field(min_length=1)
+    plan_id: validation.PlanId
     billing_type: Literal["BOLETO", "CREDIT_CARD", "PIX", "UNDEFINED"]
 
 
@@ -98,11 +106,23 @@ async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
     )
 
 
-@router.post("/api/v1/profiles/register", status_code=201)
+@router.post("/api/v1/profiles/register", status_code=201, responses=responses(409, 429, 502, 503))
 async def register(
     body: RegisterRequest, request: Request, settings: SettingsDep, pool: PoolDep
 ) -> RegistrationResult:
     """Create the auth user and the profile (registration saga, level 1)."""
+    await rate_limits.enforce(
+        pool,
+        settings.rate_limit_window_seconds,
+        [
+            (
+                "register:address",
+                rate_limits.client_address(request),
+                settings.registration_rate_per_address,
+            ),
+            ("register:email", body.email, settings.registration_rate_per_email),
+        ],
+    )
     # Temporal is reached only after validation: bad input is a 422 even while Temporal is down.
     try:
         temporal = await get_temporal(request)
@@ -224,7 +244,9 @@ async def _start_attempt(
         ) from exc
 
 
-@router.post("/api/v1/checkout/create", status_code=201)
+@router.post(
+    "/api/v1/checkout/create", status_code=201, responses=responses(401, 404, 409, 429, 502, 503)
+)
 async def create_checkout(
     body: CheckoutRequest,
     request: Request,
@@ -233,6 +255,18 @@ async def create_checkout(
     pool: PoolDep,
 ) -> CheckoutResult:
     """Create the Asaas customer (if needed) and subscription (checkout saga, level 2 or 3)."""
+    await rate_limits.enforce(
+        pool,
+        settings.rate_limit_window_seconds,
+        [
+            (
+                "checkout:address",
+                rate_limits.client_address(request),
+                settings.checkout_rate_per_address,
+            ),
+            ("checkout:user", str(user.auth_user_id), settings.checkout_rate_per_user),
+        ],
+    )
     temporal = await get_temporal(request)
     async with pool.connection() as conn:
         profile = await db_profiles.get_by_auth_user_id(conn, user.auth_user_id)

@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api import validation
 from api.auth import AdminOnly, Operator
 from api.deps import PoolDep, TemporalDep
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import operations, orders
 from telemetry import events
 from workflows.purchase_client import query_status, request_cancel, request_retry
 from workflows.purchase_types import STAGES, CancelRequest
 
-router = APIRouter(prefix="/api/v1/admin/orders", tags=["admin"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/api/v1/admin/orders",
+    tags=["admin"],
+    dependencies=[AdminOnly],
+    responses=responses(401),
+)
+# Order ids reach SQL and Temporal: refuse anything else at the edge (a NUL failed in PostgreSQL).
+OrderIdPath = Annotated[validation.OrderKey, Path()]
 
 _NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
 
@@ -70,11 +78,11 @@ async def describe_order(
 
 
 class RetryRequest(BaseModel):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: validation.Text | None = None
 
 
 class CancelOrderRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=500, description="Why, for the record")
+    reason: validation.Text = Field(description="Why, for the record")
 
 
 # Finished orders are not cancelled: a completed one keeps its access (refund it at the
@@ -103,7 +111,7 @@ def _signal_failed(exc: RPCError, recorded: bool) -> ApiError:
 @router.get("", summary="List orders, optionally in one stage")
 async def list_orders(
     pool: PoolDep,
-    stage: str | None = Query(default=None),
+    stage: str | None = Query(default=None, json_schema_extra={"enum": list(STAGES)}),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     if stage is not None and stage not in STAGES:
@@ -113,8 +121,12 @@ async def list_orders(
     return {"orders": [order_view(order) for order in found]}
 
 
-@router.get("/{order_id}", summary="One order with its workflow status, audit trail and e-mails")
-async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.get(
+    "/{order_id}",
+    summary="One order with its workflow status, audit trail and e-mails",
+    responses=responses(404, 503),
+)
+async def show_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         described = await describe_order(conn, temporal, order_id)
     if described is None:
@@ -122,9 +134,14 @@ async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dic
     return described
 
 
-@router.post("/{order_id}/retry", status_code=202, summary="Resincronizar: retry the order now")
+@router.post(
+    "/{order_id}/retry",
+    status_code=202,
+    summary="Resincronizar: retry the order now",
+    responses=responses(404, 409, 503),
+)
 async def retry_order(
-    order_id: str,
+    order_id: OrderIdPath,
     pool: PoolDep,
     temporal: TemporalDep,
     operator: Operator,
@@ -146,9 +163,10 @@ async def retry_order(
     description="The order becomes `cancelled` at its next wait (awaiting payment, parked in a "
     "failed stage). A completed, revoked or cancelled order answers 409 `order_finished`: "
     "cancelling never takes access away (a refund at the provider does).",
+    responses=responses(404, 409, 503),
 )
 async def cancel_order(
-    order_id: str,
+    order_id: OrderIdPath,
     body: CancelOrderRequest,
     pool: PoolDep,
     temporal: TemporalDep,

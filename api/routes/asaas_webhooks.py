@@ -20,8 +20,9 @@ import psycopg
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import subscriptions
 from workflows.asaas_payment_client import hand_off_payment
 
@@ -35,18 +36,58 @@ _PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 class AsaasPayment(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    id: str
-    customer: str | None = None
-    subscription: str | None = None
+    id: validation.ProviderId
+    customer: validation.ProviderId | None = None
+    subscription: validation.ProviderId | None = None
     due_date: date | None = Field(default=None, alias="dueDate")
 
 
 class AsaasEvent(BaseModel):
+    # Ids are the dedupe key and reach the database: a NUL in one failed the insert on every
+    # re-send, and Asaas pauses the whole queue after 15 failures.
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1)
-    event: str = Field(min_length=1)
+    id: validation.ProviderId
+    event: validation.ShortText
     payment: AsaasPayment | None = None
+
+
+_ASAAS_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "event"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+                        "event": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "payment": {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {
+                                "id": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "customer": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "subscription": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "dueDate": {"type": "string", "format": "date"},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -63,7 +104,7 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
     return problems
 
 
-@router.post("/webhooks/asaas")
+@router.post("/webhooks/asaas", responses=responses(401, 503), openapi_extra=_ASAAS_OPENAPI)
 async def asaas_webhook(
     request: Request,
     settings: SettingsDep,
@@ -89,6 +130,8 @@ async def asaas_webhook(
         }
         raise ApiError(400, "malformed_event", "Evento malformado", [problem])
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
+    if validation.has_nul(payload):  # jsonb cannot hold it: the insert would fail on every re-send
+        raise ApiError(400, "malformed_event", "Evento com caractere nulo (\\u0000)")
     try:
         async with pool.connection() as conn, conn.transaction():
             recorded = await subscriptions.record_event(

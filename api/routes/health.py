@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import TemporalConnection
+from api.errors import responses
 from telemetry.metrics import api_metrics
 
 router = APIRouter(tags=["health"])
@@ -38,7 +39,7 @@ def _reason(exc: Exception) -> str:
     return text[:200]
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=responses(503))
 async def readyz(request: Request) -> JSONResponse:
     """Ready only when PostgreSQL and Temporal both answer."""
     checks = {"database": _check_database, "temporal": _check_temporal}

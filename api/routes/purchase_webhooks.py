@@ -11,15 +11,17 @@ import logging
 import random
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import orders
-from providers.appmax import Apphook, verify_token
+from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
 from providers.mercadopago_signature import InvalidSignature, parse, verify
 from settings import Settings
 from workflows.purchase_client import hand_off
@@ -39,11 +41,111 @@ log = logging.getLogger(__name__)
 _PRUNE_EVERY = 0.01  # share of requests that also forget signatures older than the window
 
 
+class MercadoPagoNotification(BaseModel):
+    """The body fields the gateway reads; the payment id comes from the signed query string."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: validation.ShortText | None = None
+    action: validation.ShortText | None = None
+
+
+class CheckedCustomer(ApphookCustomer):
+    firstname: validation.PersonName | None = None
+    lastname: validation.PersonName | None = None
+    email: validation.ProviderEmail | None = None
+    phone: validation.ShortText | None = None
+
+
+class CheckedOrder(ApphookOrder):
+    # The order id becomes the workflow id `purchase:appmax:<id>`: safe characters, bounded.
+    id: validation.ProviderId
+    total: Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)] | None = None
+    status: validation.ShortText | None = None
+    payment_type: validation.ShortText | None = None
+    customer: CheckedCustomer = Field(default_factory=CheckedCustomer)
+
+
+class CheckedApphook(Apphook):
+    """An Apphook whose every field the workflow and the database will accept: a NUL in a
+    name was acknowledged with 200 and then failed every write of the order's stage."""
+
+    event: validation.ShortText
+    event_type: str | None = Field(default="", max_length=64)
+    data: CheckedOrder
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` inlined, for `openapi_extra`."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def _json_request(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _inline(model.model_json_schema())}},
+    }
+
+
+_MP_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "data.id",
+            "in": "query",
+            "required": False,
+            "description": "The payment id; part of the signed manifest",
+            "schema": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+        },
+        {"name": "type", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "x-signature",
+            "in": "header",
+            "required": True,
+            "description": "`ts=<integer>,v1=<hex HMAC-SHA256>`",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "x-request-id",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+        },
+    ],
+    "requestBody": _json_request(MercadoPagoNotification),
+}
+_APPMAX_OPENAPI: dict[str, Any] = {"requestBody": _json_request(CheckedApphook)}
+
+
 def _json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "malformed_json", "JSON malformado") from None
+
+
+def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field, message and type of each problem: never the input (it may hold anything)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in err["loc"]) or None,
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 async def _deliver(
@@ -71,7 +173,12 @@ async def _deliver(
     return {"status": "accepted", "order_id": handle.id}
 
 
-@router.post("/webhooks/mercadopago", summary="Mercado Pago notification")
+@router.post(
+    "/webhooks/mercadopago",
+    summary="Mercado Pago notification",
+    responses=responses(401, 503),
+    openapi_extra=_MP_OPENAPI,
+)
 async def mercadopago_notification(
     request: Request, settings: SettingsDep, pool: PoolDep
 ) -> dict[str, str]:
@@ -92,9 +199,15 @@ async def mercadopago_notification(
     assert x_signature is not None
 
     body = _json_body(await request.body())
+    notification = MercadoPagoNotification()
+    if isinstance(body, dict):
+        try:
+            notification = MercadoPagoNotification.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, "invalid_payload", "Notificação inválida", _problems(exc)) from None
     topic = request.query_params.get("type") or request.query_params.get("topic")
-    if topic is None and isinstance(body, dict):
-        topic = body.get("type")
+    if topic is None:
+        topic = notification.type
     if topic != "payment":
         return {"status": "ignored"}
     if not data_id:
@@ -111,7 +224,7 @@ async def mercadopago_notification(
     if not fresh:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
 
-    action = body.get("action") if isinstance(body, dict) else None
+    action = notification.action
     try:
         return await _deliver(
             request,
@@ -126,21 +239,26 @@ async def mercadopago_notification(
         raise
 
 
-@router.post("/webhooks/appmax", summary="AppMax Apphook")
+@router.post(
+    "/webhooks/appmax",
+    summary="AppMax Apphook",
+    responses=responses(401, 503),
+    openapi_extra=_APPMAX_OPENAPI,
+)
 async def appmax_hook(
     request: Request,
     settings: SettingsDep,
     pool: PoolDep,
-    token: str | None = Query(default=None),
+    token: str | None = Query(default=None, description="The shared secret in the hook's URL"),
 ) -> dict[str, str]:
     """Check the URL token, then hand granting and revoking events to the order's workflow,
     each (event, order id) once."""
     if not verify_token(settings.secret("appmax_webhook_token"), token):
         raise ApiError(401, "invalid_token", "Token inválido")
     try:
-        hook = Apphook.model_validate(_json_body(await request.body()))
+        hook = CheckedApphook.model_validate(_json_body(await request.body()))
     except ValidationError as exc:
-        raise ApiError(400, "invalid_payload", "Apphook inválido", exc.errors()) from None
+        raise ApiError(400, "invalid_payload", "Apphook inválido", _problems(exc)) from None
     state = APPMAX_STATES.get(hook.event)
     if state is None:
         return {"status": "ignored"}
