@@ -67,7 +67,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    client = await connect(settings)
     pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
     try:
         async with open_provider_clients(settings) as providers:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -9,14 +12,30 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from settings import Settings
 from workflows import search_attributes
+from workflows.codec import EncryptionCodec, PayloadKey
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """A client that speaks pydantic models, like the worker."""
+def data_converter(keys: Sequence[PayloadKey]) -> DataConverter:
+    """The one data converter of every Entrega client and worker: pydantic models, encrypted by
+    the payload codec, and failures whose message and stack trace are encrypted too (error
+    messages can quote personal data)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """A client of the configured namespace that speaks the worker's data converter."""
     return await Client.connect(
-        address, namespace=namespace, data_converter=pydantic_data_converter
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=data_converter(settings.payload_keys),
     )
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import converter_for_tests
 from workflows.checkout import CheckoutWorkflow
 from workflows.registration import RegistrationWorkflow
 
@@ -24,7 +24,7 @@ HISTORIES = sorted(
 async def test_history_replays(path: Path) -> None:
     """The current RegistrationWorkflow/CheckoutWorkflow code replays this recorded history."""
     replayer = Replayer(
-        workflows=[RegistrationWorkflow, CheckoutWorkflow], data_converter=pydantic_data_converter
+        workflows=[RegistrationWorkflow, CheckoutWorkflow], data_converter=converter_for_tests()
     )
     await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
 
