@@ -21,6 +21,7 @@ from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import Settings
+from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
 from workflows.client import data_converter
@@ -141,7 +142,9 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes."""
+    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes.
+
+    When the session ends, every history on it is scanned for personal data (tests/privacy.py)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_BIN),
         data_converter=converter_for_tests(),
@@ -149,7 +152,11 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error",
     )
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_server(env.client)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
@@ -161,13 +168,19 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (pip `temporal-test-server` binary), with Entrega's
     search attributes."""
+    started = RecordStartedWorkflows()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN),
         data_converter=converter_for_tests(),
+        interceptors=[started],
     )
     await register_on_test_server(env.client)
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_ids(env.client, started.ids)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
