@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -111,8 +111,3 @@ class EncryptionCodec(PayloadCodec):
             )
         nonce, sealed = payload.data[:_NONCE_BYTES], payload.data[_NONCE_BYTES:]
         return Payload.FromString(cipher.decrypt(nonce, sealed, key_id.encode()))
-
-
-def is_encrypted(payloads: Iterable[Payload]) -> bool:
-    """Whether every one of `payloads` carries the codec's encoding."""
-    return all(p.metadata.get("encoding") == ENCODING for p in payloads)
