@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import jwt
@@ -24,6 +28,7 @@ from settings import SettingsError
 from tests.conftest import converter_for_tests, make_settings
 from tests.support import serve
 
+ROOT = Path(__file__).parents[2]
 AUDIENCE = "entrega-codec"
 UI = "http://127.0.0.1:8233"
 
@@ -169,3 +174,41 @@ async def test_outside_dev_only_the_identity_providers_tokens_decode(jwks_url, i
         assert await status(authorization=f"Bearer {_token(idp_key)}") == 200
         encode = await _post(client, "/encode", [], authorization="Bearer x")
         assert encode.status_code == 401
+
+
+def _production_env() -> dict[str, str]:
+    from tests.conftest import TEST_SECRETS
+
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")}
+    env |= {k.upper(): f"prod-{v}" for k, v in TEST_SECRETS.items()}
+    env |= {
+        "ENTREGA_ENV": "production",
+        "DATABASE_URL": "postgresql://db/entrega",
+        "SUPABASE_URL": "https://x.supabase.co",
+        "LOVABLE_FUNCTIONS_URL": "https://app.example/functions/v1",
+        "PYTHONPATH": str(ROOT),
+    }
+    return env
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({}, "CODEC_AUTH_JWKS_URL"),
+        ({"TEMPORAL_PAYLOAD_KEYS": "k1:dG9vLXNob3J0"}, "TEMPORAL_PAYLOAD_KEYS"),
+    ],
+)
+def test_codec_server_refuses_to_start_naming_the_variable(change, named, tmp_path) -> None:
+    """Outside dev, `entrega codec-server` without its identity provider, or with a malformed
+    key, exits 2 naming the variable (and never printing the key)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "codec-server"],
+        env=_production_env() | change,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert named in result.stderr
+    assert "dG9vLXNob3J0" not in result.stderr
