@@ -40,8 +40,9 @@ from workflows.purchase_types import PaymentNotice, PurchaseConfig, workflow_id
 
 
 async def _side(
-    name: str, converter: DataConverter, bench: Bench, args: argparse.Namespace
+    name: str, converter: DataConverter, bench: Bench, args: argparse.Namespace, first: int
 ) -> dict[str, Any]:
+    """One side's measurements; its people are numbered from `first` (CPFs must not repeat)."""
     run = uuid.uuid4().hex[:6]
     queue = f"bench-codec-{name}-{run}"
     settings = bench.settings.model_copy(update={"temporal_task_queue": queue})
@@ -89,7 +90,8 @@ async def _side(
                 response.raise_for_status()
 
             await _bounded(
-                [lambda n=n: register(n) for n in range(args.registrations)], args.concurrency
+                [lambda n=n: register(n) for n in range(first, first + args.registrations)],
+                args.concurrency,
             )
     finally:
         await pool.close()
@@ -105,9 +107,10 @@ async def measure(
         "codec": data_converter(bench.settings.payload_keys),
     }
     rounds: dict[str, list[dict[str, Any]]] = {"plain": [], "codec": []}
-    for name in ["plain", "codec"] * args.rounds:
+    for index, name in enumerate(["plain", "codec"] * args.rounds):
         print(f"  {name} ...", flush=True)
-        rounds[name].append(await _side(name, converters[name], bench, args))
+        first = index * args.registrations
+        rounds[name].append(await _side(name, converters[name], bench, args, first))
         print(f"    {rounds[name][-1]}", flush=True)
     await bench.sandbox.aclose()
     await bench.api.aclose()
