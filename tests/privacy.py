@@ -39,6 +39,11 @@ PII_NEEDLES: tuple[bytes, ...] = (
 )
 
 
+# Runs a test starts on purpose under the legacy `registration:<e-mail>` id (as runs from before
+# the hashed ids were), to prove they keep working; the scan leaves exactly these alone.
+LEGACY_RUNS: set[str] = set()
+
+
 def needles(extra: Iterable[str] = ()) -> list[bytes]:
     """The literal values to look for, with the test settings' secrets and `extra` values."""
     from tests.conftest import TEST_SECRETS
@@ -65,6 +70,8 @@ async def scan_server(client: Client, extra: Iterable[str] = ()) -> list[str]:
     looked_for = needles(extra)
     found: list[str] = []
     async for wf in client.list_workflows():
+        if wf.id in LEGACY_RUNS:
+            continue
         found += findings(f"{wf.id} (visibility)", wf.raw_info.SerializeToString(), looked_for)
         handle = client.get_workflow_handle(wf.id, run_id=wf.run_id)
         found += findings(wf.id, await history_bytes(handle), looked_for)
