@@ -166,6 +166,29 @@ def sandbox(
     )
 
 
+@app.command("codec-server")
+def codec_server() -> None:
+    """Run the codec server the Temporal Web UI decodes payloads with (never on the gateway)."""
+    import uvicorn
+
+    from api.codec_server import create_codec_app
+    from settings import SettingsError
+
+    settings = load_settings()
+    try:
+        codec_app = create_codec_app(settings)
+    except SettingsError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        codec_app,
+        host=settings.codec_server_host,
+        port=settings.codec_server_port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations (safe to run concurrently; a no-op when up to date)."""
@@ -193,7 +216,7 @@ def setup() -> None:
     settings = load_settings()
 
     async def _setup() -> list[str]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         return await register_search_attributes(client)
 
     added = asyncio.run(_setup())
@@ -214,7 +237,7 @@ def worker_ready() -> None:
     settings = load_settings()
 
     async def _pollers() -> int:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=settings.temporal_namespace,
@@ -348,7 +371,7 @@ def orders_show(
 
     async def _show() -> dict[str, Any] | None:
         try:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
+            client = await connect(settings)
         except Exception:
             client = None  # the database still tells the story
         return await _with_conn(settings, lambda conn: describe_order(conn, client, order_id))
@@ -428,7 +451,7 @@ def orders_retry(
                 ]
             return ids
 
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         results: dict[str, str] = {}
         for workflow_id in await _with_conn(settings, targets):
             try:
@@ -479,7 +502,7 @@ def orders_cancel(
         workflow_id = order.order_id if order else order_id
         if order is not None and order.stage in FINISHED_STAGES:
             return f"{workflow_id} is {order.stage}: not cancelled"
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         try:
             await request_cancel(
                 client, workflow_id, CancelRequest(reason=reason, actor=cli_operator())
@@ -513,7 +536,7 @@ async def _saga_client(settings: Settings) -> Any:
     from workflows.client import connect
 
     try:
-        return await connect(settings.temporal_address, settings.temporal_namespace)
+        return await connect(settings)
     except RuntimeError:
         err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
         raise typer.Exit(1) from None
@@ -525,10 +548,40 @@ def _saga_query(stage: str | None) -> str:
     return f"{_SIGNUP_TYPES} AND EntregaStage IS NOT NULL"
 
 
+def _registration_ids(settings: Settings, email: str) -> list[str]:
+    """The workflow ids a registration of `email` may have: the keyed hash, and the e-mail
+    itself for runs started before ids were hashed. Exit 2 if it is no e-mail address."""
+    from api.validation import normalize_email
+    from workflows import registration
+
+    try:
+        normalized = normalize_email(email)
+    except ValueError:
+        err_console.print(f"not an e-mail address: {email!r}", highlight=False)
+        raise typer.Exit(2) from None
+    return [
+        registration.workflow_id(normalized, settings.secret("registration_id_key")),
+        registration.legacy_workflow_id(normalized),
+    ]
+
+
+def _email_query(settings: Settings, email: str, stage: str | None) -> str:
+    ids = " OR ".join(
+        f"WorkflowId = '{i.replace(chr(39), '')}'" for i in _registration_ids(settings, email)
+    )
+    query = f"WorkflowType = 'RegistrationWorkflow' AND ({ids})"
+    if stage:
+        query += f" AND EntregaStage = '{stage.replace(chr(39), '')}'"
+    return query
+
+
 @sagas_app.command("list")
 def sagas_list(
     stage: str | None = typer.Option(
         None, help="compensating | compensation_failed | rolled_back (default: all of them)."
+    ),
+    email: str | None = typer.Option(
+        None, help="Only the registrations of this e-mail (found by its keyed hash), any stage."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -549,9 +602,10 @@ def sagas_list(
                 "stage": wf.typed_search_attributes.get(STAGE),
                 "started": wf.start_time.isoformat(),
             }
-            async for wf in client.list_workflows(_saga_query(stage))
+            async for wf in client.list_workflows(query)
         ]
 
+    query = _email_query(settings, email, stage) if email else _saga_query(stage)
     rows = asyncio.run(_list())
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
@@ -565,7 +619,11 @@ def sagas_list(
 @sagas_app.command("retry")
 def sagas_retry(
     workflow_ids: Annotated[
-        list[str] | None, typer.Argument(help="registration:... or checkout:... ids.")
+        list[str] | None,
+        typer.Argument(
+            help="registration:... or checkout:... ids; `registration:<e-mail>` finds the "
+            "registration of that e-mail under either id."
+        ),
     ] = None,
     stage: Annotated[
         str | None, typer.Option(help="Signal every saga in this stage instead.")
@@ -605,7 +663,7 @@ def sagas_retry(
 
     async def _retry() -> bool:
         client = await _saga_client(settings)
-        targets = list(workflow_ids or [])
+        targets = [await _resolve_saga_id(client, settings, i) for i in workflow_ids or []]
         if stage:
             in_stage = [wf.id async for wf in client.list_workflows(_saga_query(stage))]
             if not in_stage:
@@ -622,6 +680,23 @@ def sagas_retry(
         return all_sent
 
     raise typer.Exit(0 if asyncio.run(_retry()) else 1)
+
+
+async def _resolve_saga_id(client: Any, settings: Settings, workflow_id: str) -> str:
+    """`registration:<e-mail>` names a run under that legacy id if one exists, else the hashed
+    id of that e-mail; any other id is taken as it is."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    prefix, _, rest = workflow_id.partition(":")
+    if prefix != "registration" or "@" not in rest:
+        return workflow_id
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return workflow_id
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return _registration_ids(settings, rest)[0]
 
 
 @app.command()

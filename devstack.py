@@ -39,6 +39,9 @@ DEV_SECRETS = {
     "RESEND_API_KEY": "dev-re_resend-key",
     "ADMIN_TOKEN": "dev-admin-token",
     "CREDENTIALS_KEY": "dev-credentials-key",
+    # A fixed dev key, so histories in .entrega/temporal.db still decode after a restart.
+    "TEMPORAL_PAYLOAD_KEYS": "dev-1:ZW50cmVnYS1kZXYtcGF5bG9hZC1rZXktMzItYnl0ZXM=",
+    "REGISTRATION_ID_KEY": "dev-registration-id-key",
 }
 
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -98,6 +101,7 @@ class Ports:
     sandbox: int = 8900
     temporal: int = 7233
     temporal_ui: int = 8233
+    codec: int = 8081
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Ports:
@@ -106,7 +110,12 @@ class Ports:
             sandbox=int(env.get("SANDBOX_PORT", cls.sandbox)),
             temporal=int(env.get("TEMPORAL_PORT", cls.temporal)),
             temporal_ui=int(env.get("TEMPORAL_UI_PORT", cls.temporal_ui)),
+            codec=int(env.get("CODEC_SERVER_PORT", cls.codec)),
         )
+
+    @property
+    def codec_url(self) -> str:
+        return f"http://127.0.0.1:{self.codec}"
 
 
 @dataclass
@@ -132,6 +141,7 @@ class DevStack:
         (self.home / "logs").mkdir(exist_ok=True)
         self._check_ports_free()
         self._start_database()
+        self._start_codec_server()
         self._start_temporal()
         self._register_search_attributes()
         self._seed()
@@ -174,7 +184,11 @@ class DevStack:
     # --- steps ----------------------------------------------------------------------------
 
     def _check_ports_free(self) -> None:
-        ports = {"API": self.ports.api, "sandbox": self.ports.sandbox}
+        ports = {
+            "API": self.ports.api,
+            "sandbox": self.ports.sandbox,
+            "codec server": self.ports.codec,
+        }
         if address := self.env.get("WORKER_METRICS_ADDRESS"):
             ports["worker metrics (WORKER_METRICS_ADDRESS)"] = int(address.rsplit(":", 1)[1])
         if "TEMPORAL_ADDRESS" not in self.env:
@@ -199,6 +213,14 @@ class DevStack:
         applied = migrate(self.env["DATABASE_URL"])
         self.say(f"Migrations: {len(applied)} applied" if applied else "Migrations: up to date")
 
+    def _start_codec_server(self) -> None:
+        """The Web UI's codec server: in dev it decodes for any caller on this machine."""
+        ui = self.ports.temporal_ui
+        self.env.setdefault("CODEC_SERVER_PORT", str(self.ports.codec))
+        self.env.setdefault("CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
+        self._spawn("codec-server", ["codec-server"])
+        self._wait_http("codec server", f"{self.ports.codec_url}/healthz")
+
     def _start_temporal(self) -> None:
         if "TEMPORAL_ADDRESS" in self.env:
             self.say(f"Temporal: using {self.env['TEMPORAL_ADDRESS']}")
@@ -218,6 +240,9 @@ class DevStack:
                 str(self.ports.temporal),
                 "--ui-port",
                 str(self.ports.temporal_ui),
+                # The UI decodes payloads in the browser through our codec server.
+                "--ui-codec-endpoint",
+                self.ports.codec_url,
                 "--db-filename",
                 str(db_file),
                 # WAL without fsync per commit: a killed Temporal process loses nothing (the OS
@@ -402,6 +427,7 @@ def _banner(env: dict[str, str], ports: Ports, sandbox_url: str, env_file: Path)
   Readiness         http://127.0.0.1:{api_port}/readyz
   Temporal Web UI   {temporal_ui}
   Temporal gRPC     {env["TEMPORAL_ADDRESS"]}
+  Codec server      {ports.codec_url} (decodes payloads for the Web UI)
   Sandbox inbox     {sandbox_url}/_sandbox/inbox
   Sandbox control   {sandbox_url}/_sandbox/state
   PostgreSQL        {env["DATABASE_URL"]}

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from workflows.codec import PayloadKey, parse_payload_keys
+
 DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
 # Every secret Entrega needs; outside dev each must be set and must not be a dev value.
@@ -25,6 +27,8 @@ SECRET_FIELDS = (
     "resend_api_key",
     "admin_token",
     "credentials_key",
+    "temporal_payload_keys",
+    "registration_id_key",
 )
 # Addresses with no sensible production default.
 REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
@@ -117,6 +121,19 @@ class Settings(BaseSettings):
     # Fernet key that keeps generated passwords encrypted until the credentials e-mail is accepted.
     credentials_key: SecretStr | None = None
 
+    # --- personal data in Temporal (issue #13) ---
+    # `key-id:base64-key,...` (AES-256): the first encrypts every payload, all of them decrypt.
+    temporal_payload_keys: SecretStr | None = None
+    # Keys the HMAC in registration workflow ids; never rotated (ids must stay stable).
+    registration_id_key: SecretStr | None = None
+    # The codec server for the Web UI: where it listens, which UI origins may call it, and
+    # (outside dev) the operators' identity provider whose tokens it accepts.
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8081
+    codec_cors_origins: str = ""
+    codec_auth_jwks_url: str | None = None
+    codec_auth_audience: str | None = None
+
     # Waits between provisioning retry rounds once Temporal's quick retries are spent.
     provisioning_retry_schedule: Durations = Field(
         default=[timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)], min_length=1
@@ -182,6 +199,13 @@ class Settings(BaseSettings):
                 raise ValueError("ADMIN_TOKENS must be name:token pairs separated by commas")
         return value
 
+    @field_validator("temporal_payload_keys")
+    @classmethod
+    def _payload_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            parse_payload_keys(value.get_secret_value())
+        return value
+
     @model_validator(mode="after")
     def _refuse_incomplete_production_config(self) -> Settings:
         if self.is_dev:
@@ -219,6 +243,22 @@ class Settings(BaseSettings):
             if name and token:
                 tokens[token] = name
         return tokens
+
+    @property
+    def payload_keys(self) -> list[PayloadKey]:
+        """The payload codec's keys, the encrypting one first."""
+        text = self.secret("temporal_payload_keys")
+        if not text:
+            raise SettingsError("TEMPORAL_PAYLOAD_KEYS is not set")
+        return parse_payload_keys(text)
+
+    @property
+    def codec_origins(self) -> list[str]:
+        """Web UI origins allowed to call the codec server (dev: the local UI's)."""
+        origins = [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
+        if not origins and self.is_dev:
+            return ["http://localhost:8233", "http://127.0.0.1:8233"]
+        return origins
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field; empty when unset (dev and tests only)."""

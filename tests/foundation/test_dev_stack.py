@@ -62,7 +62,7 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     SIGINT frees every port."""
     ports = {
         name: free_port()
-        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
     }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
@@ -85,6 +85,19 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert inbox.status_code == 200
         docs = httpx.get(f"http://127.0.0.1:{ports['API']}/docs", timeout=5)
         assert docs.status_code == 200
+        codec = f"http://127.0.0.1:{ports['CODEC_SERVER']}"
+        assert f"Codec server      {codec}" in banner
+        ui_origin = f"http://127.0.0.1:{ports['TEMPORAL_UI']}"
+        decoded = httpx.post(
+            f"{codec}/decode",
+            json={"payloads": []},
+            headers={"origin": ui_origin, "x-namespace": "default"},
+            timeout=5,
+        )
+        assert decoded.status_code == 200, decoded.text
+        assert decoded.headers["access-control-allow-origin"] == ui_origin
+        ui_settings = httpx.get(f"{ui_origin}/api/v1/settings", timeout=5).json()
+        assert ui_settings["Codec"]["Endpoint"] == codec
 
         second = subprocess.run(
             [sys.executable, "-m", "cli", "dev"],
@@ -111,7 +124,7 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert "database is up to date" in migrate.stdout
 
         children = psutil.Process(dev.pid).children(recursive=True)
-        assert len(children) >= 4  # temporal, sandbox, worker, api
+        assert len(children) >= 5  # temporal, codec server, sandbox, worker, api
     finally:
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
@@ -154,7 +167,7 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     """Even if `entrega dev` is SIGKILLed (no chance to clean up), its children stop too."""
     ports = {
         name: free_port()
-        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS")
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
     }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}

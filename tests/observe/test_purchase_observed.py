@@ -17,11 +17,10 @@ import yaml
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from telemetry import logs, metrics, tracing
 from telemetry.temporal import RequestIdInterceptor
-from tests.conftest import TEST_SECRETS
+from tests.conftest import TEST_SECRETS, converter_for_tests
 from tests.credits.conftest import Ledger
 from tests.purchases.stack import Stack, purchase_stack, stack_settings
 from tests.support import SandboxHandle, free_port, user_token
@@ -49,7 +48,7 @@ async def observed(
     client = await Client.connect(
         temporal_client.service_client.config.target_host,
         namespace=temporal_client.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
         interceptors=[RequestIdInterceptor(), *tracing.temporal_interceptors()],
         runtime=metrics.worker_runtime(metrics_address),
     )

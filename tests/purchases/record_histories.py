@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.conftest import converter_for_tests
 from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
@@ -206,7 +206,7 @@ async def main(names: list[str]) -> None:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
     )
     try:
         await register_on_test_server(env.client)

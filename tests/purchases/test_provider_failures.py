@@ -112,6 +112,7 @@ async def test_exhausted_schedule_parks_until_cli_retry(make_stack) -> None:
             "ENTREGA_ENV": "test",
             "DATABASE_URL": stack.settings.database_url,
             "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+            "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
         }
         result = await asyncio.to_thread(
             CliRunner().invoke, cli_app, ["orders", "retry", "--stage", "failed_permanent"], env=env

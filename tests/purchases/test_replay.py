@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import converter_for_tests
 from workflows.purchase import PurchaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("purchase_*.json"))
@@ -36,6 +36,6 @@ def test_histories_are_committed() -> None:
 async def test_history_replays_cleanly(path: Path) -> None:
     """Replaying the recorded history makes exactly the recorded decisions."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[PurchaseWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PurchaseWorkflow], data_converter=converter_for_tests())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

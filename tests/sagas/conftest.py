@@ -15,6 +15,7 @@ from providers.clients import ProviderClients, open_provider_clients
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from tests.support import SandboxHandle, user_token
 from worker import build_worker
+from workflows.registration import workflow_id
 
 CPFS = ["52998224725", "11144477735", "39053344705", "15350946056", "71428793860"]
 
@@ -133,7 +134,8 @@ async def stack(pool, sandbox, temporal_client, task_queue, database_url):
 
 
 def registration_id(n: int = 0) -> str:
-    return f"registration:pessoa{n}@example.com"
+    """The workflow id of `person(n)`'s registration (the keyed hash of the e-mail)."""
+    return workflow_id(f"pessoa{n}@example.com", TEST_SECRETS["registration_id_key"])
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import converter_for_tests
 from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.registration import RegistrationWorkflow
@@ -26,7 +26,7 @@ async def test_history_replays(path: Path) -> None:
     """The current signup and Asaas payment workflow code replays this recorded history."""
     replayer = Replayer(
         workflows=[RegistrationWorkflow, CheckoutWorkflow, AsaasPaymentWorkflow],
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
     )
     await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
 
