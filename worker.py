@@ -15,13 +15,18 @@ from activities.accounts import AccountActivities
 from activities.asaas_payments import AsaasPaymentActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
+from activities.reconcile_providers import ReconcileActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
 from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 from workflows.registration import RegistrationWorkflow
 
 WORKFLOWS: Sequence[type] = [
@@ -29,6 +34,10 @@ WORKFLOWS: Sequence[type] = [
     RegistrationWorkflow,
     CheckoutWorkflow,
     AsaasPaymentWorkflow,
+    ReconcileMercadoPagoWorkflow,
+    ReconcileAsaasWorkflow,
+    ReconcileOrphansWorkflow,
+    PruneWebhookSignaturesWorkflow,
 ]
 
 
@@ -50,6 +59,7 @@ def build_activities(
         purchases.deactivate_user,
         *accounts.all(),
         asaas_payments.apply_payment,
+        *ReconcileActivities(settings, pool, providers).all(),
     ]
 
 
