@@ -7,6 +7,7 @@ import os
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -220,6 +221,6 @@ async def start_schedules() -> AsyncIterator[Callable[[Client, Settings], Awaita
     yield start
     for client, sid in made:
         try:
-            await client.get_schedule_handle(sid).delete()
+            await client.get_schedule_handle(sid).delete(rpc_timeout=timedelta(seconds=2))
         except Exception:  # the server may be gone already (outage tests)
             pass
