@@ -155,8 +155,7 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _short_duration(cls, value: object) -> object:
-        """`10m`, `48h`, `1d` as everywhere else in Entrega; pydantic reads the rest (ISO 8601,
-        seconds)."""
+        """`10m`, `48h`, `1d` as everywhere else in Entrega; pydantic reads the rest (ISO 8601)."""
         if isinstance(value, str) and _DURATION.match(value):
             return parse_duration(value)
         return value
