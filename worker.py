@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
 from activities.asaas_payments import AsaasPaymentActivities
+from activities.catalogue import CatalogueActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
 from activities.reconcile_providers import ReconcileActivities
@@ -57,6 +58,7 @@ def build_activities(
         purchases.send_credentials,
         purchases.send_confirmation,
         purchases.deactivate_user,
+        CatalogueActivities(pool).match_product,
         *accounts.all(),
         asaas_payments.apply_payment,
         *ReconcileActivities(settings, pool, providers).all(),

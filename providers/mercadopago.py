@@ -20,6 +20,24 @@ class MercadoPagoPayer(BaseModel):
     last_name: str | None = None
 
 
+class MercadoPagoItem(BaseModel):
+    """One `additional_info.items[]` entry, as the checkout set it. MP answers `quantity` and
+    `unit_price` as strings ("1", "49.9"); both are read as numbers."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    id: str | None = None
+    title: str | None = None
+    quantity: int | None = None
+    unit_price: Decimal | None = None
+
+
+class MercadoPagoAdditionalInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[MercadoPagoItem] | None = None
+
+
 class MercadoPagoPayment(BaseModel):
     """The fields of a payment Entrega uses; MP sends many more."""
 
@@ -33,7 +51,9 @@ class MercadoPagoPayment(BaseModel):
     payment_method_id: str | None = None
     payment_type_id: str | None = None
     external_reference: str | None = None
+    date_created: datetime | None = None
     date_approved: datetime | None = None
+    additional_info: MercadoPagoAdditionalInfo | None = None
     payer: MercadoPagoPayer = Field(default_factory=MercadoPagoPayer)
     metadata: dict[str, Any] = Field(default_factory=dict)
 

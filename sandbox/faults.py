@@ -55,6 +55,9 @@ class FaultSpec(BaseModel):
     code: str | None = None
     message: str | None = None
     retry_after: int | None = Field(default=None, ge=0)
+    # The operation takes effect first, then the fault answers: the answer is lost, and so is the
+    # service's memory of the request's idempotency key (a retry is a new request).
+    after_effect: bool = False
     # Service `webhooks` only: the notification is never sent (the provider lost it).
     drop: bool = False
 
@@ -142,11 +145,14 @@ class FaultStore:
     def views(self) -> list[dict[str, object]]:
         return [fault.view() for fault in self._faults]
 
-    def fire(self, service: str, operation: str) -> list[Fault]:
-        """The faults that fire for this call, in the order they were added (counts updated)."""
+    def fire(self, service: str, operation: str, *, after_effect: bool = False) -> list[Fault]:
+        """The faults that fire for this call, in the order they were added (counts updated);
+        `after_effect` picks the faults that answer after the operation took effect."""
         fired = []
         for fault in self._faults:
             if fault.exhausted or not fault.matches(service, operation):
+                continue
+            if fault.spec.after_effect != after_effect:
                 continue
             if fault.spec.rate is not None and self._rng.random() >= fault.spec.rate:
                 continue
@@ -165,10 +171,12 @@ class FaultStore:
             return True
         return False
 
-    async def apply(self, service: str, operation: str, request: Request) -> Failure | None:
+    async def apply(
+        self, service: str, operation: str, request: Request, *, after_effect: bool = False
+    ) -> Failure | None:
         """Run this call's faults: sleep their latency, hang if asked, and say which error to
         answer (None: answer normally)."""
-        fired = self.fire(service, operation)
+        fired = self.fire(service, operation, after_effect=after_effect)
         if not fired:
             return None
         latency = sum(f.spec.latency_ms for f in fired) / 1000

@@ -49,6 +49,8 @@ _PAYMENT_TYPES = {
     "debmaster": "debit_card",
     "debelo": "debit_card",
 }
+# INTERFACES.md: sandbox payments and orders carry this product unless a test names another.
+DEFAULT_PRODUCT = "entrega-acesso"
 # The collector (our seller account) in notifications.
 USER_ID = 123456789
 
@@ -66,6 +68,10 @@ class NewPayment(BaseModel):
     payment_method_id: str = "pix"
     metadata: dict[str, Any] = Field(default_factory=dict)
     external_reference: str | None = None
+    # What the checkout sold: one `additional_info.items[]` line with this id (null: no items,
+    # a payment that names no product) and the payment's `currency_id`.
+    product_id: str | None = DEFAULT_PRODUCT
+    currency: str = Field(default="BRL", pattern=r"^[A-Z]{3}$")
 
 
 class StatusChange(BaseModel):
@@ -114,7 +120,7 @@ def router(sandbox: Sandbox) -> APIRouter:
             "operation_type": "regular_payment",
             "status": new.status,
             "status_detail": _DETAILS[new.status],
-            "currency_id": "BRL",
+            "currency_id": new.currency,
             "transaction_amount": float(new.amount),
             "payment_method_id": new.payment_method_id,
             "payment_type_id": _PAYMENT_TYPES.get(new.payment_method_id, "credit_card"),
@@ -128,6 +134,7 @@ def router(sandbox: Sandbox) -> APIRouter:
             },
             "metadata": new.metadata,
             "collector_id": USER_ID,
+            "additional_info": {"items": _items(new)},
         }
         _set_status(payment, new.status)
         payments[payment_id] = payment
@@ -265,6 +272,22 @@ def _payment(sandbox: Sandbox, payment_id: str) -> dict[str, Any]:
     if payment is None:
         raise Reply(404, {"error": {"code": "not_found", "message": "no such payment"}})
     return payment
+
+
+def _items(new: NewPayment) -> list[dict[str, Any]]:
+    """As MP answers them: `quantity` and `unit_price` are strings."""
+    if new.product_id is None:
+        return []
+    return [
+        {
+            "id": new.product_id,
+            "title": new.product_id,
+            "description": None,
+            "category_id": None,
+            "quantity": "1",
+            "unit_price": str(new.amount),
+        }
+    ]
 
 
 def _set_status(payment: dict[str, Any], status: str) -> None:

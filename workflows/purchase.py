@@ -22,14 +22,17 @@ with workflow.unsafe.imports_passed_through():
         CREATE_USER,
         DEACTIVATE_USER,
         FETCH_PAYMENT,
+        MATCH_PRODUCT,
         SEND_CONFIRMATION,
         SEND_CREDENTIALS,
         SET_STAGE,
         FetchPayment,
+        MatchProduct,
         OrderRef,
         OrderState,
         Payment,
         PaymentNotice,
+        ProductMatch,
         PurchaseInput,
         PurchaseResult,
         PurchaseStatus,
@@ -39,6 +42,10 @@ with workflow.unsafe.imports_passed_through():
     )
 
 REVOKED = ("refunded", "charged_back")
+# Patch ids: each guards a change of decisions, so that older histories still replay.
+REFUND_FINAL_PATCH = "purchases-refund-final"
+# Approved payments are matched against the product catalogue before anything is provisioned.
+CATALOGUE_PATCH = "catalogue-match-product"
 FINISHED: tuple[Stage, ...] = ("completed", "revoked")
 
 # Bookkeeping in our own database: keep trying, a stage change must never be lost.
@@ -85,6 +92,7 @@ class PurchaseWorkflow:
         self._payment: Payment | None = None
         self._user_id: str | None = None
         self._input: PurchaseInput | None = None
+        self._match_products = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -111,6 +119,10 @@ class PurchaseWorkflow:
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._input = purchase
+        # Decided in the first workflow task, before any local activity: a patch marker recorded
+        # in a later task than replay expects it would read as "not patched". Orders started
+        # before the catalogue existed are therefore never matched.
+        self._match_products = workflow.patched(CATALOGUE_PATCH)
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
@@ -132,6 +144,8 @@ class PurchaseWorkflow:
             self._retry_requested = False
             payment = await self._refresh()
 
+        if payment.state == "approved" and self._match_products:
+            payment = await self._until_matched(payment)
         if payment.state == "rejected":
             await self._enter("cancelled", error=f"pagamento {payment.provider_status}")
             return self._result()
@@ -141,6 +155,15 @@ class PurchaseWorkflow:
 
         order = await self._enter("queued")
         self._user_id = order.lovable_user_id
+        if order.refunded and workflow.patched(REFUND_FINAL_PATCH):
+            # Refunded before, maybe in an earlier run: a late or re-sent "paid" never grants
+            # access. The orders table refused `queued` and keeps its stage; so does the order.
+            self._stage = order.stage
+            self._history.append(
+                StageEntry(stage=order.stage, at=workflow.now(), error="pedido já estornado")
+            )
+            workflow.upsert_search_attributes([search_attributes.STAGE.value_set(order.stage)])
+            return self._result()
         if order.stage in FINISHED:
             # A finished order is never reopened by a late duplicate of its notification.
             self._stage = order.stage
@@ -200,6 +223,29 @@ class PurchaseWorkflow:
                     self._next_retry_at = workflow.now() + delay
                     await self._enter(failed_stage, error=_reason(err))
                     await self._park(delay)
+
+    async def _until_matched(self, payment: Payment) -> Payment:
+        """An approved payment that matches no product Entrega sells is parked in
+        `failed_permanent` with the reason: no user, no e-mail. A `retry` (after a person fixed
+        the catalogue) matches it again; a refund or cancellation ends it. Answers the payment
+        as it stands once it matches or is no longer approved."""
+        while payment.state in ("approved", "pending"):
+            if payment.state == "approved":
+                match: ProductMatch = await workflow.execute_local_activity(
+                    MATCH_PRODUCT,
+                    MatchProduct(order_id=workflow.info().workflow_id, payment=payment),
+                    result_type=ProductMatch,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=_DB_RETRY,
+                )
+                if match.mismatch is None:
+                    return payment
+                if (self._stage, self._last_error) != ("failed_permanent", match.mismatch):
+                    await self._enter("failed_permanent", error=match.mismatch)
+            await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+            self._retry_requested = False
+            payment = await self._refresh()
+        return payment
 
     async def _park(self, delay: timedelta | None) -> None:
         """Wait for the durable timer (None: forever) or a `retry` signal, whichever comes first.

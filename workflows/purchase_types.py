@@ -57,6 +57,7 @@ CREATE_USER = "purchases.create_user"
 SEND_CREDENTIALS = "purchases.send_credentials"
 SEND_CONFIRMATION = "purchases.send_confirmation"
 DEACTIVATE_USER = "purchases.deactivate_user"
+MATCH_PRODUCT = "purchases.match_product"
 
 
 def workflow_id(provider: Provider, provider_order_id: str) -> str:
@@ -95,6 +96,15 @@ class PurchaseConfig(BaseModel):
         )
 
 
+class PaymentItem(BaseModel):
+    """One line of what was bought, as the checkout described it to the provider."""
+
+    product_id: str | None = None
+    title: str | None = None
+    quantity: int = 1
+    unit_price: Decimal | None = None
+
+
 class Payment(BaseModel):
     """The facts of a payment as the provider reports them."""
 
@@ -106,6 +116,13 @@ class Payment(BaseModel):
     amount: Decimal | None = None
     currency: str = "BRL"
     payment_method: str | None = None
+    # What was bought (empty when the provider names no product) and when: the catalogue's
+    # price must have been valid at `created_at` (README, "The product catalogue").
+    items: list[PaymentItem] = Field(default_factory=list)
+    created_at: datetime | None = None
+    # AppMax's `total_products`: the products' value before shipping and card interest, which
+    # its `total` includes. None when the provider reports only the amount charged.
+    products_amount: Decimal | None = None
 
 
 class PaymentNotice(BaseModel):
@@ -129,6 +146,18 @@ class FetchPayment(BaseModel):
     provider_order_id: str
 
 
+class MatchProduct(BaseModel):
+    order_id: str
+    payment: Payment
+
+
+class ProductMatch(BaseModel):
+    """Which catalogue product an approved payment paid for, or why it matches none."""
+
+    product_id: str | None = None
+    mismatch: str | None = None
+
+
 class StageChange(BaseModel):
     """One transition, written to `orders` and `integration_logs` together."""
 
@@ -148,6 +177,8 @@ class OrderState(BaseModel):
     stage: Stage
     lovable_user_id: str | None = None
     credentials_sent: bool = False
+    # A refund or chargeback was seen for the order, in this run or an earlier one: final.
+    refunded: bool = False
 
 
 class OrderRef(BaseModel):

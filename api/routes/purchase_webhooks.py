@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -24,9 +25,11 @@ from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
     APPMAX_STATES,
     Payment,
+    PaymentItem,
     PaymentNotice,
     Provider,
     PurchaseConfig,
+    workflow_id,
 )
 
 router = APIRouter(tags=["webhooks"])
@@ -119,9 +122,13 @@ async def mercadopago_notification(
 
 @router.post("/webhooks/appmax", summary="AppMax Apphook")
 async def appmax_hook(
-    request: Request, settings: SettingsDep, token: str | None = Query(default=None)
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    token: str | None = Query(default=None),
 ) -> dict[str, str]:
-    """Check the URL token, then hand granting and revoking events to the order's workflow."""
+    """Check the URL token, then hand granting and revoking events to the order's workflow,
+    each (event, order id) once."""
     if not verify_token(settings.secret("appmax_webhook_token"), token):
         raise ApiError(401, "invalid_token", "Token inválido")
     try:
@@ -141,11 +148,55 @@ async def appmax_hook(
         phone=customer.phone,
         amount=hook.data.total,
         payment_method=hook.data.payment_type,
+        **_apphook_purchase(hook),
     )
-    return await _deliver(
-        request,
-        settings,
-        provider="appmax",
-        provider_order_id=hook.data.id,
-        notice=PaymentNotice(action=hook.event, payment=payment),
-    )
+    # PROVIDERS.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
+    # 200 and not delivered again; the claim is released when the hand-off fails.
+    async with pool.connection() as conn:
+        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
+    if not fresh:
+        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
+    try:
+        return await _deliver(
+            request,
+            settings,
+            provider="appmax",
+            provider_order_id=hook.data.id,
+            notice=PaymentNotice(action=hook.event, payment=payment),
+        )
+    except ApiError:
+        async with pool.connection() as conn:
+            await orders.release_appmax_event(conn, hook.event, hook.data.id)
+        raise
+
+
+# AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
+_BRASILIA = timezone(timedelta(hours=-3))
+
+
+def _apphook_purchase(hook: Apphook) -> dict[str, Any]:
+    """What the Apphook says was bought, and when, for matching against the catalogue."""
+    created_at = None
+    if hook.data.created_at:
+        try:
+            created_at = datetime.fromisoformat(hook.data.created_at)
+        except ValueError:
+            created_at = None
+    if created_at is None:
+        created_at = datetime.now(UTC)  # received now: AppMax sends as the order is paid
+    elif created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=_BRASILIA)
+    items = [
+        PaymentItem(
+            product_id=p.sku,
+            title=p.name,
+            quantity=1 if p.qty is None else p.qty,
+            unit_price=p.price,
+        )
+        for p in hook.data.products or []
+    ]
+    return {
+        "items": items,
+        "created_at": created_at,
+        "products_amount": hook.data.total_products,
+    }

@@ -15,12 +15,18 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("purchase_*
 
 
 def test_histories_are_committed() -> None:
-    """The replay suite has its histories: completed, retried, pending then refunded, AppMax."""
+    """The replay suite has its histories: completed, retried, pending then refunded, AppMax,
+    and AppMax paid after its refund (patch purchases-refund-final), and the catalogue's match
+    (matched, parked then retried, AppMax parked then refunded)."""
     assert {p.stem for p in HISTORIES} >= {
         "purchase_completed",
         "purchase_retried_after_failures",
         "purchase_pending_then_refunded",
         "purchase_appmax_paid_then_refunded",
+        "purchase_appmax_paid_after_refund",
+        "purchase_catalogue_matched",
+        "purchase_catalogue_mismatch_then_retried",
+        "purchase_appmax_catalogue_mismatch_refunded",
     }
 
 

@@ -89,6 +89,23 @@ async def test_apphook_carries_the_token_and_standard_envelope(
     assert refunded.revokes and refunded.data.customer.email == "a@x.com"
 
 
+async def test_apphooks_carry_the_product_unless_told_not_to(
+    sandbox: SandboxHandle, gateway: Gateway
+) -> None:
+    """entrega-acesso by default, another product when named, none for `product_id: null`;
+    a later event for the order repeats its products."""
+    for fields in ({}, {"product_id": "outro"}, {"product_id": None}):
+        await sandbox.http.post("/_sandbox/appmax/orders", json={"event": "OrderPaid", **fields})
+    order_id = json_of(gateway.deliveries[0])["data"]["id"]
+    await sandbox.http.post(
+        "/_sandbox/appmax/orders", json={"event": "OrderRefund", "order_id": order_id}
+    )
+    hooks = [Apphook.model_validate(json_of(d)).data for d in gateway.deliveries]
+    skus = [[p.sku for p in h.products] if h.products is not None else None for h in hooks]
+    assert skus == [["entrega-acesso"], ["outro"], None, ["entrega-acesso"]]
+    assert hooks[0].total_products == hooks[0].total
+
+
 async def test_asaas_event_for_a_subscription_charge(
     sandbox: SandboxHandle, gateway: Gateway
 ) -> None:
