@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -20,8 +21,9 @@ from temporalio import activity
 
 from activities.accounts import BRAZIL, _provider_failure
 from activities.asaas_payments import PAID
+from activities.catalogue import judge, mercadopago_items
 from activities.reconcile import find_orphans, running_sagas
-from db import orders
+from db import orders, products
 from db import reconcile as db_reconcile
 from db.journal import insert_log
 from providers.clients import ProviderClients
@@ -31,7 +33,13 @@ from settings import Settings
 from workflows.asaas_payment import workflow_id as asaas_workflow_id
 from workflows.asaas_payment_client import hand_off_payment
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import MP_STATES, PaymentNotice, PurchaseConfig, workflow_id
+from workflows.purchase_types import (
+    MP_STATES,
+    Payment,
+    PaymentNotice,
+    PurchaseConfig,
+    workflow_id,
+)
 from workflows.reconcile_types import (
     ASAAS_PAGE,
     FIND_ORPHANS,
@@ -49,7 +57,8 @@ from workflows.reconcile_types import (
 log = logging.getLogger(__name__)
 
 # Which of these payments (none of which has an order yet) pay for something Entrega sells?
-# The merchant's account also takes payments for other things: those must not become orders.
+# The merchant's account also takes payments for other things: those must not become orders
+# (parked failed_permanent ones included). Injected so a test can substitute its own.
 ProductCheck = Callable[[AsyncConnection[Any], Sequence[MercadoPagoPayment]], Awaitable[set[str]]]
 # MP statuses worth a look: approvals that may lack their order, refunds that may still grant
 # access, rejections an order may still wait on. Pending ones wait for the next run.
@@ -58,11 +67,35 @@ _STATES = ("approved", "refunded", "charged_back", "rejected")
 _HANDOFF_CONCURRENCY = 10
 
 
-async def every_payment(
+async def sold_by_catalogue(
     conn: AsyncConnection[Any], payments: Sequence[MercadoPagoPayment]
 ) -> set[str]:
-    """The product check until the catalogue decides: every payment the gateway would take."""
-    return {p.id for p in payments}
+    """The payments the catalogue's matching rule accepts (the purchase workflow applies the
+    same rule, `judge`, to each order): the catalogue is read once per page, and each payment is
+    judged against the prices valid when it was made."""
+    catalogue = await products.list_products(conn)
+    sold: set[str] = set()
+    for found in payments:
+        at = found.date_created or found.date_approved or datetime.now(UTC)
+        valid = [
+            products.ValidPrices(
+                product_id=entry.product.product_id,
+                currency=entry.product.currency,
+                prices_cents=sorted({p.price_cents for p in entry.prices if p.valid_at(at)}),
+            )
+            for entry in catalogue
+        ]
+        payment = Payment(
+            state="approved",
+            provider_status=found.status,
+            amount=found.transaction_amount,
+            currency=found.currency_id or "BRL",
+            items=mercadopago_items(found),
+            created_at=at,
+        )
+        if judge(payment, valid, at).mismatch is None:
+            sold.add(found.id)
+    return sold
 
 
 class ReconcileActivities:
@@ -72,7 +105,7 @@ class ReconcileActivities:
         pool: AsyncConnectionPool,
         providers: ProviderClients,
         *,
-        sells: ProductCheck = every_payment,
+        sells: ProductCheck = sold_by_catalogue,
     ) -> None:
         self._settings = settings
         self._pool = pool

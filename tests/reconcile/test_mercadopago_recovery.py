@@ -129,3 +129,21 @@ async def test_provider_outage_fails_the_run_and_the_next_catches_up(stack) -> N
     result = await run_now(stack)
     assert result.recovered == [f"purchase:mercadopago:{payment_id}"]
     await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
+
+
+async def test_payments_for_other_products_never_become_orders(stack) -> None:
+    """The merchant's other sales (another product id, or no product at a price Entrega does not
+    charge) are left alone; only the catalogue's product is recovered."""
+    await stack.sandbox.fault("webhooks", "mercadopago", drop=True)
+    ours = await stack.mp_payment()
+    others = []
+    for fields in ({"product_id": "curso-de-violao"}, {"product_id": None, "amount": "12.34"}):
+        made = await stack.sandbox.http.post(
+            "/_sandbox/mercadopago/payments",
+            json={"payer_email": "outra@example.com", "amount": "49.90", **fields},
+        )
+        others.append(f"purchase:mercadopago:{made.json()['id']}")
+    result = await run_now(stack)
+    assert (result.read, result.recovered) == (3, [f"purchase:mercadopago:{ours}"])
+    await stack.wait_stage(f"purchase:mercadopago:{ours}", "completed")
+    assert [await stack.order(o) for o in others] == [None, None]
