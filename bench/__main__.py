@@ -6,7 +6,7 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ["startup", "sandbox", "purchases", "sagas", "credits"]
+BENCHMARKS = ["startup", "sandbox", "purchases", "sagas", "credits", "reconcile"]
 
 
 def main() -> int:

@@ -3,6 +3,7 @@ their status and send the signed notification MP would send to the gateway."""
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
@@ -216,9 +217,15 @@ def _moment(text: str, name: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=65536)
+def _stored(value: str) -> datetime:
+    """A payment's own timestamp (parsed once: a search sorts every payment on every page)."""
+    return _moment(value, "date")
+
+
 def _when(payment: dict[str, Any], field: str) -> datetime | None:
     value = payment.get(field)
-    return _moment(value, field) if value else None
+    return _stored(value) if value else None
 
 
 def search(payments: list[dict[str, Any]], params: Mapping[str, str]) -> dict[str, Any]:
