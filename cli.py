@@ -498,7 +498,6 @@ def reconcile(
     from db.pool import open_pool
     from providers.clients import open_provider_clients
     from settings import parse_duration
-    from workflows.client import connect
 
     settings = load_settings()
     if providers_now:
@@ -512,8 +511,8 @@ def reconcile(
         raise typer.Exit(2) from None
 
     async def _find() -> list[dict[str, str]]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
-        busy = await running_sagas(client)
+        # Records of sagas still running or parked are not orphans: Temporal says which.
+        busy = await running_sagas(await _saga_client(settings))
         pool = await open_pool(settings.database_url or "", max_size=2)
         try:
             async with open_provider_clients(settings) as providers:
@@ -538,13 +537,12 @@ def _reconcile_providers(settings: Settings, as_json: bool) -> None:
     """`entrega reconcile --providers`: both provider reconciliations, now, on the worker."""
     import uuid as _uuid
 
-    from workflows.client import connect
     from workflows.reconcile_asaas import ReconcileAsaasWorkflow
     from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
     from workflows.reconcile_types import SCHEDULE_ASAAS, SCHEDULE_MERCADOPAGO, ReconcileInput
 
     async def _run() -> list[dict[str, Any]]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await _saga_client(settings)
         params = ReconcileInput(lookback=settings.reconcile_lookback)
         results = []
         for name, run in (
@@ -562,6 +560,8 @@ def _reconcile_providers(settings: Settings, as_json: bool) -> None:
 
     try:
         results = asyncio.run(_run())
+    except typer.Exit:
+        raise
     except Exception as exc:
         err_console.print(f"[red]reconciliation failed:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.sagas.conftest import cli_env, run_cli
+from tests.sagas.conftest import cli_env, run_cli, run_cli_capturing
+from tests.support import free_port
 from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
 from workflows.reconcile_types import PruneInput
 
@@ -50,3 +51,14 @@ async def test_pruning_forgets_only_old_signatures(stack) -> None:
     async with stack.pool.connection() as conn:
         cur = await conn.execute("SELECT signature FROM webhook_signatures")
         assert await cur.fetchall() == [("fresh",)]
+
+
+@pytest.mark.parametrize("args", [["reconcile"], ["reconcile", "--providers"]])
+async def test_temporal_unreachable_is_one_line(args, database_url) -> None:
+    """Without Temporal (it says which sagas are still running, and runs the reconciliation),
+    `entrega reconcile` says where it could not connect, in one line, and exits 1."""
+    address = f"127.0.0.1:{free_port()}"
+    code, _, err = await run_cli_capturing(
+        *args, TEMPORAL_ADDRESS=address, DATABASE_URL=database_url
+    )
+    assert (code, err.strip()) == (1, f"cannot reach Temporal at {address}")
