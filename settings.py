@@ -185,6 +185,18 @@ class Settings(BaseSettings):
     checkout_rate_per_address: int = Field(default=60, ge=0)
     checkout_rate_per_user: int = Field(default=10, ge=0)
 
+    # --- scheduled reconciliation (issue #12) ---
+    # How often the provider reconciliations run, and how far back each one looks (windows
+    # overlap, so nothing falls between two runs). Durations: `10m`, `48h`, or ISO 8601.
+    reconcile_interval: timedelta = timedelta(minutes=10)
+    reconcile_lookback: timedelta = timedelta(hours=48)
+    # The orphan check scans whole accounts: hourly. Records younger than the grace period may
+    # still be a saga's work in progress and are not reported.
+    reconcile_orphans_interval: timedelta = timedelta(hours=1)
+    reconcile_orphans_grace: timedelta = timedelta(minutes=30)
+    # How often old webhook_signatures rows are forgotten.
+    prune_signatures_interval: timedelta = timedelta(hours=1)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"
@@ -204,6 +216,33 @@ class Settings(BaseSettings):
     def _payload_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and value.get_secret_value():
             parse_payload_keys(value.get_secret_value())
+        return value
+
+    @field_validator(
+        "reconcile_interval",
+        "reconcile_lookback",
+        "reconcile_orphans_interval",
+        "reconcile_orphans_grace",
+        "prune_signatures_interval",
+        mode="before",
+    )
+    @classmethod
+    def _short_duration(cls, value: object) -> object:
+        """`10m`, `48h`, `1d` as everywhere else in Entrega; pydantic reads the rest (ISO 8601)."""
+        if isinstance(value, str) and _DURATION.match(value):
+            return parse_duration(value)
+        return value
+
+    @field_validator(
+        "reconcile_interval",
+        "reconcile_lookback",
+        "reconcile_orphans_interval",
+        "prune_signatures_interval",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
         return value
 
     @model_validator(mode="after")

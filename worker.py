@@ -17,6 +17,7 @@ from activities.asaas_payments import AsaasPaymentActivities
 from activities.catalogue import CatalogueActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
+from activities.reconcile_providers import ReconcileActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
@@ -25,7 +26,11 @@ from telemetry.process import configure_process
 from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 from workflows.registration import RegistrationWorkflow
 
 WORKFLOWS: Sequence[type] = [
@@ -33,6 +38,10 @@ WORKFLOWS: Sequence[type] = [
     RegistrationWorkflow,
     CheckoutWorkflow,
     AsaasPaymentWorkflow,
+    ReconcileMercadoPagoWorkflow,
+    ReconcileAsaasWorkflow,
+    ReconcileOrphansWorkflow,
+    PruneWebhookSignaturesWorkflow,
 ]
 log = logging.getLogger("entrega.worker")
 
@@ -56,6 +65,7 @@ def build_activities(
         CatalogueActivities(pool).match_product,
         *accounts.all(),
         asaas_payments.apply_payment,
+        *ReconcileActivities(settings, pool, providers).all(),
     ]
 
 

@@ -385,11 +385,13 @@ async def release_signature(conn: AsyncConnection[Any], signature: str) -> None:
     )
 
 
-async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> None:
-    await conn.execute(
+async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> int:
+    """Forget signatures older than that; answers how many."""
+    cur = await conn.execute(
         "DELETE FROM webhook_signatures WHERE seen_at < now() - make_interval(secs => %(s)s)",
         {"s": older_than_seconds},
     )
+    return cur.rowcount
 
 
 async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: str) -> bool:

@@ -226,6 +226,17 @@ class AsaasClient(ServiceClient):
         """Every payment matching the filters (`subscription`, `status`, `dueDate[ge]`, ...)."""
         return [self._parse(AsaasPayment, item) for item in await self._list("/payments", filters)]
 
+    async def payments_page(
+        self, *, offset: int, limit: int = PAGE_SIZE, **filters: str
+    ) -> tuple[list[AsaasPayment], bool]:
+        """One page of `GET /v3/payments` with the filters, and whether more follow."""
+        params: dict[str, str | int] = {**filters, "offset": offset, "limit": limit}
+        page = self._json(await self._request("GET", "/payments", params=params))
+        data = page.get("data") if isinstance(page, dict) else None
+        if not isinstance(data, list):
+            raise self._unexpected("/payments did not answer a list")
+        return [self._parse(AsaasPayment, item) for item in data], bool(page.get("hasMore"))
+
     # --- helpers ---------------------------------------------------------------------------
 
     async def _find_by_reference(

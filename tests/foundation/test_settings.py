@@ -136,3 +136,26 @@ def test_processes_refuse_to_start_without_a_database(command: str, tmp_path) ->
     assert "DATABASE_URL is not set" in result.stderr
     assert ".entrega/dev.env" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_reconcile_durations_are_timedeltas(monkeypatch) -> None:
+    """RECONCILE_INTERVAL / RECONCILE_LOOKBACK default to 10 min / 48 h and read `5m` or ISO 8601
+    from the environment; zero or garbage is refused."""
+    defaults = Settings(_env_file=None, entrega_env="dev")  # type: ignore[call-arg]
+    assert (defaults.reconcile_interval, defaults.reconcile_lookback) == (
+        timedelta(minutes=10),
+        timedelta(hours=48),
+    )
+    monkeypatch.setenv("RECONCILE_INTERVAL", "5m")
+    monkeypatch.setenv("RECONCILE_LOOKBACK", "P3D")
+    monkeypatch.setenv("RECONCILE_ORPHANS_GRACE", "PT90S")
+    read = Settings(_env_file=None, entrega_env="dev")  # type: ignore[call-arg]
+    assert (read.reconcile_interval, read.reconcile_lookback, read.reconcile_orphans_grace) == (
+        timedelta(minutes=5),
+        timedelta(days=3),
+        timedelta(seconds=90),
+    )
+    for bad in ("0s", "soon"):
+        monkeypatch.setenv("RECONCILE_INTERVAL", bad)
+        with pytest.raises(ValidationError, match="reconcile_interval"):
+            Settings(_env_file=None, entrega_env="dev")  # type: ignore[call-arg]
