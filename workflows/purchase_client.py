@@ -79,3 +79,13 @@ async def query_status(client: Client, order_id: str) -> PurchaseStatus:
         "status", result_type=PurchaseStatus, rpc_timeout=HANDOFF_TIMEOUT
     )
     return status
+
+
+async def live_status(client: Client | None, order_id: str) -> dict[str, Any] | None:
+    """The workflow's own `status` query, or None when no workflow can answer."""
+    if client is None:
+        return None
+    try:
+        return (await query_status(client, order_id)).model_dump(mode="json")
+    except Exception:  # closed, unknown or unreachable: the database still tells the story
+        return None

@@ -5,18 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from psycopg import AsyncConnection
 from pydantic import BaseModel, Field
-from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import validation
 from api.auth import AdminOnly, Operator
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError, responses
-from db import operations, orders
+from db import operations, order_views, orders
+from db.order_views import FINISHED_STAGES
 from telemetry import events
-from workflows.purchase_client import query_status, request_cancel, request_retry
+from workflows.purchase_client import live_status, request_cancel, request_retry
 from workflows.purchase_types import STAGES, CancelRequest
 
 router = APIRouter(
@@ -31,50 +30,12 @@ OrderIdPath = Annotated[validation.OrderKey, Path()]
 _NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
 
 
-def order_view(order: orders.Order) -> dict[str, Any]:
-    """An order as operators see it: never the encrypted password, only whether one is held."""
-    view = order.model_dump(mode="json", exclude={"encrypted_password"})
-    view["password_pending"] = order.encrypted_password is not None
-    return view
-
-
 async def resolve_order_id(pool: PoolDep, key: str) -> tuple[str, bool]:
-    """The workflow id for an order id, a provider's order id or a workflow id, and whether the
-    order is recorded (a workflow may not have recorded its first stage yet)."""
     async with pool.connection() as conn:
-        order = await orders.get_order(conn, key)
-    if order is not None:
-        return order.order_id, True
-    if key.startswith("purchase:"):
-        return key, False
-    raise _NOT_FOUND
-
-
-async def live_status(client: Client, order_id: str) -> dict[str, Any] | None:
-    """The workflow's own `status` query, or None when the workflow cannot answer."""
-    try:
-        return (await query_status(client, order_id)).model_dump(mode="json")
-    except Exception:  # closed, unknown or unreachable: the database still tells the story
-        return None
-
-
-async def describe_order(
-    conn: AsyncConnection[Any], client: Client | None, key: str
-) -> dict[str, Any] | None:
-    """Everything about one order (the API's and `entrega orders show`'s answer), or None."""
-    order = await orders.get_order(conn, key)
-    if order is None:
-        return None
-    logs = await orders.order_logs(conn, order.order_id)
-    emails = await orders.order_emails(conn, order.order_id)
-    actions = await operations.actions_on(conn, order.order_id)
-    return {
-        "order": order_view(order),
-        "workflow": await live_status(client, order.order_id) if client else None,
-        "integration_logs": [entry.model_dump(mode="json") for entry in logs],
-        "email_logs": [entry.model_dump(mode="json") for entry in emails],
-        "operator_actions": [entry.model_dump(mode="json") for entry in actions],
-    }
+        resolved = await order_views.resolve_order_id(conn, key)
+    if resolved is None:
+        raise _NOT_FOUND
+    return resolved
 
 
 class RetryRequest(BaseModel):
@@ -83,11 +44,6 @@ class RetryRequest(BaseModel):
 
 class CancelOrderRequest(BaseModel):
     reason: validation.Text = Field(description="Why, for the record")
-
-
-# Finished orders are not cancelled: a completed one keeps its access (refund it at the
-# provider to take the access away: the refund revokes it); the others are already over.
-FINISHED_STAGES = ("completed", "revoked", "cancelled")
 
 
 async def record_action(
@@ -118,7 +74,7 @@ async def list_orders(
         raise ApiError(422, "validation_error", "Etapa desconhecida", {"stages": list(STAGES)})
     async with pool.connection() as conn:
         found = await orders.list_orders(conn, stage=stage, limit=limit)
-    return {"orders": [order_view(order) for order in found]}
+    return {"orders": [order_views.order_view(order) for order in found]}
 
 
 @router.get(
@@ -128,9 +84,10 @@ async def list_orders(
 )
 async def show_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     async with pool.connection() as conn:
-        described = await describe_order(conn, temporal, order_id)
+        described = await order_views.describe_order(conn, order_id)
     if described is None:
         raise _NOT_FOUND
+    described["workflow"] = await live_status(temporal, described["order"]["order_id"])
     return described
 
 

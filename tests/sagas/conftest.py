@@ -183,7 +183,8 @@ async def run_cli_capturing(*args: str, **env_overrides: str) -> tuple[int, str,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        "cli.py",
+        "-m",
+        "cli",
         *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,

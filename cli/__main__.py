@@ -1,0 +1,5 @@
+"""`python -m cli ...`, as tests, `entrega dev` and the benchmarks start the processes."""
+
+from cli import main
+
+main()
