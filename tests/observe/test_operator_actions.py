@@ -118,6 +118,7 @@ async def _cli(stack, *args: str, operator: str = "carla") -> Result:
     env = {
         "DATABASE_URL": stack.settings.database_url,
         "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+        "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
         "ENTREGA_ENV": "test",
         "ENTREGA_OPERATOR": operator,
     }
