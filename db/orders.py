@@ -5,12 +5,15 @@ Functions take a connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from db.journal import insert_log
@@ -411,4 +414,45 @@ async def release_appmax_event(conn: AsyncConnection[Any], event: str, order_id:
     await conn.execute(
         "DELETE FROM appmax_events WHERE event = %(event)s AND order_id = %(order_id)s",
         {"event": event, "order_id": order_id},
+    )
+
+
+@asynccontextmanager
+async def _once(
+    pool: AsyncConnectionPool[Any],
+    claim: Callable[[AsyncConnection[Any]], Awaitable[bool]],
+    release: Callable[[AsyncConnection[Any]], Awaitable[None]],
+) -> AsyncIterator[bool]:
+    """Claim a webhook record (True: first time seen) for the block; forget the claim if the
+    block fails, so the provider's re-send is accepted."""
+    async with pool.connection() as conn:
+        fresh = await claim(conn)
+    try:
+        yield fresh
+    except BaseException:
+        if fresh:
+            async with pool.connection() as conn:
+                await release(conn)
+        raise
+
+
+def signature_once(
+    pool: AsyncConnectionPool[Any], signature: str
+) -> AbstractAsyncContextManager[bool]:
+    """A Mercado Pago signature is good once: the block learns whether this is its first use."""
+    return _once(
+        pool,
+        lambda conn: claim_signature(conn, signature),
+        lambda conn: release_signature(conn, signature),
+    )
+
+
+def appmax_event_once(
+    pool: AsyncConnectionPool[Any], event: str, order_id: str
+) -> AbstractAsyncContextManager[bool]:
+    """An AppMax (event, order id) is delivered once: the block learns whether this is the first."""
+    return _once(
+        pool,
+        lambda conn: claim_appmax_event(conn, event, order_id),
+        lambda conn: release_appmax_event(conn, event, order_id),
     )

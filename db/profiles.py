@@ -285,6 +285,24 @@ async def start_checkout_attempt(
     return attempt
 
 
+async def claim_checkout_attempt(
+    conn: AsyncConnection[Any], profile_id: uuid.UUID, plan_id: str, billing_type: str
+) -> tuple[CheckoutAttempt, bool]:
+    """The attempt a checkout request runs: a newly numbered one, or (True) the profile's attempt
+    already in flight, which the request may only start if nobody has (it adopts it).
+
+    Raises CheckoutInProgress only if attempts keep finishing and starting under it."""
+    for _ in range(2):
+        try:
+            return await start_checkout_attempt(conn, profile_id, plan_id, billing_type), False
+        except CheckoutInProgress:
+            pending = await unfinished_checkout_attempt(conn, profile_id)
+            if pending is not None:
+                return pending, True
+            # It finished between the two statements: number the next one.
+    raise CheckoutInProgress(str(profile_id))
+
+
 async def unfinished_checkout_attempt(
     conn: AsyncConnection[Any], profile_id: uuid.UUID
 ) -> CheckoutAttempt | None:

@@ -67,9 +67,10 @@ def verify(
     data_id: str | None,
     now: float,
     tolerance_seconds: float,
-) -> None:
+) -> str:
     """Raise InvalidSignature unless the header is MP's signature of this notification, made
-    within `tolerance_seconds` of `now` (seconds since the epoch)."""
+    within `tolerance_seconds` of `now` (seconds since the epoch). Answers the signature
+    (`v1`, lower-cased): a good signature is good once, so it is the replay check's key."""
     if not secret:
         raise InvalidSignature("no webhook secret is configured")
     if not x_signature:
@@ -87,3 +88,4 @@ def verify(
     seconds = stamp / 1000 if stamp >= _MILLISECONDS_ABOVE else stamp
     if abs(now - seconds) > tolerance_seconds:
         raise InvalidSignature("ts is outside the tolerance window")
+    return v1.lower()

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from temporalio.client import (
-    Client,
-    WorkflowExecutionStatus,
-    WorkflowFailureError,
-    WorkflowHandle,
-)
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from activities.accounts import DUPLICATE_CODES, seal_password
 from api import rate_limits, validation
@@ -24,11 +14,8 @@ from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
 from db import profiles as db_profiles
-from settings import Settings
 from workflows import checkout as checkout_workflow
-from workflows import registration as registration_workflow
-from workflows.checkout import CheckoutWorkflow
-from workflows.registration import RegistrationWorkflow
+from workflows import signup_client
 from workflows.signup_types import (
     CheckoutInput,
     CheckoutResult,
@@ -36,7 +23,7 @@ from workflows.signup_types import (
     RegistrationResult,
 )
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
 # The documented answers (docs/interfaces.md), keyed by the failure type of the saga.
 _ANSWERS: dict[str, tuple[int, str]] = {
@@ -53,8 +40,9 @@ _ANSWERS: dict[str, tuple[int, str]] = {
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
 # The level-2 answer ends with what went wrong on a line of its own, as the old system's did.
 _DETAILS_LINE = "\nDetalhes: "
-# How many concurrent registrations of one e-mail a request waits out before giving up.
-_MAX_TURNS = 3
+_IN_PROGRESS = ApiError(
+    409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
+)
 
 
 # The request field each duplicate is about.
@@ -97,21 +85,7 @@ class CheckoutRequest(BaseModel):
     billing_type: Literal["BOLETO", "CREDIT_CARD", "PIX", "UNDEFINED"]
 
 
-def _failure_type(exc: WorkflowFailureError) -> tuple[str | None, str]:
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        return cause.type, cause.message
-    return None, str(cause)
-
-
-async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
-    """The saga's result; asyncio.TimeoutError when it takes longer than people should wait."""
-    return await asyncio.wait_for(
-        handle.result(), settings.signup_answer_timeout_seconds.total_seconds()
-    )
-
-
-@router.post("/api/v1/profiles/register", status_code=201, responses=responses(409, 429, 502, 503))
+@router.post("/profiles/register", status_code=201, responses=responses(409, 429, 502, 503))
 async def register(
     body: RegisterRequest, request: Request, settings: SettingsDep, pool: PoolDep
 ) -> RegistrationResult:
@@ -148,132 +122,18 @@ async def register(
         sealed_password=seal_password(settings, body.password),
     )
     try:
-        result: RegistrationResult = await _register(temporal, settings, new)
-    except WorkflowFailureError as exc:
+        return await signup_client.register(temporal, settings, new)
+    except signup_client.SagaFailed as failed:
         # The providers' own words stay in integration_logs; people get the documented answer.
-        code, _ = _failure_type(exc)
-        raise _answer(code if code in _ANSWERS else "registration_failed") from exc
-    except (TimeoutError, RPCError) as exc:
+        known = failed.code if failed.code in _ANSWERS else None
+        raise _answer(known or "registration_failed") from failed
+    except signup_client.EmailTaken as exc:
+        raise _answer("email_exists") from exc
+    except (signup_client.NoTurnLeft, TimeoutError, RPCError) as exc:
         raise _answer("registration_failed") from exc
-    return result
 
 
-async def _register(
-    temporal: Client, settings: Settings, new: RegistrationInput
-) -> RegistrationResult:
-    """Start the registration saga of this e-mail and wait for it.
-
-    If one is already running (a concurrent request with the same e-mail), its outcome decides:
-    it succeeded, so this one is a duplicate; it failed, so this one may try in its turn.
-    """
-    workflow_id = registration_workflow.workflow_id(
-        new.email, settings.secret("registration_id_key")
-    )
-    legacy = temporal.get_workflow_handle(registration_workflow.legacy_workflow_id(new.email))
-    for _ in range(_MAX_TURNS):
-        # A run started before ids were hashed (`registration:<e-mail>`) may still be going: it
-        # is a concurrent registration of this e-mail like any other.
-        if await _is_running(legacy):
-            try:
-                await _outcome(legacy, settings)
-            except WorkflowFailureError:
-                pass
-            else:
-                raise _answer("email_exists")
-        try:
-            handle = await temporal.start_workflow(
-                RegistrationWorkflow.run,
-                new,
-                id=workflow_id,
-                task_queue=settings.temporal_task_queue,
-                # A new run is allowed after any earlier one: after a failure, and also after a
-                # success whose account a failed first checkout has since removed.
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            )
-        except WorkflowAlreadyStartedError:
-            running = temporal.get_workflow_handle(workflow_id)
-            try:
-                await _outcome(running, settings)
-            except WorkflowFailureError:
-                continue
-            raise _answer("email_exists") from None
-        result: RegistrationResult = await _outcome(handle, settings)
-        return result
-    raise _answer("registration_failed")
-
-
-async def _is_running(handle: WorkflowHandle[Any, Any]) -> bool:
-    try:
-        description = await handle.describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return description.status == WorkflowExecutionStatus.RUNNING
-
-
-async def _claim_attempt(
-    conn: Any, profile_id: uuid.UUID, plan_id: str, billing_type: str
-) -> tuple[db_profiles.CheckoutAttempt, bool]:
-    """The attempt this request runs: a newly numbered one, or (True) the profile's attempt
-    already in flight, which this request may only start if nobody has (see `_start_attempt`)."""
-    for _ in range(2):
-        try:
-            return await db_profiles.start_checkout_attempt(
-                conn, profile_id, plan_id, billing_type
-            ), False
-        except db_profiles.CheckoutInProgress:
-            pending = await db_profiles.unfinished_checkout_attempt(conn, profile_id)
-            if pending is not None:
-                return pending, True
-            # It finished between the two statements: number the next one.
-    raise ApiError(
-        409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
-    )
-
-
-async def _start_attempt(
-    temporal: Client,
-    settings: Settings,
-    attempt: db_profiles.CheckoutAttempt,
-    checkout: CheckoutInput,
-    *,
-    adopted: bool,
-) -> WorkflowHandle[Any, Any]:
-    """Start the attempt's one workflow. Temporal's workflow id, not the clock, decides who
-    runs an attempt: whichever request starts `checkout:<profile>:<n>` first. So a request that
-    numbered the attempt but stalled (or died) before starting it never leads to two sagas: a
-    later request starts that same attempt (adopting it), and the stalled one, when it wakes,
-    finds it started and waits for its outcome. A later request that finds the attempt already
-    started answers 409."""
-    try:
-        return await temporal.start_workflow(
-            CheckoutWorkflow.run,
-            checkout,
-            id=attempt.workflow_id,
-            task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
-    except WorkflowAlreadyStartedError:
-        if adopted:
-            raise ApiError(
-                409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
-            ) from None
-        # Our own attempt, started by a request that adopted it: its outcome is ours.
-        return temporal.get_workflow_handle_for(CheckoutWorkflow.run, attempt.workflow_id)
-    except RPCError as exc:
-        # It may have started anyway: the attempt stays open, and the next request either
-        # starts it or finds it running.
-        raise ApiError(
-            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
-        ) from exc
-
-
-@router.post(
-    "/api/v1/checkout/create", status_code=201, responses=responses(401, 404, 409, 429, 502, 503)
-)
+@router.post("/checkout/create", status_code=201, responses=responses(401, 404, 409, 429, 502, 503))
 async def create_checkout(
     body: CheckoutRequest,
     request: Request,
@@ -307,9 +167,12 @@ async def create_checkout(
                 "Dados inválidos",
                 [{"field": "plan_id", "message": "Plano inexistente", "type": "value_error"}],
             )
-        attempt, adopted = await _claim_attempt(
-            conn, profile.profile_id, plan.plan_id, body.billing_type
-        )
+        try:
+            attempt, adopted = await db_profiles.claim_checkout_attempt(
+                conn, profile.profile_id, plan.plan_id, body.billing_type
+            )
+        except db_profiles.CheckoutInProgress as exc:
+            raise _IN_PROGRESS from exc
         # Read again now that the attempt is ours to run: no other attempt can change the
         # profile until it finishes, and the one before may have finished just now.
         profile = await db_profiles.get_profile(conn, profile.profile_id)
@@ -332,17 +195,24 @@ async def create_checkout(
         cycle=plan.cycle,
         billing_type=attempt.billing_type or body.billing_type,
     )
-    handle = await _start_attempt(temporal, settings, attempt, checkout, adopted=adopted)
     try:
-        result: CheckoutResult = await _outcome(handle, settings)
-    except WorkflowFailureError as exc:
-        code, message = _failure_type(exc)
+        return await signup_client.checkout(
+            temporal, settings, attempt.workflow_id, checkout, adopted=adopted
+        )
+    except signup_client.AttemptAlreadyStarted as exc:
+        raise _IN_PROGRESS from exc
+    except signup_client.AttemptNotStarted as exc:
+        raise ApiError(
+            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
+        ) from exc
+    except signup_client.SagaFailed as failed:
+        code, message = failed.code, failed.message
         if code == checkout_workflow.REGISTRATION_ROLLED_BACK:
             status, text = _ANSWERS[code]
-            raise ApiError(status, code, text + _DETAILS_LINE + message, message) from exc
+            raise ApiError(status, code, text + _DETAILS_LINE + message, message) from failed
         raise ApiError(
             502, checkout_workflow.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
-        ) from exc
+        ) from failed
     except TimeoutError as exc:
         raise ApiError(
             503,
@@ -350,4 +220,3 @@ async def create_checkout(
             "Checkout ainda em processamento. Tente novamente em alguns instantes.",
             {"workflow_id": attempt.workflow_id},
         ) from exc
-    return result

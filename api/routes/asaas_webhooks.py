@@ -26,7 +26,7 @@ from api.errors import ApiError, responses
 from db import subscriptions
 from workflows.asaas_payment_client import hand_off_payment
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
 # The payment id becomes a workflow id. Asaas's are short ASCII (`pay_...`); anything else could
 # never be handed off, and answering 503 would make Asaas re-send it forever.
@@ -104,7 +104,7 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
     return problems
 
 
-@router.post("/webhooks/asaas", responses=responses(401, 503), openapi_extra=_ASAAS_OPENAPI)
+@router.post("/asaas", responses=responses(401, 503), openapi_extra=_ASAAS_OPENAPI)
 async def asaas_webhook(
     request: Request,
     settings: SettingsDep,

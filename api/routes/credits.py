@@ -25,7 +25,7 @@ from api.errors import ApiError, responses
 from db import credits, operations
 from telemetry import events
 
-router = APIRouter(tags=["credits"])
+router = APIRouter(prefix="/api/v1", tags=["credits"])
 
 
 def _key_reused() -> ApiError:
@@ -163,7 +163,7 @@ class CreditPurchaseRequest(BaseModel):
             ) from None
 
 
-@router.post("/api/v1/shipments", status_code=201, responses=responses(401, 402, 404))
+@router.post("/shipments", status_code=201, responses=responses(401, 402, 404))
 async def create_shipment(
     body: ShipmentRequest,
     user: CurrentUser,
@@ -178,24 +178,16 @@ async def create_shipment(
 ) -> ShipmentCreated:
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
-        async with pool.connection() as conn:
-            # The spend is one statement; in autocommit it is its own transaction, so the commit
-            # that releases the profile's lock follows it on the server, with no round trip to
-            # this process in between.
-            await conn.set_autocommit(True)
-            try:
-                spent = await credits.spend_credit(
-                    conn,
-                    auth_user_id=user.auth_user_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=body.fingerprint(),
-                    recipient_name=body.recipient_name,
-                    destination_postal_code=body.destination_postal_code,
-                    weight_grams=body.weight_grams,
-                    reference=body.reference,
-                )
-            finally:
-                await conn.set_autocommit(False)
+        spent = await credits.spend_credit_alone(
+            pool,
+            auth_user_id=user.auth_user_id,
+            idempotency_key=idempotency_key,
+            request_hash=body.fingerprint(),
+            recipient_name=body.recipient_name,
+            destination_postal_code=body.destination_postal_code,
+            weight_grams=body.weight_grams,
+            reference=body.reference,
+        )
     except credits.InsufficientCredits:
         events.spend_refused("insufficient_credits", str(user.auth_user_id))
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
@@ -210,7 +202,7 @@ async def create_shipment(
     )
 
 
-@router.get("/api/v1/credits", responses=responses(401, 404))
+@router.get("/credits", responses=responses(401, 404))
 async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
     """The caller's balance: monthly credits of the current period and purchased credits."""
     async with pool.connection() as conn:
@@ -222,7 +214,7 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
 
 
 @router.post(
-    "/api/v1/admin/credit-purchases",
+    "/admin/credit-purchases",
     status_code=201,
     responses=responses(401, 404, 409),
 )

@@ -11,7 +11,8 @@ from api.deps import TemporalConnection
 from api.errors import responses
 from telemetry.metrics import api_metrics
 
-router = APIRouter(tags=["health"])
+# Probes and metrics live at the root, where load balancers and Prometheus look for them.
+router = APIRouter(prefix="", tags=["health"])
 
 READINESS_TIMEOUT_SECONDS = 2.0
 

@@ -21,7 +21,7 @@ from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
 from db import orders
 from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
-from providers.mercadopago_signature import InvalidSignature, parse, verify
+from providers.mercadopago_signature import InvalidSignature, verify
 from settings import Settings
 from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
@@ -34,7 +34,7 @@ from workflows.purchase_types import (
     workflow_id,
 )
 
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
 
 
@@ -171,7 +171,7 @@ async def _deliver(
 
 
 @router.post(
-    "/webhooks/mercadopago",
+    "/mercadopago",
     summary="Mercado Pago notification",
     responses=responses(401, 503),
     openapi_extra=_MP_OPENAPI,
@@ -181,11 +181,10 @@ async def mercadopago_notification(
 ) -> dict[str, str]:
     """Verify `x-signature` over the query's `data.id`, then signal-with-start the order."""
     data_id = request.query_params.get("data.id")
-    x_signature = request.headers.get("x-signature")
     try:
-        verify(
+        signature = verify(
             settings.secret("mercadopago_webhook_secret"),
-            x_signature=x_signature,
+            x_signature=request.headers.get("x-signature"),
             x_request_id=request.headers.get("x-request-id"),
             data_id=data_id,
             now=time.time(),
@@ -193,7 +192,6 @@ async def mercadopago_notification(
         )
     except InvalidSignature as exc:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", exc.reason) from None
-    assert x_signature is not None
 
     body = _json_body(await request.body())
     notification = MercadoPagoNotification()
@@ -212,29 +210,22 @@ async def mercadopago_notification(
 
     # A signature is good once: a captured notification sent again within the window is refused.
     # Old ones are forgotten by the `prune-webhook-signatures` schedule.
-    signature = parse(x_signature)[1].lower()
-    async with pool.connection() as conn:
-        fresh = await orders.claim_signature(conn, signature)
-    if not fresh:
-        raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
-
-    action = notification.action
-    try:
+    async with orders.signature_once(pool, signature) as fresh:
+        if not fresh:
+            raise ApiError(
+                401, "invalid_signature", "Assinatura inválida", "signature already used"
+            )
         return await _deliver(
             request,
             settings,
             provider="mercadopago",
             provider_order_id=data_id,
-            notice=PaymentNotice(action=str(action or "payment")),
+            notice=PaymentNotice(action=str(notification.action or "payment")),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_signature(conn, signature)
-        raise
 
 
 @router.post(
-    "/webhooks/appmax",
+    "/appmax",
     summary="AppMax Apphook",
     responses=responses(401, 503),
     openapi_extra=_APPMAX_OPENAPI,
@@ -270,11 +261,9 @@ async def appmax_hook(
     )
     # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
     # 200 and not delivered again; the claim is released when the hand-off fails.
-    async with pool.connection() as conn:
-        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
-    if not fresh:
-        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
-    try:
+    async with orders.appmax_event_once(pool, hook.event, hook.data.id) as fresh:
+        if not fresh:
+            return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
         return await _deliver(
             request,
             settings,
@@ -282,10 +271,6 @@ async def appmax_hook(
             provider_order_id=hook.data.id,
             notice=PaymentNotice(action=hook.event, payment=payment),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_appmax_event(conn, hook.event, hook.data.id)
-        raise
 
 
 # AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
