@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,16 @@ SECRET_FIELDS = (
     "temporal_payload_keys",
     "registration_id_key",
 )
+
+
+def secret_matches(expected: str, given: str | None) -> bool:
+    """Whether `given` is the secret `expected`, compared in constant time (on bytes: a str
+    with non-ASCII characters would raise); an unset secret never matches anything."""
+    if not expected or given is None:
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
+
+
 # Addresses with no sensible production default.
 REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -12,6 +11,7 @@ from fastapi import Depends, Header
 
 from api.deps import SettingsDep
 from api.errors import ApiError
+from settings import secret_matches
 
 _UNAUTHORIZED = ApiError(401, "unauthorized", "Não autorizado")
 
@@ -59,7 +59,7 @@ def require_admin(
     token = _bearer(authorization)
     found = None
     for expected, name in settings.operator_tokens().items():
-        if hmac.compare_digest(token.encode(), expected.encode()):
+        if secret_matches(expected, token):
             found = name
     if found is None:
         raise _UNAUTHORIZED

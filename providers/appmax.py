@@ -3,11 +3,12 @@ AppMax documents no signature, so the webhook URL carries a secret token (`?toke
 
 from __future__ import annotations
 
-import hmac
 from decimal import Decimal
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from settings import secret_matches
 
 GRANT_EVENTS = frozenset({"OrderApproved", "OrderPaid", "OrderPaidByPix"})
 REVOKE_EVENTS = frozenset({"OrderRefund", "OrderChargeBackInTreatment"})
@@ -75,9 +76,7 @@ class Apphook(BaseModel):
 
 def verify_token(expected: str, given: str | None) -> bool:
     """Whether the URL's token is ours, compared in constant time; an unset token never matches."""
-    if not expected or not given:
-        return False
-    return hmac.compare_digest(expected.encode(), given.encode())
+    return bool(given) and secret_matches(expected, given)
 
 
 def envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:

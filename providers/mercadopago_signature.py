@@ -8,6 +8,8 @@ import hashlib
 import hmac
 import re
 
+from settings import secret_matches
+
 # MP documents `ts` in milliseconds, but its own example is in seconds. Any plausible time in
 # seconds is below this (year 5138); any plausible time in milliseconds is above it.
 _MILLISECONDS_ABOVE = 10**11
@@ -83,7 +85,7 @@ def verify(
         if value is not None and not _MANIFEST_VALUE.fullmatch(value):
             raise InvalidSignature(f"{name} has characters outside [A-Za-z0-9_.&-]")
     expected = _digest(secret, manifest(data_id=data_id, request_id=x_request_id, ts=ts))
-    if not hmac.compare_digest(expected, v1.lower()):
+    if not secret_matches(expected, v1.lower()):
         raise InvalidSignature("signature does not match")
     seconds = stamp / 1000 if stamp >= _MILLISECONDS_ABOVE else stamp
     if abs(now - seconds) > tolerance_seconds:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import secrets
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from sandbox.core import Reply, Sandbox, bearer, json_body, new_uuid, now_iso
+from settings import secret_matches
 
 MIN_PASSWORD = 8
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -124,7 +124,7 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         email = attempt.email.strip().lower()
         user = next((u for u in state.lovable_users.values() if u["email"] == email), None)
         stored = state.lovable_passwords.get(user["user_id"]) if user else None
-        if user is None or stored is None or not secrets.compare_digest(stored, attempt.password):
+        if user is None or stored is None or not secret_matches(stored, attempt.password):
             raise Reply(401, {"error": {"code": "invalid_credentials", "message": "wrong login"}})
         if not user["active"]:
             raise Reply(403, {"error": {"code": "inactive", "message": "user is deactivated"}})

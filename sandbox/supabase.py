@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sandbox.core import Reply, Sandbox, bearer, json_body, new_uuid, now_iso
+from settings import secret_matches
 
 TOKEN_TTL_SECONDS = 3600
 MIN_PASSWORD = 6
@@ -135,7 +136,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         user = next((u for u in sandbox.state.auth_users.values() if u["email"] == email), None)
         stored = sandbox.state.auth_passwords.get(user["id"]) if user else None
         given = str(body.get("password") or "")
-        if user is None or stored is None or not secrets.compare_digest(stored, given):
+        if user is None or stored is None or not secret_matches(stored, given):
             raise Reply(400, error(400, "invalid_credentials", "Invalid login credentials"))
         now = int(time.time())
         claims = {

@@ -9,7 +9,6 @@ so that Asaas sends again (the re-sent event is a duplicate record but is handed
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -24,6 +23,7 @@ from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
 from db import subscriptions
+from settings import secret_matches
 from workflows.asaas_payment_client import hand_off_payment
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -112,9 +112,7 @@ async def asaas_webhook(
     asaas_access_token: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
     """200 only once the event is recorded and handed off (Asaas counts nothing else as success)."""
-    expected = settings.secret("asaas_webhook_token")
-    given = asaas_access_token or ""
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not secret_matches(settings.secret("asaas_webhook_token"), asaas_access_token):
         raise ApiError(401, "invalid_token", "Token do webhook inválido")
     raw = await request.body()
     try:
