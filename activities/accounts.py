@@ -7,8 +7,6 @@ transient ones are raised as retryable errors (honouring Retry-After) and Tempor
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -16,12 +14,12 @@ from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
-from cryptography.fernet import Fernet
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import credentials
 from db import profiles as db_profiles
 from providers.asaas import AsaasCustomer, AsaasSubscription
 from providers.clients import ProviderClients
@@ -45,17 +43,12 @@ Referenced = TypeVar("Referenced", AsaasCustomer, AsaasSubscription)
 # --- sealing the password: it travels through Temporal's history only encrypted ---------------
 
 
-def _fernet(settings: Settings) -> Fernet:
-    digest = hashlib.sha256(b"entrega-signup:" + settings.secret("credentials_key").encode())
-    return Fernet(base64.urlsafe_b64encode(digest.digest()))
-
-
 def seal_password(settings: Settings, password: str) -> str:
-    return _fernet(settings).encrypt(password.encode()).decode()
+    return credentials.seal_password(settings.secret("credentials_key"), password)
 
 
 def unseal_password(settings: Settings, sealed: str) -> str:
-    return _fernet(settings).decrypt(sealed.encode()).decode()
+    return credentials.unseal_password(settings.secret("credentials_key"), sealed)
 
 
 # --- inputs and outputs -------------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Generated passwords: made in an activity, kept only as a Fernet token until e-mailed."""
+"""Passwords at rest: generated ones until e-mailed, and a signup's until the auth user exists.
+
+One sealer for both, keyed from CREDENTIALS_KEY (any string, not a Fernet key itself).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +9,34 @@ import base64
 import hashlib
 import secrets
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
+
+# Signup once sealed under its own derivation of the key. Tokens it made may still sit in the
+# histories of registrations running across an upgrade: they still open, none is made any more.
+_FORMER_SIGNUP_CONTEXT = b"entrega-signup:"
 
 
-def cipher(secret: str) -> Fernet:
-    """A Fernet keyed with SHA-256 of CREDENTIALS_KEY (any string, not a Fernet key itself)."""
+def _fernet(material: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(material).digest()))
+
+
+def cipher(secret: str) -> MultiFernet:
+    """The sealer: encrypts with SHA-256 of CREDENTIALS_KEY, and opens what either derivation
+    sealed."""
     if not secret:
         raise ValueError("CREDENTIALS_KEY is not set")
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest()))
+    key = secret.encode()
+    return MultiFernet([_fernet(key), _fernet(_FORMER_SIGNUP_CONTEXT + key)])
+
+
+def seal_password(secret: str, password: str) -> str:
+    """A password as text that may travel through Temporal's history or sit in the database."""
+    return cipher(secret).encrypt(password.encode()).decode()
+
+
+def unseal_password(secret: str, sealed: str | bytes) -> str:
+    token = sealed.encode() if isinstance(sealed, str) else sealed
+    return cipher(secret).decrypt(token).decode()
 
 
 def generate_password() -> str:
