@@ -26,23 +26,27 @@ import httpx
 
 from db import embedded
 from db.migrate import migrate
+from settings import SECRET_FIELDS
 
-DEV_SECRETS = {
-    "MERCADOPAGO_ACCESS_TOKEN": "dev-mp-access-token",
-    "MERCADOPAGO_WEBHOOK_SECRET": "dev-mp-webhook-secret",
-    "APPMAX_WEBHOOK_TOKEN": "dev-appmax-token",
-    "ASAAS_API_KEY": "dev-asaas-api-key",
-    "ASAAS_WEBHOOK_TOKEN": "dev-asaas-webhook-token",
-    "SUPABASE_SERVICE_KEY": "dev-supabase-service-key",
-    "SUPABASE_JWT_SECRET": "dev-supabase-jwt-secret-at-least-32-bytes",
-    "LOVABLE_SERVICE_KEY": "dev-lovable-service-key",
-    "RESEND_API_KEY": "dev-re_resend-key",
-    "ADMIN_TOKEN": "dev-admin-token",
-    "CREDENTIALS_KEY": "dev-credentials-key",
+# The dev value of each secret in settings.SECRET_FIELDS (the one list of them): a secret added
+# there without a dev value here stops `entrega dev` at import, not at the first request.
+_DEV_VALUES = {
+    "mercadopago_access_token": "dev-mp-access-token",
+    "mercadopago_webhook_secret": "dev-mp-webhook-secret",
+    "appmax_webhook_token": "dev-appmax-token",
+    "asaas_api_key": "dev-asaas-api-key",
+    "asaas_webhook_token": "dev-asaas-webhook-token",
+    "supabase_service_key": "dev-supabase-service-key",
+    "supabase_jwt_secret": "dev-supabase-jwt-secret-at-least-32-bytes",
+    "lovable_service_key": "dev-lovable-service-key",
+    "resend_api_key": "dev-re_resend-key",
+    "admin_token": "dev-admin-token",
+    "credentials_key": "dev-credentials-key",
     # A fixed dev key, so histories in .entrega/temporal.db still decode after a restart.
-    "TEMPORAL_PAYLOAD_KEYS": "dev-1:ZW50cmVnYS1kZXYtcGF5bG9hZC1rZXktMzItYnl0ZXM=",
-    "REGISTRATION_ID_KEY": "dev-registration-id-key",
+    "temporal_payload_keys": "dev-1:ZW50cmVnYS1kZXYtcGF5bG9hZC1rZXktMzItYnl0ZXM=",
+    "registration_id_key": "dev-registration-id-key",
 }
+DEV_SECRETS = {name.upper(): _DEV_VALUES[name] for name in SECRET_FIELDS}
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 # What an operator sources to point the `entrega` CLI at the running dev stack.

@@ -190,7 +190,7 @@ class Settings(BaseSettings):
 
     # --- rate limits (issue 9): requests per window, 0 = off; counted in PostgreSQL, so shared
     # by every API process. Only requests that pass validation count.
-    rate_limit_window_seconds: int = Field(default=600, ge=1)
+    rate_limit_window_seconds: Duration = timedelta(minutes=10)
     registration_rate_per_address: int = Field(default=30, ge=0)
     registration_rate_per_email: int = Field(default=5, ge=0)
     checkout_rate_per_address: int = Field(default=60, ge=0)
@@ -249,6 +249,7 @@ class Settings(BaseSettings):
         "reconcile_lookback",
         "reconcile_orphans_interval",
         "prune_signatures_interval",
+        "rate_limit_window_seconds",
     )
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
@@ -309,6 +310,17 @@ class Settings(BaseSettings):
         if not origins and self.is_dev:
             return ["http://localhost:8233", "http://127.0.0.1:8233"]
         return origins
+
+    def secret_values(self) -> list[str]:
+        """Every secret value configured, for the log and trace scrubbers: the SECRET_FIELDS,
+        each operator token and the database password."""
+        from urllib.parse import urlsplit
+
+        values = [self.secret(name) for name in SECRET_FIELDS]
+        values += list(self.operator_tokens())
+        if self.database_url and (password := urlsplit(self.database_url).password):
+            values.append(password)
+        return [value for value in values if value]
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field; empty when unset (dev and tests only)."""

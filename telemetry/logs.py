@@ -191,14 +191,8 @@ def configure(
 
 def configure_from_settings(service: str, settings: Any) -> logging.Handler:
     """`configure` as `LOG_FORMAT` and `LOG_LEVEL` say (auto: readable in dev, JSON otherwise)."""
-    from urllib.parse import urlsplit
-
-    from settings import SECRET_FIELDS
-
     fmt = settings.log_format
     json_lines = fmt == "json" or (fmt == "auto" and settings.entrega_env != "dev")
-    secrets = [settings.secret(name) for name in SECRET_FIELDS]
-    secrets += list(settings.operator_tokens())
-    if settings.database_url and (password := urlsplit(settings.database_url).password):
-        secrets.append(password)
-    return configure(service, json_lines=json_lines, level=settings.log_level, secrets=secrets)
+    return configure(
+        service, json_lines=json_lines, level=settings.log_level, secrets=settings.secret_values()
+    )

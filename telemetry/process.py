@@ -14,5 +14,7 @@ def configure_process(service: str, settings: Any, *, level: str | None = None) 
     if level:
         logging.getLogger().setLevel(level)
     if service in ("api", "worker"):
-        secrets = [settings.secret(n) for n in ("resend_api_key", "lovable_service_key")]
-        tracing.configure(service, settings.otel_exporter_otlp_endpoint, secrets=secrets)
+        # The same secrets as the logs': a span can carry any of them (a URL, an error message).
+        tracing.configure(
+            service, settings.otel_exporter_otlp_endpoint, secrets=settings.secret_values()
+        )

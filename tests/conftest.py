@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
-from settings import Settings
+from settings import SECRET_FIELDS, Settings
 from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
@@ -33,7 +33,8 @@ TEMPORAL_BIN = BIN / "temporal"
 TEST_SERVER_BIN = BIN / "temporal-test-server"
 
 # Values the test settings use; tests that sign or authenticate read them from here.
-TEST_SECRETS = {
+# The test value of each secret in settings.SECRET_FIELDS, the one list of them.
+_TEST_VALUES = {
     "mercadopago_access_token": "test-mp-access-token",
     "mercadopago_webhook_secret": "test-mp-webhook-secret",
     "appmax_webhook_token": "test-appmax-token",
@@ -48,6 +49,7 @@ TEST_SECRETS = {
     "temporal_payload_keys": "test-1:ZW50cmVnYS10ZXN0LXBheWxvYWQta2V5LTMyYnl0ZXM=",
     "registration_id_key": "test-registration-id-key",
 }
+TEST_SECRETS = {name: _TEST_VALUES[name] for name in SECRET_FIELDS}
 
 
 def make_settings(**overrides: object) -> Settings:
