@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from datetime import timedelta
 
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
@@ -23,11 +24,12 @@ def client_address(request: Request) -> str:
 
 
 async def enforce(
-    pool: AsyncConnectionPool, window_seconds: int, limits: list[tuple[str, str, int]]
+    pool: AsyncConnectionPool, window: timedelta, limits: list[tuple[str, str, int]]
 ) -> None:
     """Count this request against each (kind, who, limit); a limit of 0 is off. Raise 429 when
     any is exceeded, with the longest wait among them."""
     waits = []
+    window_seconds = window.total_seconds()
     async with pool.connection() as conn:
         if random.random() < _PRUNE_EVERY:
             await rate_limits.prune(conn, window_seconds=window_seconds)

@@ -14,7 +14,7 @@ def bucket(kind: str, who: str) -> str:
 
 
 async def hit(
-    conn: AsyncConnection[Any], bucket: str, *, limit: int, window_seconds: int
+    conn: AsyncConnection[Any], bucket: str, *, limit: int, window_seconds: float
 ) -> float | None:
     """Count one request in `bucket`'s current window: None while within `limit`, else the
     seconds until the window ends (the Retry-After)."""
@@ -35,7 +35,7 @@ async def hit(
     return None if hits <= limit else max(remaining, 1.0)
 
 
-async def prune(conn: AsyncConnection[Any], *, window_seconds: int) -> None:
+async def prune(conn: AsyncConnection[Any], *, window_seconds: float) -> None:
     """Forget windows that have ended."""
     await conn.execute(
         "DELETE FROM rate_limit_hits WHERE window_start < now() - make_interval(secs => %s)",
