@@ -78,8 +78,7 @@ async def record_cli_action(
 
 
 def print_json(data: object) -> None:
-    import json
-
+    """Every --json answer, errors included: indented, UTF-8 as it is, dates as ISO text."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
@@ -95,7 +94,7 @@ async def with_conn(
 def fail(as_json: bool, code: str, message: str, exit_code: int = 1) -> typer.Exit:
     """Report an error (the API's error shape on stdout with --json) and the exit to raise."""
     if as_json:
-        print(json.dumps({"error": {"code": code, "message": message, "details": None}}))
+        print_json({"error": {"code": code, "message": message, "details": None}})
     else:
         err_console.print(f"[red]{message}[/red]", soft_wrap=True)
     return typer.Exit(exit_code)

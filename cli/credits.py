@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -11,7 +10,7 @@ import typer
 from psycopg import AsyncConnection
 from rich.table import Table
 
-from cli.common import console, err_console, fail, record_cli_action, run_db
+from cli.common import console, err_console, fail, print_json, record_cli_action, run_db
 
 app = typer.Typer(help="The credit ledger: balances, grants and the legacy backfill.")
 
@@ -48,14 +47,12 @@ def credits_show(
     if balance is None:
         raise fail(as_json, "profile_not_found", f"no profile {profile_id}")
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "profile_id": str(profile_id),
-                    **balance.model_dump(mode="json"),
-                    "purchases": [p.model_dump(mode="json") for p in purchases],
-                }
-            )
+        print_json(
+            {
+                "profile_id": str(profile_id),
+                **balance.model_dump(mode="json"),
+                "purchases": [p.model_dump(mode="json") for p in purchases],
+            }
         )
         return
     m = balance.monthly
@@ -160,7 +157,7 @@ def credits_grant(
         message = f"a checkout of profile {profile_id} is running: try again in a moment"
         raise fail(as_json, "checkout_in_progress", message) from None
     if as_json:
-        print(purchase.model_dump_json())
+        print_json(purchase.model_dump(mode="json"))
         return
     until = f", expires {purchase.expires_at:%Y-%m-%d %H:%M %Z}" if purchase.expires_at else ""
     console.print(
@@ -187,7 +184,7 @@ def credits_backfill(
     except BackfillRefused as refused:
         if as_json:
             problems = {str(k): v for k, v in refused.problems.items()}
-            print(json.dumps({"refused": True, "problems": problems}))
+            print_json({"refused": True, "problems": problems})
         else:
             err_console.print(
                 f"[red]refused:[/red] {len(refused.problems)} profile(s) cannot be reconciled; "
@@ -204,15 +201,13 @@ def credits_backfill(
         for k, v in report.written.items()
     }
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "refused": False,
-                    "counters_present": report.counters_present,
-                    "dry_run": dry_run,
-                    "written": written,
-                }
-            )
+        print_json(
+            {
+                "refused": False,
+                "counters_present": report.counters_present,
+                "dry_run": dry_run,
+                "written": written,
+            }
         )
         return
     if not report.counters_present:

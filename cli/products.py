@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 from psycopg import AsyncConnection
 
-from cli.common import cli_operator, console, fail, run_db
+from cli.common import cli_operator, console, fail, print_json, run_db
 
 app = typer.Typer(help="The product catalogue: what a purchase must pay for to grant access.")
 
@@ -102,7 +101,7 @@ def products_list(
     entries = run_db(products.list_products)
     now = datetime.now(UTC)
     if as_json:
-        print(json.dumps([_entry_json(e, now) for e in entries], ensure_ascii=False))
+        print_json([_entry_json(e, now) for e in entries])
         return
     if not entries:
         console.print("no products: purchases grant nothing until one is added")
@@ -159,7 +158,7 @@ def products_add(
         raise fail(as_json, "invalid_window", str(refused), 2) from None
     now = datetime.now(UTC)
     if as_json:
-        print(json.dumps(_entry_json(entry, now), ensure_ascii=False))
+        print_json(_entry_json(entry, now))
         return
     console.print(f"added {product_id}", soft_wrap=True)
     _print_entry(entry, now)
@@ -206,7 +205,7 @@ def products_set_price(
     except products.CatalogueError as refused:
         raise fail(as_json, "invalid_window", str(refused), 2) from None
     if as_json:
-        print(json.dumps(_entry_json(entry, now), ensure_ascii=False))
+        print_json(_entry_json(entry, now))
         return
     console.print(f"price set for {product_id}", soft_wrap=True)
     _print_entry(entry, now)

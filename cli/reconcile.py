@@ -39,7 +39,6 @@ def reconcile(
     """List orphans across Supabase auth users, profiles and Asaas customers, and duplicate
     Asaas subscriptions of one checkout attempt; exit 1 if any. Records of a saga still
     running or parked are not orphans."""
-    import json
 
     from activities.reconcile import find_orphans, running_sagas
     from db.pool import open_pool
@@ -70,7 +69,7 @@ def reconcile(
 
     orphans = asyncio.run(_find())
     if json_output:
-        typer.echo(json.dumps(orphans, indent=2))
+        print_json(orphans)
     elif orphans:
         for orphan in orphans:
             console.print(f"[red]{orphan['kind']}[/red] {orphan['id']}  {orphan['detail']}")

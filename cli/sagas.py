@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import console, err_console, load_settings, temporal_client
+from cli.common import console, err_console, load_settings, print_json, temporal_client
 from settings import Settings
 
 app = typer.Typer(help="Registration and checkout sagas that needed undoing.")
@@ -59,7 +59,6 @@ def sagas_list(
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Signup sagas that had to be undone; `--stage compensation_failed` shows the parked ones."""
-    import json
 
     from workflows.search_attributes import STAGE
 
@@ -81,7 +80,7 @@ def sagas_list(
     query = _email_query(settings, email, stage) if email else _saga_query(stage)
     rows = asyncio.run(_list())
     if json_output:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         for row in rows:
             console.print(f"{row['stage']:<20} {row['status']:<11} {row['workflow_id']}")

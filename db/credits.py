@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 
@@ -139,37 +138,6 @@ async def profile_id_for_user(
     return row[0] if row else None
 
 
-async def spend_credit_alone(
-    pool: AsyncConnectionPool[Any],
-    *,
-    auth_user_id: uuid.UUID,
-    idempotency_key: str,
-    request_hash: str,
-    recipient_name: str,
-    destination_postal_code: str,
-    weight_grams: int,
-    reference: str | None,
-) -> Spent:
-    """`spend_credit` as its own transaction (the API's way): in autocommit, the commit that
-    releases the profile's lock follows the statement on the server, with no round trip to this
-    process while the lock is held. The connection goes back to the pool as it came."""
-    async with pool.connection() as conn:
-        await conn.set_autocommit(True)
-        try:
-            return await spend_credit(
-                conn,
-                auth_user_id=auth_user_id,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                recipient_name=recipient_name,
-                destination_postal_code=destination_postal_code,
-                weight_grams=weight_grams,
-                reference=reference,
-            )
-        finally:
-            await conn.set_autocommit(False)
-
-
 async def spend_credit(
     conn: AsyncConnection[Any],
     *,
@@ -186,8 +154,8 @@ async def spend_credit(
     having written nothing.
 
     It is a single statement. On a connection in autocommit mode it is its own transaction (the
-    API does this: the profile's lock is then released by a commit on the server, without a round
-    trip to this process while it is held); inside a transaction of the caller's, what it inserted
+    API runs it through `db.pool.in_autocommit`: the profile's lock is then released by a commit
+    on the server, without a round trip to this process while it is held); inside a transaction of the caller's, what it inserted
     becomes durable at the caller's commit and a rollback takes the shipment and its credit back
     together.
     """

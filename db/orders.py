@@ -20,8 +20,10 @@ from db.journal import insert_log
 from workflows.purchase_types import OrderState, StageChange
 
 REFUNDED_STATES = ("refunded", "charged_back")
-# Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will.
-_LIVE_STAGES = (
+# Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will;
+# a refund must still reach them. failed_permanent is included: a parked order learns of the
+# refund and stops for good.
+ACCESS_STAGES = (
     "queued",
     "creating_user",
     "failed_at_user",
@@ -293,7 +295,7 @@ async def record_refund(conn: AsyncConnection[Any], order_id: str) -> RefundDeci
                    OR lower(customer_email) = lower(%(email)s::text))
             ORDER BY order_id
             """,
-            {"order_id": order_id, "user_id": user_id, "email": email, "live": list(_LIVE_STAGES)},
+            {"order_id": order_id, "user_id": user_id, "email": email, "live": list(ACCESS_STAGES)},
         )
     ).fetchall()
     return RefundDecision(lovable_user_id=user_id, kept_for=[r[0] for r in others])

@@ -11,17 +11,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-# Stages in which the customer has (or is about to get) access: a refund must still reach them.
-# failed_permanent is included: a parked order learns of the refund and stops for good.
-ACCESS_STAGES = (
-    "queued",
-    "creating_user",
-    "failed_at_user",
-    "sending_credentials",
-    "failed_at_email",
-    "completed",
-    "failed_permanent",
-)
+from db.orders import ACCESS_STAGES
 
 
 async def unreflected_mercadopago(

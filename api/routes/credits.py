@@ -23,6 +23,7 @@ from api.auth import CurrentUser, Operator
 from api.deps import PoolDep
 from api.errors import ApiError, responses
 from db import credits, operations
+from db.pool import in_autocommit
 from telemetry import events
 
 router = APIRouter(prefix="/api/v1", tags=["credits"])
@@ -178,15 +179,20 @@ async def create_shipment(
 ) -> ShipmentCreated:
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
-        spent = await credits.spend_credit_alone(
+        # One statement, its own transaction: the profile's lock is released by a commit on
+        # the server, with no round trip to this process while it is held.
+        spent = await in_autocommit(
             pool,
-            auth_user_id=user.auth_user_id,
-            idempotency_key=idempotency_key,
-            request_hash=body.fingerprint(),
-            recipient_name=body.recipient_name,
-            destination_postal_code=body.destination_postal_code,
-            weight_grams=body.weight_grams,
-            reference=body.reference,
+            lambda conn: credits.spend_credit(
+                conn,
+                auth_user_id=user.auth_user_id,
+                idempotency_key=idempotency_key,
+                request_hash=body.fingerprint(),
+                recipient_name=body.recipient_name,
+                destination_postal_code=body.destination_postal_code,
+                weight_grams=body.weight_grams,
+                reference=body.reference,
+            ),
         )
     except credits.InsufficientCredits:
         events.spend_refused("insufficient_credits", str(user.auth_user_id))
