@@ -155,9 +155,9 @@ async def spend_credit(
 
     It is a single statement. On a connection in autocommit mode it is its own transaction (the
     API runs it through `db.pool.in_autocommit`: the profile's lock is then released by a commit
-    on the server, without a round trip to this process while it is held); inside a transaction of the caller's, what it inserted
-    becomes durable at the caller's commit and a rollback takes the shipment and its credit back
-    together.
+    on the server, without a round trip to this process while it is held); inside a transaction
+    of the caller's, what it inserted becomes durable at the caller's commit and a rollback takes
+    the shipment and its credit back together.
     """
     cur = await conn.cursor(row_factory=dict_row).execute(
         """
