@@ -20,6 +20,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from settings import Settings
 from workflows import registration as registration_workflow
+
+# The checkout's failure types, for the API to answer by.
+from workflows.checkout import CHECKOUT_FAILED as CHECKOUT_FAILED
+from workflows.checkout import REGISTRATION_ROLLED_BACK as REGISTRATION_ROLLED_BACK
 from workflows.checkout import CheckoutWorkflow
 from workflows.registration import RegistrationWorkflow
 from workflows.signup_types import (

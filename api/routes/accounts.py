@@ -14,7 +14,6 @@ from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
 from db import profiles as db_profiles
-from workflows import checkout as checkout_workflow
 from workflows import signup_client
 from workflows.signup_types import (
     CheckoutInput,
@@ -32,7 +31,7 @@ _ANSWERS: dict[str, tuple[int, str]] = {
     "cpf_exists": (409, "Este CPF já está cadastrado"),
     "auth_failed": (502, "Erro ao criar conta de acesso"),
     "registration_failed": (503, "Erro ao criar conta. Tente novamente em alguns instantes."),
-    checkout_workflow.REGISTRATION_ROLLED_BACK: (
+    signup_client.REGISTRATION_ROLLED_BACK: (
         502,
         "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
     ),
@@ -207,11 +206,11 @@ async def create_checkout(
         ) from exc
     except signup_client.SagaFailed as failed:
         code, message = failed.code, failed.message
-        if code == checkout_workflow.REGISTRATION_ROLLED_BACK:
+        if code == signup_client.REGISTRATION_ROLLED_BACK:
             status, text = _ANSWERS[code]
             raise ApiError(status, code, text + _DETAILS_LINE + message, message) from failed
         raise ApiError(
-            502, checkout_workflow.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
+            502, signup_client.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
         ) from failed
     except TimeoutError as exc:
         raise ApiError(
