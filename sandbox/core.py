@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from sandbox.faults import FaultStore
+from sandbox.rate_limits import RateLimits
 from settings import Settings
 
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
@@ -124,6 +125,7 @@ class Sandbox:
         self.settings = settings
         self.state = State()
         self.faults = FaultStore()
+        self.rate_limits = RateLimits()
         self.gateway_url = settings.gateway_url
         self.changed = False  # set after requests that may change state (see persistence)
         self._webhook_http: httpx.AsyncClient | None = None
@@ -133,6 +135,7 @@ class Sandbox:
         the default gateway."""
         self.state = State()
         self.faults.clear()
+        self.rate_limits.clear()
         self.gateway_url = self.settings.gateway_url
 
     @property
@@ -152,6 +155,10 @@ class Sandbox:
 
     async def fault(self, service: str, operation: str, request: Request, error: ErrorBody) -> None:
         """Raise the reply a fault asks for, after its latency; return to answer normally."""
+        if (wait := self.rate_limits.check(service, operation)) is not None:
+            message = f"Too many requests: the sandbox's rate limit; retry after {wait} s"
+            headers = {"Retry-After": str(wait), "RateLimit-Reset": str(wait)}
+            raise Reply(429, error(429, "rate_limit_exceeded", message), headers)
         failure = await self.faults.apply(service, operation, request)
         if failure is None:
             return
