@@ -11,7 +11,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
@@ -22,9 +22,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.failures import PROVIDER_REJECTED, provider_failure
 from db import profiles as db_profiles
 from providers.clients import ProviderClients
-from providers.errors import ConflictError, ProviderError, TransientError
+from providers.errors import ConflictError, ProviderError
 from settings import Settings
 
 BRAZIL = ZoneInfo("America/Sao_Paulo")
@@ -34,8 +35,6 @@ _MAX_DUPLICATE_CUSTOMERS = 10
 
 # ApplicationError types the workflows act on.
 AUTH_FAILED = "auth_failed"
-PROVIDER_UNAVAILABLE = "provider_unavailable"
-PROVIDER_REJECTED = "provider_rejected"
 DUPLICATE_CODES = {"email": "email_exists", "phone": "phone_exists", "cpf_cnpj": "cpf_exists"}
 
 
@@ -154,16 +153,7 @@ class AttemptOutcome(BaseModel):
 
 def _provider_failure(exc: ProviderError, *, permanent_type: str = PROVIDER_REJECTED) -> NoReturn:
     """Raise the ApplicationError Temporal should see for a provider's error."""
-    if isinstance(exc, TransientError):
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-        raise ApplicationError(
-            f"{exc.service} indisponível: {exc.message}",
-            type=PROVIDER_UNAVAILABLE,
-            next_retry_delay=delay,
-        ) from exc
-    raise ApplicationError(
-        f"{exc.service} recusou: {exc.message}", type=permanent_type, non_retryable=True
-    ) from exc
+    raise provider_failure(exc, permanent_type=permanent_type) from exc
 
 
 def _asaas_phone(e164: str) -> str:

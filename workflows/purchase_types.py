@@ -78,6 +78,9 @@ class PurchaseConfig(BaseModel):
     # How long one activity attempt may run before Temporal gives it to another worker (this is
     # also how long a crashed worker's attempt takes to be noticed).
     step_timeout: timedelta = timedelta(seconds=30)
+    # The rate-limited e-mail queue (RESEND_RATE_LIMIT); None (runs started before it): the
+    # workflow's own queue.
+    email_task_queue: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PurchaseConfig:
@@ -92,6 +95,7 @@ class PurchaseConfig(BaseModel):
                 seconds=settings.purchase_step_initial_interval_seconds
             ),
             step_timeout=timedelta(seconds=settings.purchase_step_timeout_seconds),
+            email_task_queue=settings.email_task_queue,
         )
 
 

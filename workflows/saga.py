@@ -45,6 +45,16 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_attempts=7,
 )
 _JOURNAL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+# The journal line is a local activity for a few seconds, then a regular activity with backoff: a
+# database outage shows as a pending activity instead of growing the history without bound.
+BOUNDED_JOURNAL_PATCH = "storm-bounded-journal"
+_JOURNAL_LOCAL_BUDGET = timedelta(seconds=10)
+_JOURNAL_LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=5,
+)
+_JOURNAL_BACKOFF = RetryPolicy(maximum_interval=timedelta(minutes=2))
 
 
 def failure_type(error: BaseException) -> str | None:
@@ -172,6 +182,9 @@ class Saga:
             error=error,
             details=details,
         )
+        if workflow.patched(BOUNDED_JOURNAL_PATCH):
+            self._journal.append(asyncio.create_task(_record(entry)))
+            return
         self._journal.append(
             workflow.start_local_activity_method(
                 JournalActivities.record,
@@ -190,6 +203,25 @@ class Saga:
             self.stage = stage
             workflow.upsert_search_attributes([STAGE.value_set(stage)])
             self.log("stage_changed")
+
+
+async def _record(entry: LogEntry) -> None:
+    """One journal line: local for seconds, then a regular activity retried with backoff."""
+    try:
+        await workflow.execute_local_activity_method(
+            JournalActivities.record,
+            entry,
+            start_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            schedule_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            retry_policy=_JOURNAL_LOCAL_RETRY,
+        )
+    except FailureError:
+        await workflow.execute_activity_method(
+            JournalActivities.record,
+            entry,
+            start_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            retry_policy=_JOURNAL_BACKOFF,
+        )
 
 
 class SagaWorkflow:
