@@ -273,7 +273,7 @@ class Storm:
         )
         if response is None or response.status_code != 200:
             return None
-        stage = response.json().get("stage")
+        stage = (response.json().get("order") or {}).get("stage")
         return str(stage) if stage else None
 
     async def wait_finished(self, order_id: str, seconds: float = 600) -> None:
@@ -281,7 +281,7 @@ class Storm:
         while time.monotonic() < deadline:
             if await self.order_stage(order_id) in ("completed", "failed_permanent"):
                 return
-            await asyncio.sleep(1)
+            await asyncio.sleep(2 + self.rng.random() * 2)
 
     # -- purchases --
 
@@ -578,6 +578,20 @@ class Storm:
             await asyncio.to_thread(crash)
             self.record.crashes[name] += 1
 
+    async def progress(self) -> None:
+        """A line every 20 s, so a long run shows where it is."""
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(20)
+            answers = Counter(
+                status for (_, status), n in self.record.answers.items() for _ in range(n)
+            )
+            print(
+                f"  {time.monotonic() - started:5.0f} s: {sum(self.record.work.values())} done, "
+                f"answers {dict(sorted(answers.items()))}",
+                flush=True,
+            )
+
     def _bounce(self, name: str, sig: signal.Signals) -> None:
         self.stack.stop_child(name, sig)
         time.sleep(1)
@@ -601,6 +615,7 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
     seconds = args.minutes * 60
     weather = asyncio.create_task(s.weather(seconds))
     crashes = asyncio.create_task(s.crashes(seconds))
+    progress = asyncio.create_task(s.progress())
     try:
         signups = [asyncio.create_task(s.signup(n)) for n in range(args.signups)]
         twice = max(1, args.purchases // 50)
@@ -622,6 +637,7 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
         settle_seconds = time.monotonic() - started - load_seconds
     finally:
         weather.cancel()
+        progress.cancel()
         await s.close()
     return s.record, {"load": load_seconds, "settle": settle_seconds}
 
