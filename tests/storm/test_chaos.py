@@ -12,7 +12,18 @@ import pytest
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = ["--purchases", "40", "--signups", "12", "--spends", "150", "--minutes", "1"]
+SMALL = [
+    "--purchases",
+    "40",
+    "--signups",
+    "12",
+    "--spends",
+    "150",
+    "--minutes",
+    "1",
+    "--resend-rate",
+    "2",
+]
 
 
 @pytest.mark.timeout(180)
