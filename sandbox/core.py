@@ -155,9 +155,9 @@ class Sandbox:
 
     async def fault(self, service: str, operation: str, request: Request, error: ErrorBody) -> None:
         """Raise the reply a fault asks for, after its latency; return to answer normally."""
-        if (wait := self.rate_limits.check(service, operation)) is not None:
-            message = f"Too many requests: the sandbox's rate limit; retry after {wait} s"
-            headers = {"Retry-After": str(wait), "RateLimit-Reset": str(wait)}
+        if (limited := self.rate_limits.check(service, operation)) is not None:
+            message = f"Too many requests: the sandbox's rate limit; retry after {limited} s"
+            headers = {"Retry-After": str(limited), "RateLimit-Reset": str(limited)}
             raise Reply(429, error(429, "rate_limit_exceeded", message), headers)
         failure = await self.faults.apply(service, operation, request)
         if failure is None:
