@@ -44,12 +44,12 @@ class Accounts:
 
 
 async def test_six_hour_journal_outage(
-    time_skipping_env: WorkflowEnvironment, task_queue: str
+    own_time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     """The journal's local activity gives way to a regular one: pending with its failure, under
     100 events after six hours, and every line written once the database is back."""
     accounts = Accounts()
-    client = time_skipping_env.client
+    client = own_time_skipping_env.client
     async with Worker(
         client,
         task_queue=task_queue,
@@ -68,13 +68,13 @@ async def test_six_hour_journal_outage(
             id=f"registration:{uuid.uuid4()}",
             task_queue=task_queue,
         )
-        await time_skipping_env.sleep(timedelta(seconds=30))
+        await own_time_skipping_env.sleep(timedelta(seconds=30))
         assert "database is down" in await _pending_failure(handle, "journal.record")
-        await time_skipping_env.sleep(timedelta(hours=6))
+        await own_time_skipping_env.sleep(timedelta(hours=6))
         events = len((await handle.fetch_history()).events)
         assert events < 100, f"{events} history events after a six-hour outage"
         accounts.healthy = True
-        await time_skipping_env.sleep(timedelta(minutes=3))
+        await own_time_skipping_env.sleep(timedelta(minutes=3))
         result = await asyncio.wait_for(handle.result(), 60)
         assert isinstance(result, RegistrationResult)
         assert [line.event for line in accounts.lines].count("step_completed") == 2
