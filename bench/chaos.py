@@ -213,6 +213,7 @@ class Record:
     faults: Counter[str] = field(default_factory=Counter)
     crashes: Counter[str] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
+    client_errors: Counter[str] = field(default_factory=Counter)
 
     def answer(self, what: str, status: int) -> None:
         self.answers[(what, status)] += 1
@@ -257,6 +258,19 @@ class Storm:
                 return status
             await asyncio.sleep(min(10.0, 0.5 * 2**attempt))
         return 0
+
+    async def sandbox_call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call to the sandbox as a client: its faults (hangs, 503, 429) are waited out."""
+        for _ in range(60):
+            try:
+                response = await self.sandbox.request(method, path, timeout=10, **kwargs)
+            except httpx.HTTPError:
+                await asyncio.sleep(1)
+                continue
+            if response.status_code < 429 or response.status_code == 404:
+                return response
+            await asyncio.sleep(1)
+        raise RuntimeError(f"the sandbox never answered {method} {path}")
 
     async def call_api(
         self, what: str, method: str, path: str, **kwargs: Any
@@ -357,7 +371,8 @@ class Storm:
         initial = {"mp_rejected": REJECTED, "mp_pending_then_approved": "pending"}.get(
             scenario, APPROVED
         )
-        response = await self.sandbox.post(
+        response = await self.sandbox_call(
+            "POST",
             "/_sandbox/mercadopago/payments",
             json={
                 "payer_email": email,
@@ -399,8 +414,8 @@ class Storm:
             await self._notify_mp(payment_id)
 
     async def _mp_status(self, payment_id: str, status: str) -> None:
-        response = await self.sandbox.post(
-            f"/_sandbox/mercadopago/payments/{payment_id}/status", json={"status": status}
+        response = await self.sandbox_call(
+            "POST", f"/_sandbox/mercadopago/payments/{payment_id}/status", json={"status": status}
         )
         response.raise_for_status()
 
@@ -483,7 +498,8 @@ class Storm:
                 return
             body = response.json()
             person.profile_id, person.auth_user_id = body["profile_id"], body["auth_user_id"]
-            token = await self.sandbox.post(
+            token = await self.sandbox_call(
+                "POST",
                 "/supabase/auth/v1/token?grant_type=password",
                 json={"email": person.email, "password": person.password},
                 headers={"apikey": self.stack.env["SUPABASE_SERVICE_KEY"]},
@@ -505,8 +521,8 @@ class Storm:
                 if checkout is None or checkout.status_code != 201:
                     break
                 subscription = checkout.json()["subscription_id"]
-                payment = await self.sandbox.post(
-                    f"/_sandbox/asaas/subscriptions/{subscription}/payments"
+                payment = await self.sandbox_call(
+                    "POST", f"/_sandbox/asaas/subscriptions/{subscription}/payments"
                 )
                 if payment.status_code == 201:
                     events = f"/_sandbox/asaas/payments/{payment.json()['id']}/events"
@@ -618,6 +634,13 @@ class Storm:
             await asyncio.get_running_loop().run_in_executor(SPAWNER, crash)
             self.record.crashes[name] += 1
 
+    async def guarded(self, what: str, work: Awaitable[None]) -> None:
+        """One client's work; a client that gives up is counted, the storm goes on."""
+        try:
+            await work
+        except Exception as exc:
+            self.record.client_errors[f"{what}: {type(exc).__name__}"] += 1
+
     async def progress(self) -> None:
         """A line every 20 s, so a long run shows where it is."""
         started = time.monotonic()
@@ -659,10 +682,17 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
     progress = asyncio.create_task(s.progress())
     poller = asyncio.create_task(s.poll_finished())
     try:
-        signups = [asyncio.create_task(s.signup(n)) for n in range(args.signups)]
+        signups = [
+            asyncio.create_task(s.guarded("signup", s.signup(n))) for n in range(args.signups)
+        ]
         twice = max(1, args.purchases // 50)
-        purchases = [asyncio.create_task(s.purchase(n)) for n in range(args.purchases - 2 * twice)]
-        purchases += [asyncio.create_task(s.buy_twice(n)) for n in range(twice)]
+        purchases = [
+            asyncio.create_task(s.guarded("purchase", s.purchase(n)))
+            for n in range(args.purchases - 2 * twice)
+        ]
+        purchases += [
+            asyncio.create_task(s.guarded("purchase", s.buy_twice(n))) for n in range(twice)
+        ]
         await asyncio.gather(*signups)
         # Spenders: accounts that still exist (a rolled-back first checkout removed its account).
         ready = [
@@ -671,8 +701,12 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
             if p.token and p.profile_id and not (p.checkouts and p.checkouts[0] == 502)
         ]
         if ready:
-            await asyncio.gather(*(s.grant(p, s.rng.randint(5, 50)) for p in ready[:50]))
-            await asyncio.gather(*(s.spend(ready, n) for n in range(args.spends)))
+            await asyncio.gather(
+                *(s.guarded("grant", s.grant(p, s.rng.randint(5, 50))) for p in ready[:50])
+            )
+            await asyncio.gather(
+                *(s.guarded("spend", s.spend(ready, n)) for n in range(args.spends))
+            )
         await asyncio.gather(*purchases)
         print("  load sent; waiting for the last crashes and faults", flush=True)
         s.load_done.set()
@@ -944,6 +978,9 @@ def table(record: Record, violations: list[str], times: dict[str, float]) -> str
         f"  {what + ' ' + str(status):<42}{count:>10}"
         for (what, status), count in sorted(record.answers.items())
     ]
+    if record.client_errors:
+        lines.append("storm clients that gave up (their outcome is unknown)")
+        lines += [f"  {w:<42}{c:>10}" for w, c in sorted(record.client_errors.items())]
     if record.transport_errors:
         lines.append("transport errors (the API was down; retried)")
         lines += [f"  {w:<42}{c:>10}" for w, c in sorted(record.transport_errors.items())]
