@@ -843,7 +843,16 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
         for person in record.signups:
             has_profile = person.email in profiles.values()
             rolled_back = bool(person.checkouts) and person.checkouts[0] == 502
-            if person.status == 201 and rolled_back:
+            # A first checkout answered 503 (its saga outlived the answer): it either completed
+            # or rolled the account back; both are whole, a mix is the violation.
+            undecided = bool(person.checkouts) and person.checkouts[0] == 503
+            if person.status == 201 and undecided:
+                kept = (person.email in auth, has_profile, bool(customers.get(person.profile_id)))
+                if len(set(kept)) != 1:
+                    violations.append(
+                        f"4 {person.email}: half undone (auth, profile, Asaas) {kept}"
+                    )
+            elif person.status == 201 and rolled_back:
                 # registration_rolled_back: the first checkout failed and undid the account.
                 if person.email in auth or has_profile or customers.get(person.profile_id):
                     violations.append(f"4 {person.email}: rolled back, something left")
