@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
@@ -29,7 +30,7 @@ err_console = Console(stderr=True)
 def load_settings() -> Settings:
     """Settings, or a one-line error naming the variable and exit code 2."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]).upper()
@@ -38,6 +39,11 @@ def load_settings() -> Settings:
                 f"[red]configuration error:[/red] {f'{where} ' if where else ''}{message}"
             )
         raise typer.Exit(2) from None
+    from telemetry.process import configure_process
+
+    # Operator commands speak through the console; their log lines are warnings and worse.
+    configure_process("cli", settings, level="WARNING")
+    return settings
 
 
 def require_database_url(settings: Settings) -> str:
@@ -49,6 +55,32 @@ def require_database_url(settings: Settings) -> str:
         )
         raise typer.Exit(2)
     return settings.database_url
+
+
+def cli_operator() -> str:
+    """Who runs this operator command, for the record: ENTREGA_OPERATOR, or the OS user."""
+    import getpass
+
+    return os.environ.get("ENTREGA_OPERATOR") or getpass.getuser()
+
+
+def _recorder(
+    action: str, target: str, reason: str | None
+) -> Callable[[AsyncConnection[Any]], Awaitable[None]]:
+    return lambda conn: _record_cli_action(conn, action, target, reason)
+
+
+async def _record_cli_action(
+    conn: AsyncConnection[Any], action: str, target: str, reason: str | None, **details: Any
+) -> None:
+    from db import operations
+    from telemetry import events
+
+    actor = cli_operator()
+    await operations.record_action(
+        conn, action=action, target=target, actor=actor, via="cli", reason=reason, details=details
+    )
+    events.operator_action(action, actor, target, reason)
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -74,25 +106,34 @@ def api() -> None:
     import uvicorn
 
     from api.app import create_app
+    from telemetry import tracing
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        access_log=False,
-    )
+    configure_process("api", settings)
+    try:
+        # Our own logging set-up and access lines (telemetry.http), not uvicorn's.
+        uvicorn.run(
+            create_app(settings),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        tracing.shutdown()
 
 
 @app.command()
 def worker() -> None:
     """Run the Temporal worker on the `entrega` task queue."""
     import worker as worker_module
+    from telemetry.process import configure_process
 
     settings = load_settings()
     require_database_url(settings)
+    configure_process("worker", settings)
     asyncio.run(worker_module.run(settings))
 
 
@@ -110,14 +151,39 @@ def sandbox(
     import uvicorn
 
     from sandbox.app import create_app
+    from telemetry.process import configure_process
 
     settings = load_settings()
+    configure_process("sandbox", settings)
     # PostgreSQL keeps its data across restarts, so the sandbox keeps its users too.
     state_file = settings.entrega_home / "sandbox-state.json" if keep_state else None
     uvicorn.run(
         create_app(settings, state_file=state_file),
         host=settings.sandbox_host,
         port=settings.sandbox_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Run the codec server the Temporal Web UI decodes payloads with (never on the gateway)."""
+    import uvicorn
+
+    from api.codec_server import create_codec_app
+    from settings import SettingsError
+
+    settings = load_settings()
+    try:
+        codec_app = create_codec_app(settings)
+    except SettingsError as exc:
+        err_console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    uvicorn.run(
+        codec_app,
+        host=settings.codec_server_host,
+        port=settings.codec_server_port,
         log_level="warning",
         access_log=False,
     )
@@ -144,19 +210,24 @@ def migrate() -> None:
 
 @app.command()
 def setup() -> None:
-    """Register Entrega's search attributes on the Temporal namespace (idempotent)."""
+    """Register Entrega's search attributes and create or update its Temporal Schedules
+    (idempotent; a paused schedule stays paused)."""
     from workflows.client import connect, register_search_attributes
+    from workflows.schedules import ensure_schedules
 
     settings = load_settings()
 
-    async def _setup() -> list[str]:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
-        return await register_search_attributes(client)
+    async def _setup() -> tuple[list[str], dict[str, str]]:
+        client = await connect(settings)
+        added = await register_search_attributes(client)
+        return added, await ensure_schedules(client, settings)
 
-    added = asyncio.run(_setup())
+    added, scheduled = asyncio.run(_setup())
     console.print(
         f"registered {', '.join(added)}" if added else "search attributes already present"
     )
+    for schedule_id, outcome in scheduled.items():
+        console.print(f"schedule {schedule_id} {outcome}")
 
 
 @app.command("worker-ready", hidden=True)
@@ -171,7 +242,7 @@ def worker_ready() -> None:
     settings = load_settings()
 
     async def _pollers() -> int:
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         response = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(
                 namespace=settings.temporal_namespace,
@@ -207,23 +278,71 @@ async def _with_conn(
         return await action(conn)
 
 
+def _check_order_keys(*keys: str) -> None:
+    """Refuse an ORDER_ID the API would refuse (a NUL reached PostgreSQL as a traceback)."""
+    from api.validation import ORDER_KEY_PATTERN
+
+    for key in keys:
+        if not re.fullmatch(ORDER_KEY_PATTERN, key):
+            err_console.print(
+                f"[red]invalid order id {key!r}[/red]: letters, digits and _ . & : - only",
+                highlight=False,
+            )
+            raise typer.Exit(2)
+
+
 @orders_app.command("list")
 def orders_list(
     stage: Annotated[str | None, typer.Option("--stage", help="Only this stage.")] = None,
+    stuck: Annotated[
+        str | None,
+        typer.Option(
+            "--stuck",
+            help="Only orders stuck longer than this (e.g. 30m): in queued, creating_user, "
+            "sending_credentials or a failed_* stage that began before then. Oldest first.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """The most recently changed orders first."""
+    """The most recently changed orders first (with --stuck: the longest stuck first)."""
     from rich.table import Table
 
     from api.routes.admin_orders import order_view
-    from db import orders
+    from db import operations, orders
+    from settings import parse_duration
     from workflows.purchase_types import STAGES
 
     if stage is not None and stage not in STAGES:
         err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
         raise typer.Exit(2)
+    if stuck is not None:
+        try:
+            older_than = parse_duration(stuck)
+        except ValueError as exc:
+            err_console.print(f"[red]--stuck: {exc}[/red]")
+            raise typer.Exit(2) from None
     settings = load_settings()
+    if stuck is not None:
+        stuck_found = asyncio.run(
+            _with_conn(settings, lambda c: operations.stuck_orders(c, older_than, limit=limit))
+        )
+        found: list[Any] = [o for o in stuck_found if stage is None or o.stage == stage]
+        if as_json:
+            _print_json([order_view(o) | {"stage_since": o.stage_since.isoformat()} for o in found])
+            return
+        table = Table("order", "stage", "since", "attempts", "last error")
+        for o in found:
+            table.add_row(
+                o.order_id,
+                o.stage,
+                o.stage_since.strftime("%Y-%m-%d %H:%M:%S"),
+                str(o.attempts),
+                (o.last_error or "")[:60],
+            )
+        console.print(table)
+        console.print(f"{len(found)} order(s) stuck longer than {stuck}")
+        return
     found = asyncio.run(
         _with_conn(settings, lambda c: orders.list_orders(c, stage=stage, limit=limit))
     )
@@ -252,11 +371,12 @@ def orders_show(
     from api.routes.admin_orders import describe_order
     from workflows.client import connect
 
+    _check_order_keys(order_id)
     settings = load_settings()
 
     async def _show() -> dict[str, Any] | None:
         try:
-            client = await connect(settings.temporal_address, settings.temporal_namespace)
+            client = await connect(settings)
         except Exception:
             client = None  # the database still tells the story
         return await _with_conn(settings, lambda conn: describe_order(conn, client, order_id))
@@ -292,21 +412,35 @@ def orders_show(
         )
     for email in shown["email_logs"]:
         console.print(f"  e-mail {email['email_type']} to {email['recipient']}: {email['status']}")
+    for action in shown["operator_actions"]:
+        console.print(
+            f"  {action['created_at']}  [bold]{action['action']}[/bold] by {action['actor']} "
+            f"({action['via']}){': ' + action['reason'] if action['reason'] else ''}",
+            soft_wrap=True,
+        )
 
 
 @orders_app.command("retry")
 def orders_retry(
     order_ids: Annotated[list[str] | None, typer.Argument(help="Orders to retry now.")] = None,
     stage: Annotated[str | None, typer.Option("--stage", help="Every order in a stage.")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails)."""
+    """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails).
+
+    Each retry sent is recorded with who sent it (ENTREGA_OPERATOR or the OS user) and why."""
     from db import orders
     from workflows.client import connect
     from workflows.purchase_client import request_retry
+    from workflows.purchase_types import STAGES
 
     if not order_ids and not stage:
         err_console.print("[red]give ORDER_ID... or --stage[/red]")
+        raise typer.Exit(2)
+    _check_order_keys(*(order_ids or []))
+    if stage is not None and stage not in STAGES:
+        err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
         raise typer.Exit(2)
     settings = load_settings()
 
@@ -322,7 +456,7 @@ def orders_retry(
                 ]
             return ids
 
-        client = await connect(settings.temporal_address, settings.temporal_namespace)
+        client = await connect(settings)
         results: dict[str, str] = {}
         for workflow_id in await _with_conn(settings, targets):
             try:
@@ -330,6 +464,8 @@ def orders_retry(
                 results[workflow_id] = "retry requested"
             except Exception as exc:
                 results[workflow_id] = f"failed: {exc}"
+                continue
+            await _with_conn(settings, _recorder("retry", workflow_id, reason))
         return results
 
     results = asyncio.run(_retry())
@@ -341,6 +477,54 @@ def orders_retry(
         if not results:
             console.print("no orders to retry")
     if any(outcome.startswith("failed") for outcome in results.values()):
+        raise typer.Exit(1)
+
+
+@orders_app.command("cancel")
+def orders_cancel(
+    order_id: Annotated[str, typer.Argument(help="Order id, workflow id or provider's id.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the record (required).")],
+) -> None:
+    """End an order that will never succeed: it becomes `cancelled` at its next wait.
+
+    A completed, revoked or cancelled order is refused (exit 1): cancelling never takes access
+    away; refund the payment at the provider for that."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from api.routes.admin_orders import FINISHED_STAGES
+    from db import orders
+    from workflows.client import connect
+    from workflows.purchase_client import request_cancel
+    from workflows.purchase_types import CancelRequest
+
+    if not reason.strip():
+        err_console.print("[red]--reason must say why[/red]")
+        raise typer.Exit(2)
+    settings = load_settings()
+
+    async def _cancel() -> str | None:
+        order = await _with_conn(settings, lambda conn: orders.get_order(conn, order_id))
+        workflow_id = order.order_id if order else order_id
+        if order is not None and order.stage in FINISHED_STAGES:
+            return f"{workflow_id} is {order.stage}: not cancelled"
+        client = await connect(settings)
+        try:
+            await request_cancel(
+                client, workflow_id, CancelRequest(reason=reason, actor=cli_operator())
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return f"{workflow_id}: no running order"
+            return f"{workflow_id}: {exc.message}"
+        await _with_conn(
+            settings, lambda conn: _record_cli_action(conn, "cancel", workflow_id, reason)
+        )
+        console.print(f"cancel sent to {workflow_id}", highlight=False)
+        return None
+
+    problem = asyncio.run(_cancel())
+    if problem:
+        err_console.print(f"[red]{problem}[/red]", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -357,7 +541,7 @@ async def _saga_client(settings: Settings) -> Any:
     from workflows.client import connect
 
     try:
-        return await connect(settings.temporal_address, settings.temporal_namespace)
+        return await connect(settings)
     except RuntimeError:
         err_console.print(f"cannot reach Temporal at {settings.temporal_address}", highlight=False)
         raise typer.Exit(1) from None
@@ -369,10 +553,40 @@ def _saga_query(stage: str | None) -> str:
     return f"{_SIGNUP_TYPES} AND EntregaStage IS NOT NULL"
 
 
+def _registration_ids(settings: Settings, email: str) -> list[str]:
+    """The workflow ids a registration of `email` may have: the keyed hash, and the e-mail
+    itself for runs started before ids were hashed. Exit 2 if it is no e-mail address."""
+    from api.validation import normalize_email
+    from workflows import registration
+
+    try:
+        normalized = normalize_email(email)
+    except ValueError:
+        err_console.print(f"not an e-mail address: {email!r}", highlight=False)
+        raise typer.Exit(2) from None
+    return [
+        registration.workflow_id(normalized, settings.secret("registration_id_key")),
+        registration.legacy_workflow_id(normalized),
+    ]
+
+
+def _email_query(settings: Settings, email: str, stage: str | None) -> str:
+    ids = " OR ".join(
+        f"WorkflowId = '{i.replace(chr(39), '')}'" for i in _registration_ids(settings, email)
+    )
+    query = f"WorkflowType = 'RegistrationWorkflow' AND ({ids})"
+    if stage:
+        query += f" AND EntregaStage = '{stage.replace(chr(39), '')}'"
+    return query
+
+
 @sagas_app.command("list")
 def sagas_list(
     stage: str | None = typer.Option(
         None, help="compensating | compensation_failed | rolled_back (default: all of them)."
+    ),
+    email: str | None = typer.Option(
+        None, help="Only the registrations of this e-mail (found by its keyed hash), any stage."
     ),
     json_output: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -393,9 +607,10 @@ def sagas_list(
                 "stage": wf.typed_search_attributes.get(STAGE),
                 "started": wf.start_time.isoformat(),
             }
-            async for wf in client.list_workflows(_saga_query(stage))
+            async for wf in client.list_workflows(query)
         ]
 
+    query = _email_query(settings, email, stage) if email else _saga_query(stage)
     rows = asyncio.run(_list())
     if json_output:
         typer.echo(json.dumps(rows, indent=2))
@@ -409,7 +624,11 @@ def sagas_list(
 @sagas_app.command("retry")
 def sagas_retry(
     workflow_ids: Annotated[
-        list[str] | None, typer.Argument(help="registration:... or checkout:... ids.")
+        list[str] | None,
+        typer.Argument(
+            help="registration:... or checkout:... ids; `registration:<e-mail>` finds the "
+            "registration of that e-mail under either id."
+        ),
     ] = None,
     stage: Annotated[
         str | None, typer.Option(help="Signal every saga in this stage instead.")
@@ -449,7 +668,7 @@ def sagas_retry(
 
     async def _retry() -> bool:
         client = await _saga_client(settings)
-        targets = list(workflow_ids or [])
+        targets = [await _resolve_saga_id(client, settings, i) for i in workflow_ids or []]
         if stage:
             in_stage = [wf.id async for wf in client.list_workflows(_saga_query(stage))]
             if not in_stage:
@@ -468,25 +687,68 @@ def sagas_retry(
     raise typer.Exit(0 if asyncio.run(_retry()) else 1)
 
 
+async def _resolve_saga_id(client: Any, settings: Settings, workflow_id: str) -> str:
+    """`registration:<e-mail>` names a run under that legacy id if one exists, else the hashed
+    id of that e-mail; any other id is taken as it is."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    prefix, _, rest = workflow_id.partition(":")
+    if prefix != "registration" or "@" not in rest:
+        return workflow_id
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+        return workflow_id
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return _registration_ids(settings, rest)[0]
+
+
 @app.command()
 def reconcile(
     json_output: bool = typer.Option(False, "--json", help="Print the orphans as JSON."),
+    providers_now: bool = typer.Option(
+        False,
+        "--providers",
+        help="Run the Mercado Pago and Asaas reconciliation once, now, and print what it "
+        "recovered (needs a running worker).",
+    ),
+    grace: str = typer.Option(
+        "0s",
+        "--grace",
+        help="Ignore records younger than this (e.g. 30m); the schedule's is "
+        "RECONCILE_ORPHANS_GRACE.",
+    ),
 ) -> None:
-    """List orphans across Supabase auth users, profiles and Asaas customers; exit 1 if any."""
+    """List orphans across Supabase auth users, profiles and Asaas customers, and duplicate
+    Asaas subscriptions of one checkout attempt; exit 1 if any. Records of a saga still
+    running or parked are not orphans."""
     import json
 
-    from activities.reconcile import find_orphans
+    from activities.reconcile import find_orphans, running_sagas
     from db.pool import open_pool
     from providers.clients import open_provider_clients
+    from settings import parse_duration
 
     settings = load_settings()
+    if providers_now:
+        _reconcile_providers(settings, json_output)
+        return
     require_database_url(settings)
+    try:
+        min_age = parse_duration(grace)
+    except ValueError as exc:
+        err_console.print(f"[red]--grace:[/red] {exc}")
+        raise typer.Exit(2) from None
 
     async def _find() -> list[dict[str, str]]:
+        # Records of sagas still running or parked are not orphans: Temporal says which.
+        busy = await running_sagas(await _saga_client(settings))
         pool = await open_pool(settings.database_url or "", max_size=2)
         try:
             async with open_provider_clients(settings) as providers:
-                return [o.model_dump() for o in await find_orphans(pool, providers)]
+                found = await find_orphans(pool, providers, grace=min_age, busy=busy)
+                return [o.model_dump() for o in found]
         finally:
             await pool.close()
 
@@ -500,6 +762,52 @@ def reconcile(
     else:
         console.print("no orphans")
     raise typer.Exit(1 if orphans else 0)
+
+
+def _reconcile_providers(settings: Settings, as_json: bool) -> None:
+    """`entrega reconcile --providers`: both provider reconciliations, now, on the worker."""
+    import uuid as _uuid
+
+    from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+    from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+    from workflows.reconcile_types import SCHEDULE_ASAAS, SCHEDULE_MERCADOPAGO, ReconcileInput
+
+    async def _run() -> list[dict[str, Any]]:
+        client = await _saga_client(settings)
+        params = ReconcileInput(lookback=settings.reconcile_lookback)
+        results = []
+        for name, run in (
+            (SCHEDULE_MERCADOPAGO, ReconcileMercadoPagoWorkflow.run),
+            (SCHEDULE_ASAAS, ReconcileAsaasWorkflow.run),
+        ):
+            result = await client.execute_workflow(
+                run,
+                params,
+                id=f"{name}-now-{_uuid.uuid4().hex[:8]}",
+                task_queue=settings.temporal_task_queue,
+            )
+            results.append(result.model_dump(mode="json"))
+        return results
+
+    try:
+        results = asyncio.run(_run())
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        err_console.print(f"[red]reconciliation failed:[/red] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        _print_json(results)
+        return
+    for result in results:
+        console.print(
+            f"{result['provider']}: read {result['read']} payments in {result['pages']} pages, "
+            f"recovered {result['recovered_count']}",
+            soft_wrap=True,
+            highlight=False,
+        )
+        for target in result["recovered"]:
+            console.print(f"  recovered {target}", soft_wrap=True, highlight=False)
 
 
 # --- credits (issue #6): balances, grants and the legacy backfill --------------------------------
@@ -601,6 +909,12 @@ def credits_grant(
         "--expires",
         help="YYYY-MM-DD (valid through that day, UTC) or an ISO datetime with its time zone.",
     ),
+    idempotency_key: str | None = typer.Option(
+        None,
+        "--idempotency-key",
+        help="Grant at most once per key: a replay prints the first grant; the key with "
+        "another grant is refused (the same keys as the API's Idempotency-Key).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
 ) -> None:
     """Grant N purchased credits to a profile that has a subscription."""
@@ -615,13 +929,40 @@ def credits_grant(
             message = f"--expires: {_EXPIRY_MESSAGES[invalid.reason]}"
             raise _fail(as_json, "invalid_expiry", message, 2) from None
 
+    if idempotency_key is not None and not re.fullmatch(r"[!-~]{1,200}", idempotency_key):
+        message = "--idempotency-key: 1 to 200 visible ASCII characters"
+        raise _fail(as_json, "invalid_idempotency_key", message, 2)
+
     async def _grant(conn: AsyncConnection[Any]) -> credits.CreditPurchase:
-        return await credits.grant_credits(
-            conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+        if idempotency_key is not None:
+            granted, fresh = await credits.grant_credits_once(
+                conn,
+                idempotency_key=idempotency_key,
+                profile_id=profile_id,
+                credits_amount=credits_amount,
+                expires_at=expires_at,
+            )
+            if not fresh:
+                return granted  # a replay: the first grant is already on the record
+        else:
+            granted = await credits.grant_credits(
+                conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+            )
+        await _record_cli_action(
+            conn,
+            "grant",
+            str(profile_id),
+            None,
+            purchase_id=str(granted.purchase_id),
+            credits_amount=credits_amount,
         )
+        return granted
 
     try:
         purchase = _run_db(_grant)
+    except credits.IdempotencyKeyReused:
+        message = f"idempotency key {idempotency_key!r} was used for another grant"
+        raise _fail(as_json, "idempotency_key_reused", message) from None
     except credits.ProfileNotFound:
         raise _fail(as_json, "profile_not_found", f"no profile {profile_id}") from None
     except credits.NoSubscription:
@@ -713,6 +1054,223 @@ def credits_backfill(
         console.print(
             "next: `entrega migrate` drops credit_purchases.consumed_credits", soft_wrap=True
         )
+
+
+# --- products: the catalogue purchases are matched against (issue #9) ---------------------------
+
+products_app = typer.Typer(
+    help="The product catalogue: what a purchase must pay for to grant access."
+)
+app.add_typer(products_app, name="products")
+
+_PRICE_HELP = "Price in the product's currency: 49.90 (or 49,90)."
+_FROM_HELP = "Valid from: YYYY-MM-DD (that day's start, Brasília time) or ISO 8601 with zone."
+_UNTIL_HELP = "Valid until: YYYY-MM-DD (through that day, Brasília time) or ISO 8601 with zone."
+
+
+def _operator() -> str:
+    """Who ran the command, recorded beside every catalogue change."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+def _when(text: str | None, option: str, *, end_of_day: bool, as_json: bool) -> Any:
+    """A --from/--until value as an aware datetime; a bare date is a whole day in Brasília."""
+    from datetime import date, datetime, timedelta, timezone
+
+    if text is None:
+        return None
+    brasilia = timezone(timedelta(hours=-3))  # no DST since 2019
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        start = datetime(day.year, day.month, day.day, tzinfo=brasilia)
+        return start + timedelta(days=1) if end_of_day else start
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise _fail(
+            as_json, "invalid_date", f"{option}: use YYYY-MM-DD or an ISO 8601 datetime", 2
+        ) from None
+    if moment.tzinfo is None:
+        message = f"{option}: a datetime needs its time zone (e.g. 2026-11-27T00:00:00-03:00)"
+        raise _fail(as_json, "invalid_date", message, 2)
+    return moment
+
+
+def _price_cents(text: str, as_json: bool) -> int:
+    from db.products import parse_amount
+
+    try:
+        return parse_amount(text)
+    except ValueError as exc:
+        raise _fail(as_json, "invalid_price", f"PRICE: {exc}", 2) from None
+
+
+def _entry_json(entry: Any, now: Any) -> dict[str, Any]:
+    product = entry.product
+    return {
+        "product_id": product.product_id,
+        "name": product.name,
+        "currency": product.currency,
+        "created_by": product.created_by,
+        "created_at": product.created_at.isoformat(),
+        "prices": [
+            {
+                "price_cents": p.price_cents,
+                "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+                "valid_until": p.valid_until.isoformat() if p.valid_until else None,
+                "valid_now": p.valid_at(now),
+                "created_by": p.created_by,
+                "created_at": p.created_at.isoformat(),
+            }
+            for p in entry.prices
+        ],
+    }
+
+
+def _print_entry(entry: Any, now: Any) -> None:
+    from activities.catalogue import money
+
+    product = entry.product
+    console.print(f"{product.product_id}  {product.name}  ({product.currency})", soft_wrap=True)
+    for p in entry.prices:
+        since = f"{p.valid_from:%Y-%m-%d %H:%M %z}" if p.valid_from else "always"
+        until = f"{p.valid_until:%Y-%m-%d %H:%M %z}" if p.valid_until else "no end"
+        mark = "  valid now" if p.valid_at(now) else ""
+        console.print(
+            f"  {money(p.price_cents, product.currency):>14}  {since} → {until}{mark}",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+@products_app.command("list")
+def products_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Every product with all its prices: past, current and scheduled."""
+    from datetime import UTC, datetime
+
+    from db import products
+
+    entries = _run_db(products.list_products)
+    now = datetime.now(UTC)
+    if as_json:
+        print(json.dumps([_entry_json(e, now) for e in entries], ensure_ascii=False))
+        return
+    if not entries:
+        console.print("no products: purchases grant nothing until one is added")
+    for entry in entries:
+        _print_entry(entry, now)
+
+
+@products_app.command("add")
+def products_add(
+    product_id: str = typer.Argument(..., metavar="PRODUCT_ID", help="The id the checkout uses."),
+    name: str = typer.Argument(..., metavar="NAME"),
+    price: str = typer.Argument(..., metavar="PRICE", help=_PRICE_HELP),
+    currency: str = typer.Option("BRL", "--currency", help="ISO 4217 code."),
+    valid_from: str | None = typer.Option(None, "--from", help=_FROM_HELP),
+    valid_until: str | None = typer.Option(None, "--until", help=_UNTIL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
+) -> None:
+    """Add a product with its first price."""
+    from datetime import UTC, datetime
+
+    from db import products
+
+    if not products.PRODUCT_ID.fullmatch(product_id):
+        message = "PRODUCT_ID: letters, digits, '.', '_' or '-', at most 64, starting alphanumeric"
+        raise _fail(as_json, "invalid_product_id", message, 2)
+    name = name.strip()
+    if not name or len(name) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise _fail(as_json, "invalid_name", "NAME: 1 to 200 printable characters", 2)
+    currency = currency.strip().upper()
+    if not products.CURRENCY.fullmatch(currency):
+        raise _fail(as_json, "invalid_currency", "--currency: a 3-letter ISO 4217 code", 2)
+    cents = _price_cents(price, as_json)
+    start = _when(valid_from, "--from", end_of_day=False, as_json=as_json)
+    end = _when(valid_until, "--until", end_of_day=True, as_json=as_json)
+
+    async def _add(conn: AsyncConnection[Any]) -> products.CatalogueEntry:
+        return await products.add_product(
+            conn,
+            product_id=product_id,
+            name=name,
+            currency=currency,
+            price_cents=cents,
+            valid_from=start,
+            valid_until=end,
+            by=_operator(),
+        )
+
+    try:
+        entry = _run_db(_add)
+    except products.ProductExists:
+        message = f"product {product_id} already exists: change its price with set-price"
+        raise _fail(as_json, "product_exists", message) from None
+    except products.CatalogueError as refused:
+        raise _fail(as_json, "invalid_window", str(refused), 2) from None
+    now = datetime.now(UTC)
+    if as_json:
+        print(json.dumps(_entry_json(entry, now), ensure_ascii=False))
+        return
+    console.print(f"added {product_id}", soft_wrap=True)
+    _print_entry(entry, now)
+
+
+@products_app.command("set-price")
+def products_set_price(
+    product_id: str = typer.Argument(..., metavar="PRODUCT_ID"),
+    price: str = typer.Argument(..., metavar="PRICE", help=_PRICE_HELP),
+    valid_from: str | None = typer.Option(None, "--from", help=_FROM_HELP),
+    valid_until: str | None = typer.Option(
+        None, "--until", help=_UNTIL_HELP + " Makes a window (promotion) beside the others."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (errors too)."),
+) -> None:
+    """Set a product's price: the new regular price (from now or --from: open-ended prices end
+    there), or with --until a window, such as a promotion, valid beside the others."""
+    from datetime import UTC, datetime
+
+    from db import products
+
+    cents = _price_cents(price, as_json)
+    start = _when(valid_from, "--from", end_of_day=False, as_json=as_json)
+    end = _when(valid_until, "--until", end_of_day=True, as_json=as_json)
+    now = datetime.now(UTC)
+
+    async def _set(conn: AsyncConnection[Any]) -> products.CatalogueEntry:
+        return await products.set_price(
+            conn,
+            product_id=product_id,
+            price_cents=cents,
+            valid_from=start,
+            valid_until=end,
+            now=now,
+            by=_operator(),
+        )
+
+    try:
+        entry = _run_db(_set)
+    except products.ProductNotFound:
+        raise _fail(as_json, "product_not_found", f"no product {product_id}") from None
+    except products.PriceConflict as refused:
+        raise _fail(as_json, "price_conflict", str(refused)) from None
+    except products.CatalogueError as refused:
+        raise _fail(as_json, "invalid_window", str(refused), 2) from None
+    if as_json:
+        print(json.dumps(_entry_json(entry, now), ensure_ascii=False))
+        return
+    console.print(f"price set for {product_id}", soft_wrap=True)
+    _print_entry(entry, now)
 
 
 def main() -> NoReturn:

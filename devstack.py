@@ -39,6 +39,9 @@ DEV_SECRETS = {
     "RESEND_API_KEY": "dev-re_resend-key",
     "ADMIN_TOKEN": "dev-admin-token",
     "CREDENTIALS_KEY": "dev-credentials-key",
+    # A fixed dev key, so histories in .entrega/temporal.db still decode after a restart.
+    "TEMPORAL_PAYLOAD_KEYS": "dev-1:ZW50cmVnYS1kZXYtcGF5bG9hZC1rZXktMzItYnl0ZXM=",
+    "REGISTRATION_ID_KEY": "dev-registration-id-key",
 }
 
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -77,7 +80,13 @@ def sandbox_env(sandbox_url: str) -> dict[str, str]:
 def dev_environment(base: dict[str, str], home: Path, sandbox_url: str) -> dict[str, str]:
     """The environment for dev children: dev secrets and sandbox URLs, where not already set."""
     env = dict(base)
-    defaults = {"ENTREGA_ENV": "dev", "ENTREGA_HOME": str(home)}
+    defaults = {
+        "ENTREGA_ENV": "dev",
+        "ENTREGA_HOME": str(home),
+        # The worker `entrega dev` starts serves Prometheus here (per process: a second worker
+        # started by hand needs an address of its own).
+        "WORKER_METRICS_ADDRESS": f"127.0.0.1:{base.get('WORKER_METRICS_PORT', '9464')}",
+    }
     defaults |= DEV_SECRETS | sandbox_env(sandbox_url)
     for name, value in defaults.items():
         env.setdefault(name, value)  # a variable already set always wins
@@ -92,6 +101,7 @@ class Ports:
     sandbox: int = 8900
     temporal: int = 7233
     temporal_ui: int = 8233
+    codec: int = 8081
 
     @classmethod
     def from_env(cls, env: dict[str, str]) -> Ports:
@@ -100,7 +110,12 @@ class Ports:
             sandbox=int(env.get("SANDBOX_PORT", cls.sandbox)),
             temporal=int(env.get("TEMPORAL_PORT", cls.temporal)),
             temporal_ui=int(env.get("TEMPORAL_UI_PORT", cls.temporal_ui)),
+            codec=int(env.get("CODEC_SERVER_PORT", cls.codec)),
         )
+
+    @property
+    def codec_url(self) -> str:
+        return f"http://127.0.0.1:{self.codec}"
 
 
 @dataclass
@@ -126,6 +141,7 @@ class DevStack:
         (self.home / "logs").mkdir(exist_ok=True)
         self._check_ports_free()
         self._start_database()
+        self._start_codec_server()
         self._start_temporal()
         self._register_search_attributes()
         self._seed()
@@ -168,7 +184,13 @@ class DevStack:
     # --- steps ----------------------------------------------------------------------------
 
     def _check_ports_free(self) -> None:
-        ports = {"API": self.ports.api, "sandbox": self.ports.sandbox}
+        ports = {
+            "API": self.ports.api,
+            "sandbox": self.ports.sandbox,
+            "codec server": self.ports.codec,
+        }
+        if address := self.env.get("WORKER_METRICS_ADDRESS"):
+            ports["worker metrics (WORKER_METRICS_ADDRESS)"] = int(address.rsplit(":", 1)[1])
         if "TEMPORAL_ADDRESS" not in self.env:
             ports |= {"Temporal": self.ports.temporal, "Temporal Web UI": self.ports.temporal_ui}
         for name, port in ports.items():
@@ -191,6 +213,14 @@ class DevStack:
         applied = migrate(self.env["DATABASE_URL"])
         self.say(f"Migrations: {len(applied)} applied" if applied else "Migrations: up to date")
 
+    def _start_codec_server(self) -> None:
+        """The Web UI's codec server: in dev it decodes for any caller on this machine."""
+        ui = self.ports.temporal_ui
+        self.env.setdefault("CODEC_SERVER_PORT", str(self.ports.codec))
+        self.env.setdefault("CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
+        self._spawn("codec-server", ["codec-server"])
+        self._wait_http("codec server", f"{self.ports.codec_url}/healthz")
+
     def _start_temporal(self) -> None:
         if "TEMPORAL_ADDRESS" in self.env:
             self.say(f"Temporal: using {self.env['TEMPORAL_ADDRESS']}")
@@ -210,6 +240,9 @@ class DevStack:
                 str(self.ports.temporal),
                 "--ui-port",
                 str(self.ports.temporal_ui),
+                # The UI decodes payloads in the browser through our codec server.
+                "--ui-codec-endpoint",
+                self.ports.codec_url,
                 "--db-filename",
                 str(db_file),
                 # WAL without fsync per commit: a killed Temporal process loses nothing (the OS
@@ -394,10 +427,13 @@ def _banner(env: dict[str, str], ports: Ports, sandbox_url: str, env_file: Path)
   Readiness         http://127.0.0.1:{api_port}/readyz
   Temporal Web UI   {temporal_ui}
   Temporal gRPC     {env["TEMPORAL_ADDRESS"]}
+  Codec server      {ports.codec_url} (decodes payloads for the Web UI)
   Sandbox inbox     {sandbox_url}/_sandbox/inbox
   Sandbox control   {sandbox_url}/_sandbox/state
   PostgreSQL        {env["DATABASE_URL"]}
-  Logs              {env["ENTREGA_HOME"]}/logs/
+  API metrics       http://127.0.0.1:{api_port}/metrics
+  Worker metrics    http://{env.get("WORKER_METRICS_ADDRESS") or "(off)"}/metrics
+  Logs              {env["ENTREGA_HOME"]}/logs/ (api.log, worker.log, sandbox.log, temporal.log)
 Dev secrets (set any of these variables yourself to choose another value):
 {secrets}
 Operator CLI against this stack, in another terminal:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflows.codec import PayloadKey, parse_payload_keys
 
 DEV_SECRET_PREFIX = "dev-"  # noqa: S105 - a marker, not a secret
 
@@ -25,20 +27,51 @@ SECRET_FIELDS = (
     "resend_api_key",
     "admin_token",
     "credentials_key",
+    "temporal_payload_keys",
+    "registration_id_key",
 )
 # Addresses with no sensible production default.
 REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_SECONDS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta."""
+    """Parse `30s`, `5m`, `2h` or `1d` into a timedelta; a bare number (`30`, `0.5`) is seconds,
+    the form the `*_SECONDS` variables always took."""
+    if _SECONDS.match(text):
+        return timedelta(seconds=float(text))
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"invalid duration {text!r}: use a number followed by s, m, h or d")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _duration(value: Any) -> Any:
+    """Every duration setting goes through here once, at start-up: text as `parse_duration`
+    reads it, a number as seconds, a timedelta as it is."""
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+def _durations(value: Any) -> Any:
+    """A comma-separated list of durations (`5m,10m,20m`), or a list of them."""
+    if isinstance(value, str):
+        return [parse_duration(part) for part in value.split(",")]
+    if isinstance(value, list | tuple):
+        return [_duration(part) for part in value]
+    return value
+
+
+# A duration setting: `5m`, `48h`, `7d`, `30s` or a number of seconds, parsed once into a timedelta.
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# A list of them, written `5m,10m,20m` (NoDecode: the environment's text is not JSON).
+Durations = Annotated[list[timedelta], NoDecode, BeforeValidator(_durations)]
 
 
 class SettingsError(ValueError):
@@ -65,7 +98,7 @@ class Settings(BaseSettings):
     mercadopago_access_token: SecretStr | None = None
     mercadopago_webhook_secret: SecretStr | None = None
     # How far a notification's `ts` may be from now before it counts as a replay.
-    mercadopago_signature_tolerance_seconds: int = 300
+    mercadopago_signature_tolerance_seconds: Duration = timedelta(seconds=300)
 
     appmax_webhook_token: SecretStr | None = None
 
@@ -89,8 +122,24 @@ class Settings(BaseSettings):
     # Fernet key that keeps generated passwords encrypted until the credentials e-mail is accepted.
     credentials_key: SecretStr | None = None
 
-    provisioning_retry_schedule: str = Field(default="5m,10m,20m")
-    http_timeout_seconds: float = 10.0
+    # --- personal data in Temporal (issue #13) ---
+    # `key-id:base64-key,...` (AES-256): the first encrypts every payload, all of them decrypt.
+    temporal_payload_keys: SecretStr | None = None
+    # Keys the HMAC in registration workflow ids; never rotated (ids must stay stable).
+    registration_id_key: SecretStr | None = None
+    # The codec server for the Web UI: where it listens, which UI origins may call it, and
+    # (outside dev) the operators' identity provider whose tokens it accepts.
+    codec_server_host: str = "127.0.0.1"
+    codec_server_port: int = 8081
+    codec_cors_origins: str = ""
+    codec_auth_jwks_url: str | None = None
+    codec_auth_audience: str | None = None
+
+    # Waits between provisioning retry rounds once Temporal's quick retries are spent.
+    provisioning_retry_schedule: Durations = Field(
+        default=[timedelta(minutes=5), timedelta(minutes=10), timedelta(minutes=20)], min_length=1
+    )
+    http_timeout_seconds: Duration = timedelta(seconds=10)
     max_body_bytes: int = 64 * 1024
 
     # --- providers and sandbox (issue #3) ---
@@ -103,23 +152,56 @@ class Settings(BaseSettings):
     # Where the credentials e-mail sends the customer to log in.
     product_login_url: str = "https://app.entrega.app/login"
     # How long a pending payment (boleto, Pix) may stay unpaid before the order is cancelled.
-    purchase_payment_deadline: str = "7d"
+    purchase_payment_deadline: Duration = timedelta(days=7)
     # How long a completed order keeps listening for a refund or chargeback.
-    purchase_revocation_window: str = "180d"
+    purchase_revocation_window: Duration = timedelta(days=180)
     # Temporal's own quick retries of one step before the PROVISIONING_RETRY_SCHEDULE takes over.
     purchase_step_attempts: int = Field(default=3, ge=1)
-    purchase_step_initial_interval_seconds: float = Field(default=1.0, gt=0)
+    purchase_step_initial_interval_seconds: Duration = Field(
+        default=timedelta(seconds=1), gt=timedelta(0)
+    )
     # One attempt's limit; also how soon the work of a crashed worker is handed to another.
-    purchase_step_timeout_seconds: float = Field(default=30.0, gt=0)
+    purchase_step_timeout_seconds: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
 
     # --- signup sagas (issue #5) ---
     # How long register/checkout wait for their saga before answering "try again shortly".
-    signup_answer_timeout_seconds: float = 30.0
+    signup_answer_timeout_seconds: Duration = timedelta(seconds=30)
+
+    # --- observability (issue 14) ---
+    # auto: readable lines in dev, JSON lines otherwise.
+    log_format: Literal["auto", "json", "text"] = "auto"
+    log_level: str = "INFO"
+    # host:port where this worker process serves Prometheus metrics; empty = off.
+    worker_metrics_address: str | None = None
+    # Traces are exported over OTLP/HTTP to this endpoint when set; off (and free) otherwise.
+    otel_exporter_otlp_endpoint: str | None = None
+    # Named operator credentials, `name:token,name:token`; ADMIN_TOKEN keeps working as "admin".
+    admin_tokens: SecretStr | None = None
+
+    # --- rate limits (issue 9): requests per window, 0 = off; counted in PostgreSQL, so shared
+    # by every API process. Only requests that pass validation count.
+    rate_limit_window_seconds: int = Field(default=600, ge=1)
+    registration_rate_per_address: int = Field(default=30, ge=0)
+    registration_rate_per_email: int = Field(default=5, ge=0)
+    checkout_rate_per_address: int = Field(default=60, ge=0)
+    checkout_rate_per_user: int = Field(default=10, ge=0)
+
+    # --- scheduled reconciliation (issue #12) ---
+    # How often the provider reconciliations run, and how far back each one looks (windows
+    # overlap, so nothing falls between two runs). Durations: `10m`, `48h`, or ISO 8601.
+    reconcile_interval: timedelta = timedelta(minutes=10)
+    reconcile_lookback: timedelta = timedelta(hours=48)
+    # The orphan check scans whole accounts: hourly. Records younger than the grace period may
+    # still be a saga's work in progress and are not reported.
+    reconcile_orphans_interval: timedelta = timedelta(hours=1)
+    reconcile_orphans_grace: timedelta = timedelta(minutes=30)
+    # How often old webhook_signatures rows are forgotten.
+    prune_signatures_interval: timedelta = timedelta(hours=1)
 
     # --- worker capacity and shutdown (issue #10) ---
     # How long SIGTERM lets in-flight activity attempts finish before they are cancelled; above
     # the step timeout, so a deploy never cuts an attempt short (`90s`, `2m`, or seconds).
-    worker_graceful_shutdown: timedelta = timedelta(seconds=60)
+    worker_graceful_shutdown: Duration = timedelta(seconds=60)
     # Slots per worker process; each activity holds at most one database connection at a time.
     worker_max_concurrent_activities: int = Field(default=16, ge=1)
     worker_max_concurrent_local_activities: int = Field(default=8, ge=1)
@@ -137,29 +219,52 @@ class Settings(BaseSettings):
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8900
 
-    @field_validator("provisioning_retry_schedule")
+    @field_validator("admin_tokens")
     @classmethod
-    def _schedule_parses(cls, value: str) -> str:
-        for part in value.split(","):
-            parse_duration(part)
+    def _tokens_are_named(cls, value: SecretStr | None) -> SecretStr | None:
+        for entry in (value.get_secret_value() if value else "").split(","):
+            name, sep, token = entry.strip().partition(":")
+            if entry.strip() and not (name and sep and token):
+                raise ValueError("ADMIN_TOKENS must be name:token pairs separated by commas")
         return value
 
-    @field_validator("purchase_payment_deadline", "purchase_revocation_window")
+    @field_validator("temporal_payload_keys")
     @classmethod
-    def _duration_parses(cls, value: str) -> str:
-        parse_duration(value)
+    def _payload_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value():
+            parse_payload_keys(value.get_secret_value())
         return value
 
-    @field_validator("worker_graceful_shutdown", mode="before")
+    @field_validator(
+        "reconcile_interval",
+        "reconcile_lookback",
+        "reconcile_orphans_interval",
+        "reconcile_orphans_grace",
+        "prune_signatures_interval",
+        mode="before",
+    )
     @classmethod
-    def _grace_parses(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().isdigit():
+    def _short_duration(cls, value: object) -> object:
+        """`10m`, `48h`, `1d` as everywhere else in Entrega; pydantic reads the rest (ISO 8601)."""
+        if isinstance(value, str) and _DURATION.match(value):
             return parse_duration(value)
+        return value
+
+    @field_validator(
+        "reconcile_interval",
+        "reconcile_lookback",
+        "reconcile_orphans_interval",
+        "prune_signatures_interval",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero")
         return value
 
     @model_validator(mode="after")
     def _worker_capacity_is_consistent(self) -> Settings:
-        step = timedelta(seconds=self.purchase_step_timeout_seconds)
+        step = self.purchase_step_timeout_seconds
         if self.worker_graceful_shutdown < step:
             raise SettingsError(
                 f"WORKER_GRACEFUL_SHUTDOWN ({self.worker_graceful_shutdown}) is below "
@@ -217,7 +322,34 @@ class Settings(BaseSettings):
 
     @property
     def retry_schedule(self) -> list[timedelta]:
-        return [parse_duration(part) for part in self.provisioning_retry_schedule.split(",")]
+        return list(self.provisioning_retry_schedule)
+
+    def operator_tokens(self) -> dict[str, str]:
+        """Operator name by bearer token: ADMIN_TOKEN is "admin", then each of ADMIN_TOKENS."""
+        tokens = {}
+        if admin := self.secret("admin_token"):
+            tokens[admin] = "admin"
+        for entry in self.secret("admin_tokens").split(","):
+            name, _, token = entry.strip().partition(":")
+            if name and token:
+                tokens[token] = name
+        return tokens
+
+    @property
+    def payload_keys(self) -> list[PayloadKey]:
+        """The payload codec's keys, the encrypting one first."""
+        text = self.secret("temporal_payload_keys")
+        if not text:
+            raise SettingsError("TEMPORAL_PAYLOAD_KEYS is not set")
+        return parse_payload_keys(text)
+
+    @property
+    def codec_origins(self) -> list[str]:
+        """Web UI origins allowed to call the codec server (dev: the local UI's)."""
+        origins = [o.strip().rstrip("/") for o in self.codec_cors_origins.split(",") if o.strip()]
+        if not origins and self.is_dev:
+            return ["http://localhost:8233", "http://127.0.0.1:8233"]
+        return origins
 
     def secret(self, name: str) -> str:
         """The plain value of a secret field; empty when unset (dev and tests only)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,17 +14,37 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.accounts import AccountActivities
+from activities.asaas_payments import AsaasPaymentActivities
+from activities.catalogue import CatalogueActivities
 from activities.journal import JournalActivities
 from activities.purchases import PurchaseActivities
+from activities.reconcile_providers import ReconcileActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
 from settings import Settings
+from telemetry import metrics, tracing
+from telemetry.process import configure_process
+from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import connect
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 from workflows.registration import RegistrationWorkflow
 
-WORKFLOWS: Sequence[type] = [PurchaseWorkflow, RegistrationWorkflow, CheckoutWorkflow]
+WORKFLOWS: Sequence[type] = [
+    PurchaseWorkflow,
+    RegistrationWorkflow,
+    CheckoutWorkflow,
+    AsaasPaymentWorkflow,
+    ReconcileMercadoPagoWorkflow,
+    ReconcileAsaasWorkflow,
+    ReconcileOrphansWorkflow,
+    PruneWebhookSignaturesWorkflow,
+]
+log = logging.getLogger("entrega.worker")
 
 
 def build_activities(
@@ -33,6 +54,7 @@ def build_activities(
     journal = JournalActivities(pool)
     purchases = PurchaseActivities(settings, pool, providers)
     accounts = AccountActivities(pool, providers, settings)
+    asaas_payments = AsaasPaymentActivities(pool, providers)
     return [
         journal.record,
         purchases.fetch_payment,
@@ -41,7 +63,10 @@ def build_activities(
         purchases.send_credentials,
         purchases.send_confirmation,
         purchases.deactivate_user,
+        CatalogueActivities(pool).match_product,
         *accounts.all(),
+        asaas_payments.apply_payment,
+        *ReconcileActivities(settings, pool, providers).all(),
     ]
 
 
@@ -119,7 +144,15 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    runtime = None
+    if settings.worker_metrics_address:
+        runtime = metrics.worker_runtime(settings.worker_metrics_address)
+        log.info(
+            "worker metrics at http://%s/metrics",
+            settings.worker_metrics_address,
+            extra={"event": "metrics_serving"},
+        )
+    client = await connect(settings, runtime=runtime)
     pool = await open_pool(settings.database_url, max_size=settings.worker_pool_size)
     try:
         async with open_provider_clients(settings) as providers:
@@ -127,10 +160,13 @@ async def run(settings: Settings) -> None:
                 await stop.wait()
     finally:
         await pool.close()
+        tracing.shutdown()
 
 
 def main() -> None:
-    asyncio.run(run(Settings()))
+    settings = Settings()
+    configure_process("worker", settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

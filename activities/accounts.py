@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from cryptography.fernet import Fernet
@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.failures import PROVIDER_REJECTED, provider_failure
 from db import profiles as db_profiles
+from providers.asaas import AsaasCustomer, AsaasSubscription
 from providers.clients import ProviderClients
 from providers.errors import ConflictError, ProviderError
 from settings import Settings
@@ -36,6 +37,8 @@ _MAX_DUPLICATE_CUSTOMERS = 10
 # ApplicationError types the workflows act on.
 AUTH_FAILED = "auth_failed"
 DUPLICATE_CODES = {"email": "email_exists", "phone": "phone_exists", "cpf_cnpj": "cpf_exists"}
+
+Referenced = TypeVar("Referenced", AsaasCustomer, AsaasSubscription)
 
 
 # --- sealing the password: it travels through Temporal's history only encrypted ---------------
@@ -156,6 +159,13 @@ def _provider_failure(exc: ProviderError, *, permanent_type: str = PROVIDER_REJE
     raise provider_failure(exc, permanent_type=permanent_type) from exc
 
 
+def keeper(found: Sequence[Referenced]) -> Referenced:
+    """Which of several Asaas records carrying one externalReference is the one to keep: the
+    oldest by creation date, then the smallest id. A fixed rule, so every place that settles
+    duplicates (the saga, the payment workflow, reconcile) keeps the same one."""
+    return min(found, key=lambda r: (r.date_created or date.max, r.id))
+
+
 def _asaas_phone(e164: str) -> str:
     """Asaas takes national digits (DDD + number), not E.164."""
     return e164.removeprefix("+55")
@@ -235,18 +245,29 @@ class AccountActivities:
 
     @activity.defn(name="accounts.ensure_asaas_customer")
     async def ensure_asaas_customer(self, spec: CustomerSpec) -> CustomerRef:
-        """The Asaas customer whose externalReference is the profile id, created only if absent."""
+        """The Asaas customer whose externalReference is the profile id, created only if absent;
+        duplicates that a lost create left behind are deleted, keeping `keeper` of them (the
+        same race as the subscription's: see `create_subscription`)."""
+        asaas = self._providers.asaas
         try:
-            customer, created = await self._providers.asaas.ensure_customer(
+            customer, created = await asaas.ensure_customer(
                 name=spec.name,
                 cpf_cnpj=spec.cpf_cnpj,
                 email=spec.email,
                 mobile_phone=_asaas_phone(spec.phone),
                 external_reference=str(spec.profile_id),
             )
+            found = await asaas.find_customers(str(spec.profile_id))
+            if not any(c.id == customer.id for c in found):
+                found.append(customer)  # Asaas's listing may lag behind its create
+            kept = keeper(found)
+            for duplicate in found:
+                if duplicate.id != kept.id:
+                    # No subscription uses it: the attempt saves the kept one before subscribing.
+                    await asaas.delete_customer(duplicate.id)
         except ProviderError as exc:
             _provider_failure(exc)
-        return CustomerRef(customer_id=customer.id, created=created)
+        return CustomerRef(customer_id=kept.id, created=created and kept.id == customer.id)
 
     @activity.defn(name="accounts.delete_asaas_customer")
     async def delete_asaas_customer(self, target: CustomerCleanup) -> None:
@@ -281,36 +302,47 @@ class AccountActivities:
 
     @activity.defn(name="accounts.create_subscription")
     async def create_subscription(self, spec: SubscriptionSpec) -> SubscriptionRef:
-        """The attempt's subscription, looked up by its externalReference before creating it."""
+        """The attempt's one subscription: looked up by its externalReference, created only if
+        absent, and any other one carrying the reference deleted before it is saved.
+
+        Asaas has no idempotency key: a create whose answer was lost (a timeout while Asaas
+        still works) may land before or after the retry's look-up. Whatever landed by now is
+        settled here, keeping `keeper` of them; one landing later is deleted when its first
+        charge reaches the payment workflow, and `entrega reconcile` reports it meanwhile."""
         asaas = self._providers.asaas
         try:
-            existing = await asaas.find_subscription(spec.external_reference)
-            if existing is not None:
-                return SubscriptionRef(subscription_id=existing.id)
-            subscription = await asaas.create_subscription(
-                customer_id=spec.customer_id,
-                billing_type=spec.billing_type,
-                value=Decimal(spec.price_cents) / 100,
-                next_due_date=datetime.now(BRAZIL).date(),
-                cycle=spec.cycle,
-                description=spec.description,
-                external_reference=spec.external_reference,
-            )
+            found = await asaas.find_subscriptions(spec.external_reference)
+            if not found:
+                created = await asaas.create_subscription(
+                    customer_id=spec.customer_id,
+                    billing_type=spec.billing_type,
+                    value=Decimal(spec.price_cents) / 100,
+                    next_due_date=datetime.now(BRAZIL).date(),
+                    cycle=spec.cycle,
+                    description=spec.description,
+                    external_reference=spec.external_reference,
+                )
+                found = await asaas.find_subscriptions(spec.external_reference)
+                if not any(s.id == created.id for s in found):
+                    found.append(created)  # Asaas's listing may lag behind its create
+            kept = keeper(found)
+            for duplicate in found:
+                if duplicate.id != kept.id:
+                    await asaas.delete_subscription(duplicate.id)
         except ProviderError as exc:
             _provider_failure(exc)
-        return SubscriptionRef(subscription_id=subscription.id)
+        return SubscriptionRef(subscription_id=kept.id)
 
     @activity.defn(name="accounts.delete_subscription")
     async def delete_subscription(self, target: SubscriptionCleanup) -> None:
-        """Delete the attempt's subscription, found by id or by its externalReference."""
+        """Delete the attempt's subscription by id, and every one carrying its externalReference
+        (a lost create may have made more than one)."""
         asaas = self._providers.asaas
         try:
-            subscription_id = target.subscription_id
-            if subscription_id is None:
-                found = await asaas.find_subscription(target.external_reference)
-                subscription_id = found.id if found else None
-            if subscription_id is not None:
-                await asaas.delete_subscription(subscription_id)
+            if target.subscription_id is not None:
+                await asaas.delete_subscription(target.subscription_id)
+            for found in await asaas.find_subscriptions(target.external_reference):
+                await asaas.delete_subscription(found.id)
         except ProviderError as exc:
             _provider_failure(exc)
 

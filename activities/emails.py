@@ -30,6 +30,36 @@ def brl(amount_cents: int | None) -> str | None:
     return "R$ " + whole.replace(",", "_").replace(".", ",").replace("_", ".")
 
 
+# How the customer paid, in their words: Mercado Pago's `payment_method_id` and AppMax's
+# `payment_type`. Card brands all read as "Cartão de crédito"; anything unknown is shown as given.
+_PAYMENT_METHODS = {
+    "pix": "Pix",
+    "bolbradesco": "Boleto",
+    "boleto": "Boleto",
+    "billet": "Boleto",
+    "pec": "Pagamento na lotérica",
+    "account_money": "Saldo do Mercado Pago",
+    "creditcard": "Cartão de crédito",
+    "credit_card": "Cartão de crédito",
+    "visa": "Cartão de crédito",
+    "master": "Cartão de crédito",
+    "amex": "Cartão de crédito",
+    "elo": "Cartão de crédito",
+    "hipercard": "Cartão de crédito",
+    "debit_card": "Cartão de débito",
+    "debvisa": "Cartão de débito",
+    "debmaster": "Cartão de débito",
+    "debelo": "Cartão de débito",
+}
+
+
+def payment_method_label(method: str | None) -> str | None:
+    """Pix, Boleto, Cartão de crédito…; None when the provider did not say."""
+    if not method:
+        return None
+    return _PAYMENT_METHODS.get(method.strip().lower(), method)
+
+
 def render(email_type: EmailType, **context: Any) -> tuple[str, str, str]:
     """(subject, html, text) of one e-mail."""
     subject = SUBJECTS[email_type].format(product_name=context["product_name"])

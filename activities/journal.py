@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from db.journal import insert_log
+from telemetry import events
 
 
 class LogEntry(BaseModel):
@@ -29,3 +30,6 @@ class JournalActivities:
         """Append one line to integration_logs."""
         async with self._pool.connection() as conn:
             await insert_log(conn, **entry.model_dump())
+        events.saga_journal(
+            entry.workflow_id, entry.event, entry.stage, entry.details.get("step"), entry.error
+        )

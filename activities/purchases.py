@@ -13,16 +13,18 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
-from activities.emails import EmailType, brl, render
+from activities.emails import EmailType, brl, payment_method_label, render
 from activities.failures import provider_failure
-from db import order_errors, orders
+from db import operations, order_errors, orders
 from db.journal import insert_log
 from providers.clients import ProviderClients
 from providers.errors import ProviderError
 from providers.mercadopago import MercadoPagoPayment
 from providers.resend import EmailMessage
 from settings import Settings
+from telemetry import events
 from workflows.purchase_types import (
     CREATE_USER,
     DEACTIVATE_USER,
@@ -60,6 +62,12 @@ def payer_name(payment: MercadoPagoPayment) -> str | None:
     return None
 
 
+def _refunded() -> ApplicationError:
+    return ApplicationError(
+        "o pedido foi estornado: não é provisionado", type="OrderRefunded", non_retryable=True
+    )
+
+
 class PurchaseActivities:
     def __init__(
         self, settings: Settings, pool: AsyncConnectionPool, providers: ProviderClients
@@ -87,13 +95,27 @@ class PurchaseActivities:
             amount=found.transaction_amount,
             currency=found.currency_id or "BRL",
             payment_method=found.payment_method_id,
+            items=mercadopago_items(found),
+            created_at=found.date_created or found.date_approved,
         )
 
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
         """Write one transition to orders and integration_logs, in one transaction."""
         async with self._pool.connection() as conn:
-            return await orders.apply_stage(conn, change)
+            state = await orders.apply_stage(conn, change)
+            took = None
+            if change.stage == "completed" and state.stage == "completed":
+                took = await operations.provisioning_seconds(conn, change.order_id)
+        events.stage_changed(
+            change.order_id,
+            change.stage,
+            applied=state.stage == change.stage,
+            attempts=change.attempts,
+            error=change.last_error,
+            provisioning_seconds=took,
+        )
+        return state
 
     @activity.defn(name=CREATE_USER)
     async def create_user(self, ref: OrderRef) -> str:
@@ -101,6 +123,8 @@ class PurchaseActivities:
         order = await self._order(ref.order_id)
         if order.lovable_user_id:
             return order.lovable_user_id
+        if order.refunded_at is not None:
+            raise _refunded()
         if not order.customer_email:
             raise ApplicationError(
                 "o pagamento não informa o e-mail do cliente",
@@ -112,6 +136,11 @@ class PurchaseActivities:
             token = await orders.store_password_once(
                 conn, ref.order_id, self._cipher.encrypt(generate_password().encode())
             )
+        async with self._pool.connection() as conn, conn.transaction():
+            # A barrier, not held during the call: a refund deciding about this customer's user
+            # right now finishes first (its deactivation done, which this creation then undoes).
+            # Any refund deciding later sees this order, already `creating_user`, as live.
+            await orders.lock_customer(conn, order.customer_email)
         try:
             user = await self._providers.lovable.create_user(
                 email=order.customer_email,
@@ -126,14 +155,19 @@ class PurchaseActivities:
                 raise failure(exc) from exc
             raise
         async with self._pool.connection() as conn:
-            # Stored at once, so that no later retry (of this or of the e-mail) makes a second user.
-            await orders.store_user(conn, ref.order_id, user.user_id, existed=not user.created)
+            # Stored at once, so that no later retry (of this or of the e-mail) makes a second
+            # user. A user this order's own earlier attempt created (that answer lost) is new:
+            # its password is the one stored here, and the credentials e-mail carries it.
+            existed = not user.created_by(ref.order_id)
+            await orders.store_user(conn, ref.order_id, user.user_id, existed=existed)
         return user.user_id
 
     @activity.defn(name=SEND_CREDENTIALS)
     async def send_credentials(self, ref: OrderRef) -> None:
         """E-mail the login, then erase the password: it is never needed again."""
         order = await self._order(ref.order_id)
+        if order.refunded_at is not None:
+            raise _refunded()
         key = f"{ref.order_id}:credentials"
         password: str | None = None
         if not order.user_existed:
@@ -156,26 +190,45 @@ class PurchaseActivities:
 
     @activity.defn(name=SEND_CONFIRMATION)
     async def send_confirmation(self, ref: OrderRef) -> None:
-        """Tell the customer the order was received and that the access e-mail follows."""
+        """Tell the customer the order was received and that the access e-mail follows; not
+        once the order is refunded (the access e-mail will never follow)."""
         order = await self._order(ref.order_id)
+        if order.refunded_at is not None:
+            return
         await self._send(
             order,
             "purchase_confirmation",
             f"{ref.order_id}:purchase_confirmation",
             amount=brl(order.amount_cents),
+            payment_method=payment_method_label(order.payment_method),
         )
 
     @activity.defn(name=DEACTIVATE_USER)
     async def deactivate_user(self, ref: OrderRef) -> bool:
-        """Take access away after a refund or chargeback; False when no user was ever made."""
-        async with self._pool.connection() as conn:
-            order = await orders.get_order(conn, ref.order_id)
-        if order is None or not order.lovable_user_id:
-            return False
-        try:
-            await self._providers.lovable.deactivate_user(order.lovable_user_id)
-        except ProviderError as exc:
-            raise failure(exc) from exc
+        """Record the refund for good and take this order's access away; False when no user was
+        ever made for it.
+
+        Lovable keeps one user per e-mail, which several orders may share: the user is
+        deactivated only when no other live order (not refunded, being provisioned or completed)
+        grants it. The decision and the call happen under the customer's lock, so two refunds at
+        once cannot both leave the user active, nor a new order's user creation slip between.
+        """
+        async with self._pool.connection() as conn, conn.transaction():
+            decision = await orders.record_refund(conn, ref.order_id)
+            if decision is None or decision.lovable_user_id is None:
+                return False
+            if decision.deactivate:
+                try:
+                    await self._providers.lovable.deactivate_user(decision.lovable_user_id)
+                except ProviderError as exc:
+                    raise failure(exc) from exc
+            else:
+                await insert_log(
+                    conn,
+                    workflow_id=ref.order_id,
+                    event="user_kept",
+                    details={"live_orders": decision.kept_for},
+                )
         return True
 
     # --- helpers ------------------------------------------------------------------------------

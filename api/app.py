@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from api.deps import TemporalConnection
-from api.errors import install_error_handlers
+from api.errors import COMMON_ERRORS, install_error_handlers, responses
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from api.routes import (
     accounts,
@@ -22,6 +22,8 @@ from api.routes import (
 )
 from db.pool import open_pool
 from settings import Settings
+from telemetry import tracing
+from telemetry.http import RequestContextMiddleware
 
 ROUTERS: list[APIRouter] = [
     health.router,
@@ -69,6 +71,11 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    # Outermost: every answer, a 413 included, carries X-Request-ID and gets its access line.
+    app.add_middleware(RequestContextMiddleware)
     for router in ROUTERS:
-        app.include_router(router)
+        # Every route documents the errors any request can meet, in the error shape (FastAPI's
+        # own 422 schema would contradict the answers); routes add their own statuses.
+        app.include_router(router, responses=responses(*COMMON_ERRORS))
+    tracing.instrument_app(app)
     return app

@@ -31,7 +31,10 @@ def _bearer(authorization: str | None) -> str:
 def current_user(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> AuthenticatedUser:
-    """The user of a valid Supabase access token; 401 for anything else."""
+    """The user of a valid Supabase access token; 401 for anything else.
+
+    Supabase signs `anon` and `service_role` keys with the same secret: only a signed-in user's
+    token carries `role: authenticated`, so anything else is refused even with a `sub`."""
     token = _bearer(authorization)
     try:
         claims = jwt.decode(
@@ -39,8 +42,10 @@ def current_user(
             settings.secret("supabase_jwt_secret"),
             algorithms=["HS256"],
             audience="authenticated",
-            options={"require": ["sub", "exp"]},
+            options={"require": ["sub", "exp", "role"]},
         )
+        if claims["role"] != "authenticated":
+            raise _UNAUTHORIZED
         return AuthenticatedUser(uuid.UUID(claims["sub"]), claims.get("email"))
     except (jwt.PyJWTError, ValueError):
         raise _UNAUTHORIZED from None
@@ -48,13 +53,20 @@ def current_user(
 
 def require_admin(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """Operators only: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time."""
+) -> str:
+    """Operators only: `Authorization: Bearer <ADMIN_TOKEN>` or one of ADMIN_TOKENS, compared in
+    constant time. Answers the operator's name ("admin" for ADMIN_TOKEN), for the record."""
     token = _bearer(authorization)
-    expected = settings.secret("admin_token")
-    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+    found = None
+    for expected, name in settings.operator_tokens().items():
+        if hmac.compare_digest(token.encode(), expected.encode()):
+            found = name
+    if found is None:
         raise _UNAUTHORIZED
+    return found
 
 
 CurrentUser = Annotated[AuthenticatedUser, Depends(current_user)]
 AdminOnly = Depends(require_admin)
+# The operator's name, where the route records what they did.
+Operator = Annotated[str, Depends(require_admin)]

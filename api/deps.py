@@ -29,9 +29,7 @@ class TemporalConnection:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await connect(
-                        self._settings.temporal_address, self._settings.temporal_namespace
-                    )
+                    self._client = await connect(self._settings)
         return self._client
 
 

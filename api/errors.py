@@ -10,18 +10,74 @@ import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
     """An error answer with a stable snake_case code and a pt-BR message for people."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable snake_case code")
+    message: str = Field(description="For people, in pt-BR")
+    details: Any = Field(default=None, description="Structured details, or null")
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error answer."""
+
+    error: ErrorDetail
+
+
+# What each status means wherever a route documents it (`responses(...)`).
+_STATUS_DESCRIPTIONS: dict[int, str] = {
+    400: "Malformed request: JSON that does not parse, nests too deep, or a webhook payload "
+    "outside the accepted shape",
+    401: "Missing or invalid credentials",
+    402: "Not enough credits",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Body over the size limit",
+    422: "Invalid field values (`validation_error`, with a message per field)",
+    429: "Rate limited (`rate_limited`); the `Retry-After` header says when to try again",
+    502: "A provider refused the operation",
+    503: "Temporarily unavailable; try again later",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for a route: each status with the error shape."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        documented[status] = {"model": ErrorResponse, "description": _STATUS_DESCRIPTIONS[status]}
+        if status == 429:
+            documented[status]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer"},
+                }
+            }
+    return documented
+
+
+# Every route can answer these: bad JSON or an oversized body, and field validation.
+COMMON_ERRORS = (400, 413, 422)
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -72,6 +128,10 @@ _VALIDATION_MESSAGES: dict[str, str] = {
     "uuid_parsing": "Identificador inválido",
     "literal_error": "Valor não permitido",
     "enum": "Valor não permitido",
+    "string_pattern_mismatch": "Formato inválido",
+    "decimal_parsing": "Informe um número",
+    "decimal_type": "Informe um número",
+    "finite_number": "Informe um número finito",
 }
 _VALUE_ERROR_PREFIXES = ("Value error, ", "Assertion failed, ")
 
@@ -104,8 +164,11 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        # For the access line and webhook outcomes (telemetry.http): which refusal this was.
+        request.scope["entrega.error_code"] = exc.code
+        request.scope["entrega.error_details"] = exc.details
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""ASGI middleware: a hard cap on request bodies, and Prometheus metrics for every request."""
+"""ASGI middleware: a hard cap on request bodies and their JSON nesting, and Prometheus metrics
+for every request."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from api.validation import json_depth_exceeds
 
 REQUESTS = Counter(
     "entrega_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -21,16 +23,23 @@ LATENCY = Histogram(
 )
 
 
+# No request Entrega reads nests deeper than a few levels; the parsers recurse, and a document
+# nested 20,000 deep raised RecursionError (a 500) before any handler ran.
+MAX_JSON_DEPTH = 32
+
+
 class BodyLimitMiddleware:
-    """Refuses bodies over `max_bytes` with 413, whether announced by Content-Length or streamed.
+    """Refuses bodies over `max_bytes` with 413, whether announced by Content-Length or streamed,
+    and bodies nesting arrays/objects deeper than `max_depth` with 400 `malformed_json`.
 
     Bodies are read up front (they are small by construction) and replayed to the app, so an
     oversized one is refused before any handler sees a byte of it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +65,13 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if json_depth_exceeds(body, self.max_depth):
+            await self._send_error(
+                send,
+                400,
+                error_body("malformed_json", "JSON aninhado demais", {"max_depth": self.max_depth}),
+            )
+            return
         replayed = False
 
         async def replay() -> Message:
@@ -68,17 +84,23 @@ class BodyLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps(
+        await self._send_error(
+            send,
+            413,
             error_body(
                 "payload_too_large",
                 "Corpo da requisição muito grande",
                 {"max_bytes": self.max_bytes},
-            )
-        ).encode()
+            ),
+        )
+
+    @staticmethod
+    async def _send_error(send: Send, status: int, error: dict[str, object]) -> None:
+        body = json.dumps(error).encode()
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

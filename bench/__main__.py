@@ -6,7 +6,16 @@ import importlib.util
 import subprocess
 import sys
 
-BENCHMARKS = ["startup", "sandbox", "purchases", "sagas", "credits"]
+BENCHMARKS = [
+    "startup",
+    "sandbox",
+    "purchases",
+    "sagas",
+    "credits",
+    "observe",
+    "codec",
+    "reconcile",
+]
 
 
 def main() -> int:

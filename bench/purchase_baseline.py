@@ -1,9 +1,10 @@
 """The baseline of `bench.purchases` (c): a workflow shaped like a purchase, doing nothing.
 
-A happy-path purchase runs eight activities: five quick local ones (fetch_payment and four
-set_stage) and three regular ones (create_user, send_credentials, and send_confirmation beside
-them), plus four search-attribute upserts. This workflow does the same with no-ops, so the ratio
-measures what Entrega's own work (database, providers, e-mails) costs on the same worker and server.
+A happy-path purchase runs nine activities: six quick local ones (fetch_payment, match_product
+and four set_stage) and three regular ones (create_user, send_credentials, and send_confirmation
+beside them), plus four search-attribute upserts. This workflow does the same with no-ops, so
+the ratio measures what Entrega's own work (database, providers, e-mails) costs on the same
+worker and server.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class NoopPurchaseWorkflow:
     @workflow.run
     async def run(self) -> str:
         await self._local("fetch_payment")
+        await self._local("match_product")  # the catalogue check
         await self._stage("queued")
         beside = asyncio.create_task(
             workflow.execute_activity(noop, "send_confirmation", start_to_close_timeout=TIMEOUT)

@@ -369,7 +369,7 @@ async def measure(
     args: argparse.Namespace, env: dict[str, str], api: str, sandbox: str
 ) -> dict[str, Any]:
     bench = Bench(env, api, sandbox)
-    client = await connect(env["TEMPORAL_ADDRESS"], env.get("TEMPORAL_NAMESPACE", "default"))
+    client = await connect(bench.settings)
     results: dict[str, Any] = {"started_at": datetime.now().isoformat(timespec="seconds")}
     parts: list[tuple[str, str, Callable[[], Awaitable[dict[str, Any]]]]] = [
         (
@@ -438,7 +438,11 @@ def main() -> None:
         api_url, sandbox_url = args.api_url, args.sandbox_url
     else:
         ports = Ports(
-            api=_free_port(), sandbox=_free_port(), temporal=_free_port(), temporal_ui=_free_port()
+            api=_free_port(),
+            sandbox=_free_port(),
+            temporal=_free_port(),
+            temporal_ui=_free_port(),
+            codec=_free_port(),
         )
         home = Path(tempfile.mkdtemp(prefix="entrega-bench-purchases-"))
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
@@ -449,6 +453,7 @@ def main() -> None:
             "SANDBOX_PORT": str(ports.sandbox),
             "TEMPORAL_PORT": str(ports.temporal),
             "TEMPORAL_UI_PORT": str(ports.temporal_ui),
+            "CODEC_SERVER_PORT": str(ports.codec),
             "SANDBOX_GATEWAY_URL": api_url,
             # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
             "RESEND_RATE_LIMIT": "1000",

@@ -56,7 +56,10 @@ def _one_run(home: Path, ports: dict[str, int]) -> tuple[float, float]:
 
 
 def main() -> None:
-    ports = {name: _free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {
+        name: _free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
+    }
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         first_ready, first_stop = _one_run(home, ports)

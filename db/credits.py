@@ -8,6 +8,8 @@ work, not for round trips to this process.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -277,3 +279,69 @@ async def grant_credits(
     if row["checking_out"]:
         raise CheckoutInProgress(str(profile_id))
     return CreditPurchase.model_validate({k: row[k] for k in CreditPurchase.model_fields})
+
+
+def grant_fingerprint(
+    *, profile_id: uuid.UUID, credits_amount: int, expires_at: datetime | None
+) -> str:
+    """Hash of a grant as understood (expiry as an instant): equal grants, equal hashes, whether
+    sent to the API or given to `entrega credits grant`."""
+    understood = {
+        "profile_id": str(profile_id),
+        "credits_amount": credits_amount,
+        "expires_at": expires_at.astimezone(UTC).isoformat() if expires_at else None,
+    }
+    return hashlib.sha256(json.dumps(understood, sort_keys=True).encode()).hexdigest()
+
+
+async def grant_credits_once(
+    conn: AsyncConnection[Any],
+    *,
+    idempotency_key: str,
+    profile_id: uuid.UUID,
+    credits_amount: int,
+    expires_at: datetime | None = None,
+) -> tuple[CreditPurchase, bool]:
+    """`grant_credits` at most once per `idempotency_key`, with whether this call granted: a
+    replay answers the first grant; the key with another grant raises IdempotencyKeyReused.
+    Run inside a transaction: a concurrent request with the same key waits (transaction-scoped
+    advisory lock on the key) until the first commits or rolls back, and a refused grant (no
+    profile, no subscription) leaves the key unused."""
+    request_hash = grant_fingerprint(
+        profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+    )
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 55))", {"key": idempotency_key}
+    )
+    cur = await conn.cursor(row_factory=dict_row).execute(
+        """
+        SELECT r.request_hash, p.purchase_id, p.profile_id, p.credits_amount, p.expires_at,
+               p.created_at
+          FROM credit_grant_requests r
+          JOIN credit_purchases p USING (purchase_id, profile_id)
+         WHERE r.idempotency_key = %(key)s
+        """,
+        {"key": idempotency_key},
+    )
+    row = await cur.fetchone()
+    if row is None:
+        purchase = await grant_credits(
+            conn, profile_id=profile_id, credits_amount=credits_amount, expires_at=expires_at
+        )
+        await conn.execute(
+            """
+            INSERT INTO credit_grant_requests
+                   (idempotency_key, request_hash, purchase_id, profile_id)
+            VALUES (%(key)s, %(hash)s, %(purchase_id)s, %(profile_id)s)
+            """,
+            {
+                "key": idempotency_key,
+                "hash": request_hash,
+                "purchase_id": purchase.purchase_id,
+                "profile_id": purchase.profile_id,
+            },
+        )
+        return purchase, True
+    if row["request_hash"] != request_hash:
+        raise IdempotencyKeyReused(idempotency_key)
+    return CreditPurchase.model_validate({k: row[k] for k in CreditPurchase.model_fields}), False

@@ -16,6 +16,18 @@ from pydantic import BaseModel
 from db.journal import insert_log
 from workflows.purchase_types import OrderState, StageChange
 
+REFUNDED_STATES = ("refunded", "charged_back")
+# Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will.
+_LIVE_STAGES = (
+    "queued",
+    "creating_user",
+    "failed_at_user",
+    "sending_credentials",
+    "failed_at_email",
+    "completed",
+    "failed_permanent",
+)
+
 
 class Order(BaseModel):
     order_id: str
@@ -35,6 +47,7 @@ class Order(BaseModel):
     next_retry_at: datetime | None
     completed_at: datetime | None
     revoked_at: datetime | None
+    refunded_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -69,7 +82,11 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
 
     A finished order is never moved back by a late duplicate run: `completed` only gives way to
     `revoked` (or `failed_permanent` when the revocation itself is refused), and `revoked` is
-    final. The answer is the order's stage after the call.
+    final. A refund is final too: a change carrying a refunded or charged-back payment sets
+    `refunded_at`, and from then on the order only enters `cancelled`, `revoked` or
+    `failed_permanent` (a refused revocation), whichever run asks. `cancelled` and `revoked`
+    erase the generated password: no credentials e-mail follows them. The answer is the order's
+    state after the call.
     """
     payment = change.payment
     row = await (
@@ -77,12 +94,13 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
             """
             INSERT INTO orders AS o (order_id, provider, provider_order_id, stage, customer_email,
                 customer_name, amount_cents, currency, payment_method, attempts, last_error,
-                next_retry_at, completed_at, revoked_at)
+                next_retry_at, completed_at, revoked_at, refunded_at)
             VALUES (%(order_id)s, %(provider)s, %(provider_order_id)s, %(stage)s, %(email)s,
                 %(name)s, %(amount_cents)s, %(currency)s, %(payment_method)s, %(attempts)s,
                 %(last_error)s, %(next_retry_at)s,
                 CASE WHEN %(stage)s = 'completed' THEN now() END,
-                CASE WHEN %(stage)s = 'revoked' THEN now() END)
+                CASE WHEN %(stage)s = 'revoked' THEN now() END,
+                CASE WHEN %(refunded)s THEN now() END)
             ON CONFLICT (order_id) DO UPDATE SET
                 stage = EXCLUDED.stage,
                 customer_email = COALESCE(EXCLUDED.customer_email, o.customer_email),
@@ -94,9 +112,14 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
                 next_retry_at = EXCLUDED.next_retry_at,
                 completed_at = COALESCE(o.completed_at, EXCLUDED.completed_at),
                 revoked_at = COALESCE(o.revoked_at, EXCLUDED.revoked_at),
+                refunded_at = COALESCE(o.refunded_at, EXCLUDED.refunded_at),
+                encrypted_password = CASE WHEN EXCLUDED.stage IN ('cancelled', 'revoked')
+                    THEN NULL ELSE o.encrypted_password END,
                 updated_at = now()
-            WHERE o.stage NOT IN ('completed', 'revoked')
-               OR (o.stage = 'completed' AND EXCLUDED.stage IN ('revoked', 'failed_permanent'))
+            WHERE (o.stage NOT IN ('completed', 'revoked')
+                   OR (o.stage = 'completed' AND EXCLUDED.stage IN ('revoked', 'failed_permanent')))
+              AND (COALESCE(o.refunded_at, EXCLUDED.refunded_at) IS NULL
+                   OR EXCLUDED.stage IN ('cancelled', 'revoked', 'failed_permanent'))
             RETURNING stage
             """,
             {
@@ -112,6 +135,7 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
                 "attempts": change.attempts,
                 "last_error": change.last_error,
                 "next_retry_at": change.next_retry_at,
+                "refunded": payment is not None and payment.state in REFUNDED_STATES,
             },
         )
     ).fetchone()
@@ -130,14 +154,17 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
             """
             SELECT stage, lovable_user_id,
                    EXISTS (SELECT 1 FROM email_logs e WHERE e.workflow_id = o.order_id
-                           AND e.email_type = 'credentials' AND e.status = 'sent')
+                           AND e.email_type = 'credentials' AND e.status = 'sent'),
+                   refunded_at IS NOT NULL
             FROM orders o WHERE order_id = %(order_id)s
             """,
             {"order_id": change.order_id},
         )
     ).fetchone()
     assert state is not None
-    return OrderState(stage=state[0], lovable_user_id=state[1], credentials_sent=state[2])
+    return OrderState(
+        stage=state[0], lovable_user_id=state[1], credentials_sent=state[2], refunded=state[3]
+    )
 
 
 async def get_order(conn: AsyncConnection[Any], key: str) -> Order | None:
@@ -198,6 +225,75 @@ async def store_user(
         """,
         {"order_id": order_id, "user_id": user_id, "existed": existed},
     )
+
+
+async def lock_customer(conn: AsyncConnection[Any], email: str) -> None:
+    """Serialize, until the transaction ends, every decision about the Lovable user of `email`
+    (Lovable keeps one user per e-mail): creating it for an order, and deactivating it."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%(key)s, 0))",
+        {"key": f"lovable-user:{email.strip().lower()}"},
+    )
+
+
+class RefundDecision(BaseModel):
+    """What a refund does to the order's Lovable user."""
+
+    lovable_user_id: str | None
+    # Other live orders that grant the same user access: the user stays active for them.
+    kept_for: list[str]
+
+    @property
+    def deactivate(self) -> bool:
+        return self.lovable_user_id is not None and not self.kept_for
+
+
+async def record_refund(conn: AsyncConnection[Any], order_id: str) -> RefundDecision | None:
+    """Mark the order refunded for good and decide whether its Lovable user is deactivated.
+
+    Call inside a transaction, and keep it open until the deactivation is done: the customer's
+    lock (`lock_customer`) makes two refunds of orders sharing a user decide one after the other,
+    so the last one sees the first as refunded and deactivates. None: no such order.
+    """
+    row = await (
+        await conn.execute(
+            "SELECT customer_email FROM orders WHERE order_id = %(order_id)s",
+            {"order_id": order_id},
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    if row[0]:
+        await lock_customer(conn, row[0])
+    marked = await (
+        await conn.execute(
+            """
+            UPDATE orders SET refunded_at = COALESCE(refunded_at, now()),
+                encrypted_password = NULL, updated_at = now()
+            WHERE order_id = %(order_id)s
+            RETURNING lovable_user_id, customer_email
+            """,
+            {"order_id": order_id},
+        )
+    ).fetchone()
+    assert marked is not None
+    user_id, email = marked
+    if user_id is None:
+        return RefundDecision(lovable_user_id=None, kept_for=[])
+    others = await (
+        await conn.execute(
+            """
+            SELECT order_id FROM orders
+            WHERE order_id <> %(order_id)s AND refunded_at IS NULL
+              AND stage = ANY(%(live)s)
+              AND (lovable_user_id = %(user_id)s
+                   OR lower(customer_email) = lower(%(email)s::text))
+            ORDER BY order_id
+            """,
+            {"order_id": order_id, "user_id": user_id, "email": email, "live": list(_LIVE_STAGES)},
+        )
+    ).fetchall()
+    return RefundDecision(lovable_user_id=user_id, kept_for=[r[0] for r in others])
 
 
 async def erase_password(conn: AsyncConnection[Any], order_id: str) -> None:
@@ -289,8 +385,30 @@ async def release_signature(conn: AsyncConnection[Any], signature: str) -> None:
     )
 
 
-async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> None:
-    await conn.execute(
+async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> int:
+    """Forget signatures older than that; answers how many."""
+    cur = await conn.execute(
         "DELETE FROM webhook_signatures WHERE seen_at < now() - make_interval(secs => %(s)s)",
         {"s": older_than_seconds},
+    )
+    return cur.rowcount
+
+
+async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: str) -> bool:
+    """True the first time this AppMax (event, order id) pair is seen; False for a re-send."""
+    row = await (
+        await conn.execute(
+            "INSERT INTO appmax_events (event, order_id) VALUES (%(event)s, %(order_id)s) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            {"event": event, "order_id": order_id},
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def release_appmax_event(conn: AsyncConnection[Any], event: str, order_id: str) -> None:
+    """Forget an Apphook that could not be handed off, so AppMax's re-send is accepted."""
+    await conn.execute(
+        "DELETE FROM appmax_events WHERE event = %(event)s AND order_id = %(order_id)s",
+        {"event": event, "order_id": order_id},
     )

@@ -45,6 +45,7 @@ class CheckoutAttempt(BaseModel):
     plan_id: str
     subscription_id: str | None
     outcome: str | None
+    billing_type: str | None = None
 
 
 class DuplicateProfile(Exception):
@@ -247,10 +248,18 @@ async def get_plan(conn: AsyncConnection[Any], plan_id: str) -> Plan | None:
     return await cur.fetchone()
 
 
+_ATTEMPT_COLUMNS = (
+    "profile_id, attempt, workflow_id, plan_id, subscription_id, outcome, billing_type"
+)
+
+
 async def start_checkout_attempt(
-    conn: AsyncConnection[Any], profile_id: uuid.UUID, plan_id: str
+    conn: AsyncConnection[Any],
+    profile_id: uuid.UUID,
+    plan_id: str,
+    billing_type: str | None = None,
 ) -> CheckoutAttempt:
-    """Number and record the next checkout attempt of the profile.
+    """Number and record the next checkout attempt of the profile, with what it asks for.
 
     Raises CheckoutInProgress when one is still running (the partial unique index decides).
     """
@@ -258,14 +267,16 @@ async def start_checkout_attempt(
     try:
         async with conn.transaction():
             await cur.execute(
-                """
-                INSERT INTO checkout_attempts (profile_id, attempt, workflow_id, plan_id)
-                SELECT %(profile)s, n, 'checkout:' || %(profile)s::text || ':' || n, %(plan)s
+                f"""
+                INSERT INTO checkout_attempts
+                       (profile_id, attempt, workflow_id, plan_id, billing_type)
+                SELECT %(profile)s, n, 'checkout:' || %(profile)s::text || ':' || n, %(plan)s,
+                       %(billing)s
                   FROM (SELECT coalesce(max(attempt), 0) + 1 AS n
                           FROM checkout_attempts WHERE profile_id = %(profile)s) AS next
-                RETURNING profile_id, attempt, workflow_id, plan_id, subscription_id, outcome
-                """,
-                {"profile": profile_id, "plan": plan_id},
+                RETURNING {_ATTEMPT_COLUMNS}
+                """,  # noqa: S608
+                {"profile": profile_id, "plan": plan_id, "billing": billing_type},
             )
             attempt = await cur.fetchone()
     except errors.UniqueViolation as exc:
@@ -274,21 +285,38 @@ async def start_checkout_attempt(
     return attempt
 
 
-async def stale_checkout_attempt(
-    conn: AsyncConnection[Any], profile_id: uuid.UUID, older_than_seconds: float
-) -> str | None:
-    """The workflow id of the profile's unfinished attempt if it began that long ago."""
-    row = await (
-        await conn.execute(
-            """
-            SELECT workflow_id FROM checkout_attempts
-             WHERE profile_id = %(profile)s AND outcome IS NULL
-               AND created_at < now() - make_interval(secs => %(age)s)
-            """,
-            {"profile": profile_id, "age": older_than_seconds},
-        )
-    ).fetchone()
-    return str(row[0]) if row else None
+async def unfinished_checkout_attempt(
+    conn: AsyncConnection[Any], profile_id: uuid.UUID
+) -> CheckoutAttempt | None:
+    """The profile's attempt still in flight (at most one), if any."""
+    cur = conn.cursor(row_factory=class_row(CheckoutAttempt))
+    await cur.execute(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM checkout_attempts"  # noqa: S608
+        " WHERE profile_id = %(profile)s AND outcome IS NULL",
+        {"profile": profile_id},
+    )
+    return await cur.fetchone()
+
+
+async def get_checkout_attempt(
+    conn: AsyncConnection[Any], workflow_id: str
+) -> CheckoutAttempt | None:
+    """The attempt of this checkout workflow id (an Asaas subscription's externalReference)."""
+    cur = conn.cursor(row_factory=class_row(CheckoutAttempt))
+    await cur.execute(
+        f"SELECT {_ATTEMPT_COLUMNS} FROM checkout_attempts WHERE workflow_id = %(wf)s",  # noqa: S608
+        {"wf": workflow_id},
+    )
+    return await cur.fetchone()
+
+
+async def saved_attempt_subscriptions(conn: AsyncConnection[Any]) -> dict[str, str]:
+    """Checkout workflow id -> the subscription that attempt saved, for every attempt that did."""
+    cur = await conn.execute(
+        "SELECT workflow_id, subscription_id FROM checkout_attempts"
+        " WHERE subscription_id IS NOT NULL"
+    )
+    return {str(wf): str(sub) for wf, sub in await cur.fetchall()}
 
 
 async def finish_checkout_attempt(

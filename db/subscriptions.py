@@ -1,9 +1,9 @@
-"""asaas_events and subscription periods: the profile's current period is set from Asaas payment
-events, and the database is its single source of truth (the credit ledger reads it)."""
+"""asaas_events and subscription periods: the profile's periods are set from Asaas payments as
+Asaas records them (re-read, never taken from a webhook body), and the database is their single
+source of truth (the credit ledger reads it)."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,30 +69,77 @@ async def record_event(
     return cur.rowcount == 1
 
 
-async def start_period(
-    conn: AsyncConnection[Any], *, event_id: str, subscription_id: str, due_date: date
-) -> uuid.UUID | None:
-    """Set the current period (and plan) of the subscription's profile to the one this payment
-    pays for. A period never moves backwards, so a late event for an older payment changes
-    nothing. Returns the profile, or None when no profile has this subscription."""
+async def subscription_role(conn: AsyncConnection[Any], subscription_id: str) -> str | None:
+    """ "current" when a profile holds this subscription now, "replaced" when a checkout attempt
+    created it but the profile has moved on (a later checkout, or the attempt was undone after
+    saving), None when no profile or attempt has it saved."""
+    row = await (
+        await conn.execute(
+            """
+            SELECT EXISTS (SELECT 1 FROM profiles WHERE subscription_id = %(sub)s),
+                   EXISTS (SELECT 1 FROM checkout_attempts WHERE subscription_id = %(sub)s)
+            """,
+            {"sub": subscription_id},
+        )
+    ).fetchone()
+    assert row is not None
+    current, created = row
+    if current:
+        return "current"
+    return "replaced" if created else None
+
+
+async def apply_paid_period(
+    conn: AsyncConnection[Any], *, payment_id: str, subscription_id: str, due_date: date
+) -> str:
+    """Record the period a paid charge of the profile's CURRENT subscription pays for.
+
+    Only the subscription the profile holds now may set its plan and period: a late payment of a
+    subscription a later checkout replaced never moves the profile back to the old plan. The
+    period starts on the charge's due date, whenever it was paid (paying next month early does
+    not end this month: see 0050_subscription_periods.sql). The profile's current_period_* and
+    plan keep the latest paid period and never move backwards. Keyed by the payment: applying
+    one twice changes nothing. Returns "applied", "already_applied" or "not_current"."""
     row = await (
         await conn.execute(
             """
             SELECT p.profile_id, coalesce(a.plan_id, p.plan_id) AS plan_id, pl.cycle
               FROM profiles p
-              LEFT JOIN checkout_attempts a ON a.subscription_id = %(sub)s
+              LEFT JOIN checkout_attempts a ON a.subscription_id = p.subscription_id
               LEFT JOIN plans pl ON pl.plan_id = coalesce(a.plan_id, p.plan_id)
-             WHERE p.subscription_id = %(sub)s OR p.profile_id = a.profile_id
-             LIMIT 1
-             FOR UPDATE OF p
+             WHERE p.subscription_id = %(sub)s
+               FOR UPDATE OF p
             """,
             {"sub": subscription_id},
         )
     ).fetchone()
     if row is None:
-        return None
+        return "not_current"
     profile_id, plan_id, cycle = row
     start, end = period_for(due_date, cycle or "MONTHLY")
+    inserted = await conn.execute(
+        """
+        INSERT INTO subscription_periods
+               (payment_id, profile_id, subscription_id, plan_id, period_start, period_end)
+        VALUES (%(payment)s, %(profile)s, %(sub)s, %(plan)s, %(start)s, %(end)s)
+        ON CONFLICT (payment_id) DO NOTHING
+        """,
+        {
+            "payment": payment_id,
+            "profile": profile_id,
+            "sub": subscription_id,
+            "plan": plan_id,
+            "start": start,
+            "end": end,
+        },
+    )
+    await conn.execute(
+        "UPDATE asaas_events SET profile_id = %(profile)s"
+        " WHERE payment_id = %(payment)s AND profile_id IS NULL",
+        {"profile": profile_id, "payment": payment_id},
+    )
+    if inserted.rowcount == 0:
+        return "already_applied"
     await conn.execute(
         """
         UPDATE profiles
@@ -103,9 +150,4 @@ async def start_period(
         """,
         {"profile": profile_id, "plan": plan_id, "start": start, "end": end},
     )
-    await conn.execute(
-        "UPDATE asaas_events SET profile_id = %(profile)s WHERE event_id = %(event)s",
-        {"profile": profile_id, "event": event_id},
-    )
-    profile: uuid.UUID = profile_id
-    return profile
+    return "applied"

@@ -7,7 +7,7 @@ import hmac
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 GRANT_EVENTS = frozenset({"OrderApproved", "OrderPaid", "OrderPaidByPix"})
 REVOKE_EVENTS = frozenset({"OrderRefund", "OrderChargeBackInTreatment"})
@@ -22,11 +22,30 @@ class ApphookCustomer(BaseModel):
     phone: str | None = None
 
 
+class ApphookProduct(BaseModel):
+    """One product of the order. AppMax's "Standard" Apphook documents no product list (only
+    `total_products` and `total`); its order API takes and answers products as `{sku, name, qty,
+    price}`, so an Apphook template that includes them is read in that shape (`id`/`quantity`
+    accepted too). Unconfirmed: an Apphook without them is matched by amount alone."""
+
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    sku: str | None = Field(default=None, validation_alias=AliasChoices("sku", "id"))
+    name: str | None = None
+    qty: int | None = Field(default=None, validation_alias=AliasChoices("qty", "quantity"))
+    price: Decimal | None = None
+
+
 class ApphookOrder(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
     id: str
+    # `total` is what the customer was charged, shipping and card interest included;
+    # `total_products` is the products' value alone.
     total: Decimal | None = None
+    total_products: Decimal | None = None
+    products: list[ApphookProduct] | None = None
+    created_at: str | None = None
     status: str | None = None
     payment_type: str | None = None
     customer: ApphookCustomer = Field(default_factory=ApphookCustomer)

@@ -30,6 +30,7 @@ class AsaasCustomer(_AsaasModel):
     email: str | None = None
     mobile_phone: str | None = None
     external_reference: str | None = None
+    date_created: date | None = None
     deleted: bool = False
 
 
@@ -43,6 +44,23 @@ class AsaasSubscription(_AsaasModel):
     description: str | None = None
     external_reference: str | None = None
     status: str | None = None
+    date_created: date | None = None
+    deleted: bool = False
+
+
+class AsaasPayment(_AsaasModel):
+    """A charge; a subscription's charge has `subscription`, and its `due_date` is the start of
+    the period it pays for."""
+
+    id: str
+    customer: str | None = None
+    subscription: str | None = None
+    value: Decimal | None = None
+    status: str
+    due_date: date | None = None
+    payment_date: date | None = None
+    confirmed_date: date | None = None
+    external_reference: str | None = None
     deleted: bool = False
 
 
@@ -75,6 +93,10 @@ class AsaasClient(ServiceClient):
     async def find_customer(self, external_reference: str) -> AsaasCustomer | None:
         """The first live customer Asaas lists with exactly this externalReference, if any."""
         return await self._find_by_reference("/customers", AsaasCustomer, external_reference)
+
+    async def find_customers(self, external_reference: str) -> list[AsaasCustomer]:
+        """Every live customer with exactly this externalReference, in Asaas's order."""
+        return await self._all_by_reference("/customers", AsaasCustomer, external_reference)
 
     async def create_customer(
         self,
@@ -164,6 +186,25 @@ class AsaasClient(ServiceClient):
             "/subscriptions", AsaasSubscription, external_reference
         )
 
+    async def find_subscriptions(self, external_reference: str) -> list[AsaasSubscription]:
+        """Every live subscription with exactly this externalReference, in Asaas's order."""
+        return await self._all_by_reference("/subscriptions", AsaasSubscription, external_reference)
+
+    async def get_subscription(self, subscription_id: str) -> AsaasSubscription | None:
+        """The subscription, or None when Asaas does not know it (or it was deleted)."""
+        try:
+            response = await self._request("GET", f"/subscriptions/{segment(subscription_id)}")
+        except NotFoundError:
+            return None
+        found = self._parse(AsaasSubscription, self._json(response))
+        return None if found.deleted else found
+
+    async def list_subscriptions(self) -> list[AsaasSubscription]:
+        """Every subscription, all pages."""
+        return [
+            self._parse(AsaasSubscription, item) for item in await self._list("/subscriptions", {})
+        ]
+
     async def delete_subscription(self, subscription_id: str) -> None:
         """Delete; already gone counts as done."""
         try:
@@ -171,17 +212,48 @@ class AsaasClient(ServiceClient):
         except NotFoundError:
             return
 
+    # --- payments --------------------------------------------------------------------------
+
+    async def get_payment(self, payment_id: str) -> AsaasPayment | None:
+        """The payment as Asaas records it, or None when Asaas does not know it."""
+        try:
+            response = await self._request("GET", f"/payments/{segment(payment_id)}")
+        except NotFoundError:
+            return None
+        return self._parse(AsaasPayment, self._json(response))
+
+    async def list_payments(self, **filters: str) -> list[AsaasPayment]:
+        """Every payment matching the filters (`subscription`, `status`, `dueDate[ge]`, ...)."""
+        return [self._parse(AsaasPayment, item) for item in await self._list("/payments", filters)]
+
+    async def payments_page(
+        self, *, offset: int, limit: int = PAGE_SIZE, **filters: str
+    ) -> tuple[list[AsaasPayment], bool]:
+        """One page of `GET /v3/payments` with the filters, and whether more follow."""
+        params: dict[str, str | int] = {**filters, "offset": offset, "limit": limit}
+        page = self._json(await self._request("GET", "/payments", params=params))
+        data = page.get("data") if isinstance(page, dict) else None
+        if not isinstance(data, list):
+            raise self._unexpected("/payments did not answer a list")
+        return [self._parse(AsaasPayment, item) for item in data], bool(page.get("hasMore"))
+
     # --- helpers ---------------------------------------------------------------------------
 
     async def _find_by_reference(
         self, path: str, model: type[_Referenced], external_reference: str
     ) -> _Referenced | None:
+        found = await self._all_by_reference(path, model, external_reference)
+        return found[0] if found else None
+
+    async def _all_by_reference(
+        self, path: str, model: type[_Referenced], external_reference: str
+    ) -> list[_Referenced]:
         # Asaas filters loosely and lists deleted records too: check both ourselves.
-        for item in await self._list(path, {"externalReference": external_reference}):
-            found = self._parse(model, item)
-            if found.external_reference == external_reference and not found.deleted:
-                return found
-        return None
+        items = [
+            self._parse(model, item)
+            for item in await self._list(path, {"externalReference": external_reference})
+        ]
+        return [i for i in items if i.external_reference == external_reference and not i.deleted]
 
     async def _list(self, path: str, filters: dict[str, str]) -> list[Any]:
         """Every item of a list endpoint, following `hasMore` page by page."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ from providers.mercadopago import MercadoPagoClient
 from providers.resend import ResendClient
 from providers.supabase import SupabaseAuthClient
 from settings import Settings
+
+# httpx logs every request's full URL at INFO, and the Supabase user look-up carries the e-mail in
+# its query string (GET /auth/v1/admin/users?filter=<e-mail>): keep those lines out of any log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 # Where a service whose URL is unset (dev and tests only; production refuses to start) points:
 # calls fail fast with a connection error naming the host instead of going somewhere real.
@@ -31,7 +36,7 @@ class ProviderClients:
 
 def http_timeout(settings: Settings) -> httpx.Timeout:
     """Every call is bounded; connecting gets less time than a whole answer."""
-    total = settings.http_timeout_seconds
+    total = settings.http_timeout_seconds.total_seconds()
     return httpx.Timeout(total, connect=min(total, 5.0))
 
 

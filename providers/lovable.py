@@ -14,6 +14,13 @@ class LovableUser(BaseModel):
 
     user_id: str
     created: bool
+    # On `created: false`: the order whose request created the user, so that an order whose
+    # first answer was lost can tell it made the user itself (docs/providers.md).
+    order_id: str | None = None
+
+    def created_by(self, order_id: str) -> bool:
+        """Whether this order's request made the user, whichever attempt got the answer."""
+        return self.created or self.order_id == order_id
 
 
 class LovableClient(ServiceClient):
@@ -28,7 +35,8 @@ class LovableClient(ServiceClient):
         self, email: str, password: str, full_name: str, order_id: str, idempotency_key: str
     ) -> LovableUser:
         """The app's user for `email`: created now (201, created=True) or already there (200,
-        created=False, password unchanged). A replay with the same key answers the first result."""
+        created=False with the creating order's id, password unchanged). A replay with the same key
+        answers the first result, unless that answer was lost."""
         response = await self._request(
             "POST",
             "/create-user",

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 # MP documents `ts` in milliseconds, but its own example is in seconds. Any plausible time in
 # seconds is below this (year 5138); any plausible time in milliseconds is above it.
 _MILLISECONDS_ABOVE = 10**11
+# `ts` is an integer: a float parse accepted `nan`, which is never outside any window.
+_TS = re.compile(r"[0-9]{1,16}")
+# The manifest joins its parts with `;` and names them with `:`: a value holding either could
+# pass for another manifest (`data.id=1;request-id:x`), so ids keep to a safe charset.
+_MANIFEST_VALUE = re.compile(r"[A-Za-z0-9_.&-]{1,100}")
 
 
 class InvalidSignature(Exception):
@@ -69,10 +75,12 @@ def verify(
     if not x_signature:
         raise InvalidSignature("missing x-signature")
     ts, v1 = parse(x_signature)
-    try:
-        stamp = float(ts)
-    except ValueError:
-        raise InvalidSignature("ts is not a number") from None
+    if not _TS.fullmatch(ts):
+        raise InvalidSignature("ts is not an integer")
+    stamp = int(ts)
+    for name, value in (("data.id", data_id), ("x-request-id", x_request_id)):
+        if value is not None and not _MANIFEST_VALUE.fullmatch(value):
+            raise InvalidSignature(f"{name} has characters outside [A-Za-z0-9_.&-]")
     expected = _digest(secret, manifest(data_id=data_id, request_id=x_request_id, ts=ts))
     if not hmac.compare_digest(expected, v1.lower()):
         raise InvalidSignature("signature does not match")

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from sandbox import appmax, asaas, control, lovable, mercadopago, persistence, resend, supabase
-from sandbox.core import Reply, Sandbox
+from sandbox.core import AfterEffects, Reply, Sandbox
 from settings import Settings
 
 
@@ -37,6 +37,7 @@ def create_app(settings: Settings, state_file: Path | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.sandbox = sandbox
+    app.add_middleware(AfterEffects, sandbox=sandbox)
     if state_file is not None:
         app.add_middleware(persistence.MarkChanges, sandbox=sandbox)
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from providers.appmax import envelope
 from sandbox.core import Sandbox, now_iso
+from sandbox.mercadopago import DEFAULT_PRODUCT
 from sandbox.webhooks import deliver
 
 # `data.status` as AppMax words it for each event; others read "pendente".
@@ -39,6 +40,11 @@ class Order(BaseModel):
     total: Decimal | None = Field(default=None, gt=0)
     payment_type: str | None = None
     order_id: int | None = None
+    # The order's one product (`data.products[]`, `{sku, name, qty, price}`); null sends the
+    # "Standard" template as AppMax documents it, with no product list.
+    product_id: str | None = DEFAULT_PRODUCT
+    # The products' value before shipping and card interest (default: the total).
+    total_products: Decimal | None = Field(default=None, gt=0)
 
 
 def control_router(sandbox: Sandbox) -> APIRouter:
@@ -49,9 +55,20 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         orders = sandbox.state.appmax_orders
         order_id = order.order_id or secrets.randbelow(9 * 10**8) + 10**8
         known = orders.get(order_id, {})
+        total = float(order.total) if order.total else known.get("total", 49.9)
+        value = (
+            float(order.total_products)
+            if order.total_products
+            else known.get("total_products", total)
+        )
+        if order_id in orders and "product_id" not in order.model_fields_set:
+            products = known.get("products")
+        else:
+            products = _products(order.product_id, value)
         data = {
             "id": order_id,
-            "total": float(order.total) if order.total else known.get("total", 49.9),
+            "total": total,
+            "total_products": value,
             "status": _STATUS.get(order.event, "pendente"),
             "payment_type": order.payment_type or known.get("payment_type", "Pix"),
             "created_at": known.get("created_at", now_iso()),
@@ -59,6 +76,8 @@ def control_router(sandbox: Sandbox) -> APIRouter:
                 order.customer.model_dump() if order.customer else known.get("customer", {})
             ),
         }
+        if products is not None:
+            data["products"] = products
         orders[order_id] = data
         token = sandbox.secret("appmax_webhook_token")
         result = await deliver(
@@ -71,3 +90,9 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         return {"order_id": order_id, **result}
 
     return api
+
+
+def _products(product_id: str | None, price: float) -> list[dict[str, Any]] | None:
+    if product_id is None:
+        return None
+    return [{"sku": product_id, "name": product_id, "qty": 1, "price": price}]

@@ -83,6 +83,45 @@ def _filtered(request: Request, items: list[dict[str, Any]], fields: tuple[str, 
     return items
 
 
+# Date-range filters of GET /v3/payments: (query name, payment field, comparison).
+_DATE_FILTERS = tuple(
+    (f"{field}[{bound}]", field, bound)
+    for field in ("dateCreated", "paymentDate", "dueDate")
+    for bound in ("ge", "le")
+)
+
+
+def _payments_filtered(request: Request, payments: list[dict[str, Any]]) -> list[Any]:
+    fields = ("customer", "subscription", "status", "externalReference", "billingType")
+    payments = _filtered(request, payments, fields)
+    for name, field, bound in _DATE_FILTERS:
+        wanted = request.query_params.get(name)
+        if wanted is None:
+            continue
+        try:
+            limit = date.fromisoformat(wanted)
+        except ValueError:
+            raise invalid("invalid_parameter", f"{name} deve ser uma data (yyyy-MM-dd).") from None
+        payments = [
+            p
+            for p in payments
+            if p.get(field)
+            and (
+                date.fromisoformat(p[field]) >= limit
+                if bound == "ge"
+                else date.fromisoformat(p[field]) <= limit
+            )
+        ]
+    return payments
+
+
+class NextPayment(BaseModel):
+    """The body of the subscription-payments control endpoint: a charge already paid."""
+
+    status: Literal["CONFIRMED", "RECEIVED"]
+    dueDate: date | None = None  # Asaas's field name
+
+
 class PaymentEvent(BaseModel):
     """An Asaas event for a payment; for an unknown payment id, `subscription` creates it."""
 
@@ -228,6 +267,33 @@ def router(sandbox: Sandbox) -> APIRouter:
         _new_payment(sandbox, subscription, due.isoformat())
         return created
 
+    @api.get("/subscriptions/{subscription_id}")
+    async def get_subscription(subscription_id: str, request: Request) -> dict[str, Any]:
+        authenticate(request)
+        await sandbox.fault("asaas", "get_subscription", request, error)
+        subscription = sandbox.state.asaas_subscriptions.get(subscription_id)
+        if subscription is None:
+            raise Reply(404, error(404, "not_found", "Assinatura não encontrada."))
+        return subscription
+
+    # --- payments --------------------------------------------------------------------------
+
+    @api.get("/payments")
+    async def list_payments(request: Request) -> dict[str, Any]:
+        authenticate(request)
+        await sandbox.fault("asaas", "list_payments", request, error)
+        payments = list(sandbox.state.asaas_payments.values())
+        return _page(request, _payments_filtered(request, payments))
+
+    @api.get("/payments/{payment_id}")
+    async def get_payment(payment_id: str, request: Request) -> dict[str, Any]:
+        authenticate(request)
+        await sandbox.fault("asaas", "get_payment", request, error)
+        payment = sandbox.state.asaas_payments.get(payment_id)
+        if payment is None:
+            raise Reply(404, error(404, "not_found", "Cobrança não encontrada."))
+        return payment
+
     @api.delete("/subscriptions/{subscription_id}")
     async def delete_subscription(subscription_id: str, request: Request) -> dict[str, Any]:
         authenticate(request)
@@ -243,12 +309,24 @@ def control_router(sandbox: Sandbox) -> APIRouter:
     api = APIRouter(prefix="/_sandbox/asaas", tags=["control"])
 
     @api.post("/subscriptions/{subscription_id}/payments", status_code=201)
-    async def next_payment(subscription_id: str) -> dict[str, Any]:
-        """The subscription's next charge (a renewal), due on its nextDueDate."""
+    async def next_payment(subscription_id: str, paid: NextPayment | None = None) -> dict[str, Any]:
+        """The subscription's next charge (a renewal), due on its nextDueDate. With a body, the
+        charge is created already paid (due on `dueDate` if given) and its PAYMENT_CONFIRMED /
+        PAYMENT_RECEIVED goes to the gateway; the answer is the payment either way, whatever
+        the gateway did with the event."""
         subscription = sandbox.state.asaas_subscriptions.get(subscription_id)
         if subscription is None:
             raise Reply(404, {"error": {"code": "not_found", "message": "no such subscription"}})
-        return _new_payment(sandbox, subscription, subscription["nextDueDate"])
+        if paid is None:
+            return _new_payment(sandbox, subscription, subscription["nextDueDate"])
+        due = paid.dueDate.isoformat() if paid.dueDate else subscription["nextDueDate"]
+        payment = _new_payment(sandbox, subscription, due)
+        _mark(payment, paid.status)
+        try:
+            await _send(sandbox, f"PAYMENT_{paid.status}", payment)
+        except Reply:
+            pass  # an unreachable gateway is Asaas's problem to retry, not the caller's
+        return payment
 
     @api.post("/payments/{payment_id}/events")
     async def send_event(payment_id: str, event: PaymentEvent) -> dict[str, Any]:
@@ -264,26 +342,34 @@ def control_router(sandbox: Sandbox) -> APIRouter:
             payment = _new_payment(sandbox, subscription, subscription["nextDueDate"], payment_id)
         status = EVENT_STATUS[event.event]
         if status:
-            payment["status"] = status
-        if status in ("CONFIRMED", "RECEIVED"):
-            payment["confirmedDate"] = payment["confirmedDate"] or date.today().isoformat()
-            if status == "RECEIVED":
-                payment["paymentDate"] = date.today().isoformat()
-        body = {
-            "id": f"evt_{secrets.token_hex(16)}",
-            "event": event.event,
-            "dateCreated": now_iso(),
-            "payment": dict(payment),
-        }
-        return await deliver(
-            sandbox,
-            "asaas",
-            "/webhooks/asaas",
-            json=body,
-            headers={"asaas-access-token": sandbox.secret("asaas_webhook_token")},
-        )
+            _mark(payment, status)
+        return await _send(sandbox, event.event, payment)
 
     return api
+
+
+def _mark(payment: dict[str, Any], status: str) -> None:
+    payment["status"] = status
+    if status in ("CONFIRMED", "RECEIVED"):
+        payment["confirmedDate"] = payment["confirmedDate"] or date.today().isoformat()
+        if status == "RECEIVED":
+            payment["paymentDate"] = date.today().isoformat()
+
+
+async def _send(sandbox: Sandbox, event: str, payment: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "id": f"evt_{secrets.token_hex(16)}",
+        "event": event,
+        "dateCreated": now_iso(),
+        "payment": dict(payment),
+    }
+    return await deliver(
+        sandbox,
+        "asaas",
+        "/webhooks/asaas",
+        json=body,
+        headers={"asaas-access-token": sandbox.secret("asaas_webhook_token")},
+    )
 
 
 def _customer(sandbox: Sandbox, customer_id: str) -> dict[str, Any]:

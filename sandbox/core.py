@@ -17,8 +17,9 @@ from typing import Any
 import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox.faults import FaultStore
+from sandbox.faults import Failure, FaultStore
 from sandbox.rate_limits import RateLimits
 from settings import Settings
 
@@ -154,21 +155,84 @@ class Sandbox:
         return self.settings.secret(name)
 
     async def fault(self, service: str, operation: str, request: Request, error: ErrorBody) -> None:
-        """Raise the reply a fault asks for, after its latency; return to answer normally."""
+        """Raise the reply a fault asks for, after its latency; return to answer normally.
+
+        A rate limit over its budget answers 429 first. Faults with `after_effect` are left for
+        `AfterEffects`, which runs them once the operation has answered successfully."""
         if (limited := self.rate_limits.check(service, operation)) is not None:
             message = f"Too many requests: the sandbox's rate limit; retry after {limited} s"
             headers = {"Retry-After": str(limited), "RateLimit-Reset": str(limited)}
             raise Reply(429, error(429, "rate_limit_exceeded", message), headers)
+        request.scope[_PENDING] = _Pending(service, operation, error)
         failure = await self.faults.apply(service, operation, request)
-        if failure is None:
+        if failure is not None:
+            raise failure_reply(failure, error)
+
+    def on_lost_answer(self, request: Request, forget: Callable[[], object]) -> None:
+        """What the service forgets when an `after_effect` fault loses this request's answer
+        (its memory of the request's idempotency key)."""
+        pending = request.scope.get(_PENDING)
+        if isinstance(pending, _Pending):
+            pending.forget.append(forget)
+
+
+def failure_reply(failure: Failure, error: ErrorBody) -> Reply:
+    code = failure.code or _DEFAULT_CODES.get(failure.status, "sandbox_fault")
+    message = failure.message or f"Injected fault: HTTP {failure.status}"
+    headers = {}
+    if failure.status == 429 or failure.retry_after is not None:
+        wait = str(failure.retry_after if failure.retry_after is not None else 1)
+        headers = {"Retry-After": wait, "RateLimit-Reset": wait}
+    return Reply(failure.status, error(failure.status, code, message), headers)
+
+
+_PENDING = "sandbox.fault"
+
+
+@dataclass
+class _Pending:
+    """The emulated operation a request ran, for its `after_effect` faults."""
+
+    service: str
+    operation: str
+    error: ErrorBody
+    forget: list[Callable[[], object]] = field(default_factory=list)
+
+
+class AfterEffects:
+    """ASGI middleware for `after_effect` faults: the operation has taken effect and answered
+    2xx/3xx; the fault then replaces that answer (or delays or hangs it), and the service forgets
+    the request's idempotency key, as when a real provider's answer is lost on the way back."""
+
+    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        code = failure.code or _DEFAULT_CODES.get(failure.status, "sandbox_fault")
-        message = failure.message or f"Injected fault: HTTP {failure.status}"
-        headers = {}
-        if failure.status == 429 or failure.retry_after is not None:
-            wait = str(failure.retry_after if failure.retry_after is not None else 1)
-            headers = {"Retry-After": wait, "RateLimit-Reset": wait}
-        raise Reply(failure.status, error(failure.status, code, message), headers)
+        held: list[Message] = []
+
+        async def hold(message: Message) -> None:
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        pending = scope.get(_PENDING)
+        status = next((m["status"] for m in held if m["type"] == "http.response.start"), 500)
+        if isinstance(pending, _Pending) and status < 400:
+            request = Request(scope, receive)
+            failure = await self.sandbox.faults.apply(
+                pending.service, pending.operation, request, after_effect=True
+            )
+            if failure is not None:
+                for forget in pending.forget:
+                    forget()
+                reply = failure_reply(failure, pending.error)
+                await reply.response(scope, receive, send)
+                return
+        for message in held:
+            await send(message)
 
 
 _DEFAULT_CODES = {

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 # Every operation each emulated service exposes; a fault names one of these, or "*".
 OPERATIONS: dict[str, frozenset[str]] = {
-    "mercadopago": frozenset({"get_payment"}),
+    "mercadopago": frozenset({"get_payment", "search_payments"}),
     "asaas": frozenset(
         {
             "list_customers",
@@ -22,13 +22,19 @@ OPERATIONS: dict[str, frozenset[str]] = {
             "delete_customer",
             "create_subscription",
             "list_subscriptions",
+            "get_subscription",
             "delete_subscription",
+            "list_payments",
+            "get_payment",
         }
     ),
     "supabase": frozenset({"create_user", "delete_user", "list_users", "token"}),
     "lovable": frozenset({"create_user", "deactivate_user"}),
     "resend": frozenset({"send_email"}),
+    # The notifications the sandbox sends to the gateway; only `drop: true` applies to them.
+    "webhooks": frozenset({"mercadopago", "appmax", "asaas"}),
 }
+WEBHOOKS = "webhooks"
 ANY = "*"
 _NAMES = {service: sorted(ops) for service, ops in sorted(OPERATIONS.items())}
 # A hang ends when the client gives up; this bounds it when no client ever does.
@@ -49,6 +55,11 @@ class FaultSpec(BaseModel):
     code: str | None = None
     message: str | None = None
     retry_after: int | None = Field(default=None, ge=0)
+    # The operation takes effect first, then the fault answers: the answer is lost, and so is the
+    # service's memory of the request's idempotency key (a retry is a new request).
+    after_effect: bool = False
+    # Service `webhooks` only: the notification is never sent (the provider lost it).
+    drop: bool = False
 
     @model_validator(mode="after")
     def _known_target(self) -> Self:
@@ -61,7 +72,9 @@ class FaultSpec(BaseModel):
             raise _unknown("operation", self.operation)
         if self.times is not None and self.rate is not None:
             raise ValueError("give times or rate, not both")
-        if self.status is None and not self.timeout and not self.latency_ms:
+        if (self.service == WEBHOOKS) != self.drop:
+            raise ValueError('drop: true goes with service "webhooks", and only with it')
+        if self.status is None and not self.timeout and not self.latency_ms and not self.drop:
             raise ValueError("a fault needs a status, a latency_ms or timeout")
         return self
 
@@ -132,11 +145,14 @@ class FaultStore:
     def views(self) -> list[dict[str, object]]:
         return [fault.view() for fault in self._faults]
 
-    def fire(self, service: str, operation: str) -> list[Fault]:
-        """The faults that fire for this call, in the order they were added (counts updated)."""
+    def fire(self, service: str, operation: str, *, after_effect: bool = False) -> list[Fault]:
+        """The faults that fire for this call, in the order they were added (counts updated);
+        `after_effect` picks the faults that answer after the operation took effect."""
         fired = []
         for fault in self._faults:
             if fault.exhausted or not fault.matches(service, operation):
+                continue
+            if fault.spec.after_effect != after_effect:
                 continue
             if fault.spec.rate is not None and self._rng.random() >= fault.spec.rate:
                 continue
@@ -144,10 +160,23 @@ class FaultStore:
             fired.append(fault)
         return fired
 
-    async def apply(self, service: str, operation: str, request: Request) -> Failure | None:
+    def drops(self, source: str) -> bool:
+        """Whether the notification the sandbox is about to send for `source` is lost."""
+        for fault in self._faults:
+            if not fault.spec.drop or fault.exhausted or not fault.matches(WEBHOOKS, source):
+                continue
+            if fault.spec.rate is not None and self._rng.random() >= fault.spec.rate:
+                continue
+            fault.fired += 1
+            return True
+        return False
+
+    async def apply(
+        self, service: str, operation: str, request: Request, *, after_effect: bool = False
+    ) -> Failure | None:
         """Run this call's faults: sleep their latency, hang if asked, and say which error to
         answer (None: answer normally)."""
-        fired = self.fire(service, operation)
+        fired = self.fire(service, operation, after_effect=after_effect)
         if not fired:
             return None
         latency = sum(f.spec.latency_ms for f in fired) / 1000

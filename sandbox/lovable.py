@@ -1,4 +1,4 @@
-"""The Lovable app's admin edge functions (Entrega's contract, PROVIDERS.md): create-user,
+"""The Lovable app's admin edge functions (Entrega's contract, docs/providers.md): create-user,
 idempotent by e-mail and by Idempotency-Key, and deactivate-user."""
 
 from __future__ import annotations
@@ -72,9 +72,17 @@ def router(sandbox: Sandbox) -> APIRouter:
             raise Reply(422, error(422, "invalid_body", "; ".join(problems)))
         existing = next((u for u in state.lovable_users.values() if u["email"] == email), None)
         if existing is not None:
-            # Idempotent by e-mail: the password stays; a deactivated user is let back in.
+            # Idempotent by e-mail: the password stays; a deactivated user is let back in. The
+            # answer names the order whose request created the user (docs/providers.md).
             existing["active"] = True
-            status, answer = 200, {"user_id": existing["user_id"], "created": False}
+            status, answer = (
+                200,
+                {
+                    "user_id": existing["user_id"],
+                    "created": False,
+                    "order_id": existing.get("order_id"),
+                },
+            )
         else:
             user_id = new_uuid()
             state.lovable_users[user_id] = {
@@ -89,6 +97,7 @@ def router(sandbox: Sandbox) -> APIRouter:
             status, answer = 201, {"user_id": user_id, "created": True}
         if key:
             state.lovable_idempotency[key] = (_fingerprint(body), status, answer)
+            sandbox.on_lost_answer(request, lambda: state.lovable_idempotency.pop(key, None))
         return JSONResponse(answer, status_code=status)
 
     @api.post("/deactivate-user")

@@ -153,6 +153,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         answer = {"id": email_id}
         if key is not None:
             cache[key]["response"] = answer
+            sandbox.on_lost_answer(request, lambda: cache.pop(key, None))
         return answer
 
     return api

@@ -26,6 +26,16 @@ async def deliver(
     url = sandbox.gateway_url.rstrip("/") + path
     record: dict[str, Any] = {"source": source, "url": url, "sent_at": now_iso(), "body": json}
     sandbox.state.webhooks.append(record)
+    if sandbox.faults.drops(source):
+        # A `webhooks` fault with drop: true: the provider lost this notification.
+        record["dropped"] = True
+        return {
+            "delivered_to": None,
+            "dropped": True,
+            "status_code": None,
+            "response": None,
+            "webhook": json,
+        }
     try:
         response = await sandbox.webhook_http.post(
             url, params=params, json=json, headers=headers, timeout=WEBHOOK_TIMEOUT_SECONDS

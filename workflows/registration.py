@@ -1,7 +1,10 @@
 """Registration saga (level 1): create the Supabase auth user, then the profile; any failure undoes
-what was done. Workflow id `registration:<normalized e-mail>`."""
+what was done. Workflow id `registration:<keyed hash of the normalized e-mail>`."""
 
 from __future__ import annotations
+
+import hashlib
+import hmac
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -21,12 +24,21 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.signup_types import RegistrationInput, RegistrationResult
 
-# Failure types the API maps to answers (INTERFACES.md): duplicates pass through as they are.
+# Failure types the API maps to answers (docs/interfaces.md): duplicates pass through as they are.
 REGISTRATION_FAILED = "registration_failed"
 _DUPLICATES = frozenset(DUPLICATE_CODES.values())
 
 
-def workflow_id(email: str) -> str:
+def workflow_id(email: str, key: str) -> str:
+    """`registration:<HMAC-SHA256 of the normalized e-mail>`: two registrations of one e-mail meet
+    in one id, and the id (visible to whoever reads Temporal) holds no e-mail. `key` is
+    REGISTRATION_ID_KEY, which must never change: a new key would split old and new ids."""
+    digest = hmac.new(key.encode(), email.encode(), hashlib.sha256).hexdigest()
+    return f"registration:{digest}"
+
+
+def legacy_workflow_id(email: str) -> str:
+    """The id registrations had before (`registration:<e-mail>`); such runs may still exist."""
     return f"registration:{email}"
 
 

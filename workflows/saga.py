@@ -96,6 +96,9 @@ class Saga:
         self._retry_requested = False
         self._journal: list[asyncio.Task[Any]] = []
         self._journal_seq = 0
+        self._bounded_journal: bool | None = None
+        # For the saga-outcome metric: 1 registration, 2 first checkout, 3 later checkout.
+        self.level = "1"
 
     def status(self) -> SagaStatus:
         return SagaStatus(
@@ -116,6 +119,7 @@ class Saga:
         no round trip through the task queue. A worker dying mid-step only means the step runs
         again on another worker, which every step tolerates (they are idempotent)."""
         self.step = step
+        self._journal_is_bounded()  # decided before the first local activity, see there
         try:
             result = await workflow.execute_local_activity(
                 activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
@@ -160,12 +164,20 @@ class Saga:
             self._compensations.pop()
             self.log("compensated", step=compensation.step)
         self._set_stage(ROLLED_BACK)
+        self._count_outcome(ROLLED_BACK)
 
     def complete(self) -> None:
         # Not upserted: EntregaStage marks only sagas that needed undoing, and the happy path
         # (the one a person waits on) saves a visibility write.
         self._compensations.clear()
         self.stage = COMPLETED
+        self._count_outcome(COMPLETED)
+
+    def _count_outcome(self, result: str) -> None:
+        # Metrics are not commands (and are skipped on replay): no effect on determinism.
+        workflow.metric_meter().create_counter(
+            "entrega_saga_outcomes_total", "Signup sagas finished, by level and result"
+        ).add(1, {"level": self.level, "result": result})
 
     def log(self, event: str, *, step: str | None = None, error: str | None = None) -> None:
         """Append to integration_logs without waiting; `flush` waits for every line.
@@ -182,7 +194,7 @@ class Saga:
             error=error,
             details=details,
         )
-        if workflow.patched(BOUNDED_JOURNAL_PATCH):
+        if self._journal_is_bounded():
             self._journal.append(asyncio.create_task(_record(entry)))
             return
         self._journal.append(
@@ -197,6 +209,15 @@ class Saga:
     async def flush(self) -> None:
         await asyncio.gather(*self._journal)
         self._journal.clear()
+
+    def _journal_is_bounded(self) -> bool:
+        """Whether journal lines fall back to regular activities (patch storm-bounded-journal).
+
+        Decided once, before the saga's first local activity: a first `patched` call right after
+        a local activity resolves can read differently in the original run and in its replay."""
+        if self._bounded_journal is None:
+            self._bounded_journal = workflow.patched(BOUNDED_JOURNAL_PATCH)
+        return self._bounded_journal
 
     def _set_stage(self, stage: str) -> None:
         if stage != self.stage:

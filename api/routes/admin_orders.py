@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Path, Query
 from psycopg import AsyncConnection
+from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import AdminOnly
+from api import validation
+from api.auth import AdminOnly, Operator
 from api.deps import PoolDep, TemporalDep
-from api.errors import ApiError
-from db import orders
-from workflows.purchase_client import query_status, request_retry
-from workflows.purchase_types import STAGES
+from api.errors import ApiError, responses
+from db import operations, orders
+from telemetry import events
+from workflows.purchase_client import query_status, request_cancel, request_retry
+from workflows.purchase_types import STAGES, CancelRequest
 
-router = APIRouter(prefix="/api/v1/admin/orders", tags=["admin"], dependencies=[AdminOnly])
+router = APIRouter(
+    prefix="/api/v1/admin/orders",
+    tags=["admin"],
+    dependencies=[AdminOnly],
+    responses=responses(401),
+)
+# Order ids reach SQL and Temporal: refuse anything else at the edge (a NUL failed in PostgreSQL).
+OrderIdPath = Annotated[validation.OrderKey, Path()]
 
 _NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
 
@@ -57,18 +67,51 @@ async def describe_order(
         return None
     logs = await orders.order_logs(conn, order.order_id)
     emails = await orders.order_emails(conn, order.order_id)
+    actions = await operations.actions_on(conn, order.order_id)
     return {
         "order": order_view(order),
         "workflow": await live_status(client, order.order_id) if client else None,
         "integration_logs": [entry.model_dump(mode="json") for entry in logs],
         "email_logs": [entry.model_dump(mode="json") for entry in emails],
+        "operator_actions": [entry.model_dump(mode="json") for entry in actions],
     }
+
+
+class RetryRequest(BaseModel):
+    reason: validation.Text | None = None
+
+
+class CancelOrderRequest(BaseModel):
+    reason: validation.Text = Field(description="Why, for the record")
+
+
+# Finished orders are not cancelled: a completed one keeps its access (refund it at the
+# provider to take the access away: the refund revokes it); the others are already over.
+FINISHED_STAGES = ("completed", "revoked", "cancelled")
+
+
+async def record_action(
+    pool: PoolDep, action: str, order_id: str, actor: str, reason: str | None
+) -> None:
+    async with pool.connection() as conn:
+        await operations.record_action(
+            conn, action=action, target=order_id, actor=actor, via="api", reason=reason
+        )
+    events.operator_action(action, actor, order_id, reason)
+
+
+def _signal_failed(exc: RPCError, recorded: bool) -> ApiError:
+    if exc.status == RPCStatusCode.NOT_FOUND and not recorded:
+        return _NOT_FOUND
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return ApiError(409, "order_not_running", "O pedido não tem processamento em andamento")
+    return ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível")
 
 
 @router.get("", summary="List orders, optionally in one stage")
 async def list_orders(
     pool: PoolDep,
-    stage: str | None = Query(default=None),
+    stage: str | None = Query(default=None, json_schema_extra={"enum": list(STAGES)}),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     if stage is not None and stage not in STAGES:
@@ -78,8 +121,12 @@ async def list_orders(
     return {"orders": [order_view(order) for order in found]}
 
 
-@router.get("/{order_id}", summary="One order with its workflow status, audit trail and e-mails")
-async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.get(
+    "/{order_id}",
+    summary="One order with its workflow status, audit trail and e-mails",
+    responses=responses(404, 503),
+)
+async def show_order(order_id: OrderIdPath, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
     async with pool.connection() as conn:
         described = await describe_order(conn, temporal, order_id)
     if described is None:
@@ -87,17 +134,59 @@ async def show_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dic
     return described
 
 
-@router.post("/{order_id}/retry", status_code=202, summary="Resincronizar: retry the order now")
-async def retry_order(order_id: str, pool: PoolDep, temporal: TemporalDep) -> dict[str, Any]:
+@router.post(
+    "/{order_id}/retry",
+    status_code=202,
+    summary="Resincronizar: retry the order now",
+    responses=responses(404, 409, 503),
+)
+async def retry_order(
+    order_id: OrderIdPath,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    operator: Operator,
+    body: Annotated[RetryRequest | None, Body()] = None,
+) -> dict[str, Any]:
     workflow_id, recorded = await resolve_order_id(pool, order_id)
     try:
         await request_retry(temporal, workflow_id)
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND and not recorded:
-            raise _NOT_FOUND from None
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(
-                409, "order_not_running", "O pedido não tem processamento em andamento"
-            ) from None
-        raise ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível") from exc
+        raise _signal_failed(exc, recorded) from exc
+    await record_action(pool, "retry", workflow_id, operator, body.reason if body else None)
     return {"order_id": workflow_id, "retry_requested": True}
+
+
+@router.post(
+    "/{order_id}/cancel",
+    status_code=202,
+    summary="End an order that will never succeed",
+    description="The order becomes `cancelled` at its next wait (awaiting payment, parked in a "
+    "failed stage). A completed, revoked or cancelled order answers 409 `order_finished`: "
+    "cancelling never takes access away (a refund at the provider does).",
+    responses=responses(404, 409, 503),
+)
+async def cancel_order(
+    order_id: OrderIdPath,
+    body: CancelOrderRequest,
+    pool: PoolDep,
+    temporal: TemporalDep,
+    operator: Operator,
+) -> dict[str, Any]:
+    workflow_id, recorded = await resolve_order_id(pool, order_id)
+    async with pool.connection() as conn:
+        order = await orders.get_order(conn, workflow_id)
+    if order is not None and order.stage in FINISHED_STAGES:
+        raise ApiError(
+            409,
+            "order_finished",
+            "O pedido já está encerrado e não pode ser cancelado",
+            {"stage": order.stage},
+        )
+    try:
+        await request_cancel(
+            temporal, workflow_id, CancelRequest(reason=body.reason, actor=operator)
+        )
+    except RPCError as exc:
+        raise _signal_failed(exc, recorded) from exc
+    await record_action(pool, "cancel", workflow_id, operator, body.reason)
+    return {"order_id": workflow_id, "cancel_requested": True}

@@ -1,41 +1,93 @@
-"""POST /webhooks/asaas: payment events of subscriptions, recorded once each, setting periods."""
+"""POST /webhooks/asaas: payment events, recorded once each and handed to the payment's workflow.
+
+The body is not signed, so nothing in it is acted on here: the event is recorded (deduplicated
+on its id, kept whole), its payment id is handed to `asaas-payment:<payment id>` (signal-with-
+start), and that workflow re-reads the payment from Asaas and applies it. A synchronous read
+here would turn every Asaas outage into failed deliveries, and Asaas pauses the whole queue
+after 15 of them. 200 only once both the record and the hand-off are durable; 503 otherwise,
+so that Asaas sends again (the re-sent event is a duplicate record but is handed off again)."""
 
 from __future__ import annotations
 
 import hmac
 import json
-from datetime import date, datetime
+import logging
+import re
+from datetime import date
 from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import PoolDep, SettingsDep
-from api.errors import ApiError
+from api import validation
+from api.deps import PoolDep, SettingsDep, get_temporal
+from api.errors import ApiError, responses
 from db import subscriptions
+from workflows.asaas_payment_client import hand_off_payment
 
 router = APIRouter(tags=["webhooks"])
-
-# Payment events that start (or renew) a subscription period.
-PERIOD_EVENTS = frozenset({"PAYMENT_CONFIRMED", "PAYMENT_RECEIVED"})
+log = logging.getLogger(__name__)
+# The payment id becomes a workflow id. Asaas's are short ASCII (`pay_...`); anything else could
+# never be handed off, and answering 503 would make Asaas re-send it forever.
+_PAYMENT_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 class AsaasPayment(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    id: str
-    customer: str | None = None
-    subscription: str | None = None
+    id: validation.ProviderId
+    customer: validation.ProviderId | None = None
+    subscription: validation.ProviderId | None = None
     due_date: date | None = Field(default=None, alias="dueDate")
 
 
 class AsaasEvent(BaseModel):
+    # Ids are the dedupe key and reach the database: a NUL in one failed the insert on every
+    # re-send, and Asaas pauses the whole queue after 15 failures.
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1)
-    event: str = Field(min_length=1)
+    id: validation.ProviderId
+    event: validation.ShortText
     payment: AsaasPayment | None = None
+
+
+_ASAAS_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["id", "event"],
+                    "properties": {
+                        "id": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+                        "event": {"type": "string", "minLength": 1, "maxLength": 64},
+                        "payment": {
+                            "type": "object",
+                            "required": ["id"],
+                            "properties": {
+                                "id": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "customer": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "subscription": {
+                                    "type": "string",
+                                    "pattern": validation.PROVIDER_ID_PATTERN,
+                                },
+                                "dueDate": {"type": "string", "format": "date"},
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -52,14 +104,14 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
     return problems
 
 
-@router.post("/webhooks/asaas")
+@router.post("/webhooks/asaas", responses=responses(401, 503), openapi_extra=_ASAAS_OPENAPI)
 async def asaas_webhook(
     request: Request,
     settings: SettingsDep,
     pool: PoolDep,
     asaas_access_token: Annotated[str | None, Header()] = None,
 ) -> dict[str, str]:
-    """200 only once the event is durably recorded (Asaas counts nothing else as success)."""
+    """200 only once the event is recorded and handed off (Asaas counts nothing else as success)."""
     expected = settings.secret("asaas_webhook_token")
     given = asaas_access_token or ""
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -70,7 +122,16 @@ async def asaas_webhook(
     except ValidationError as exc:
         raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
     payment = event.payment
+    if payment is not None and not _PAYMENT_ID.fullmatch(payment.id):
+        problem = {
+            "field": "payment.id",
+            "message": "Identificador de cobrança inválido",
+            "type": "value_error",
+        }
+        raise ApiError(400, "malformed_event", "Evento malformado", [problem])
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
+    if validation.has_nul(payload):  # jsonb cannot hold it: the insert would fail on every re-send
+        raise ApiError(400, "malformed_event", "Evento com caractere nulo (\\u0000)")
     try:
         async with pool.connection() as conn, conn.transaction():
             recorded = await subscriptions.record_event(
@@ -82,15 +143,21 @@ async def asaas_webhook(
                 customer_id=payment.customer if payment else None,
                 payload=payload,
             )
-            if recorded and event.event in PERIOD_EVENTS and payment and payment.subscription:
-                await subscriptions.start_period(
-                    conn,
-                    event_id=event.id,
-                    subscription_id=payment.subscription,
-                    due_date=payment.due_date or datetime.now(subscriptions.BRAZIL).date(),
-                )
     except psycopg.Error as exc:
         raise ApiError(
             503, "not_recorded", "Evento não registrado; reenvie mais tarde", type(exc).__name__
         ) from exc
+    if payment is not None:
+        # Only the payment id is taken from the body: the workflow reads the rest from Asaas.
+        temporal = await get_temporal(request)
+        try:
+            await hand_off_payment(
+                temporal,
+                payment_id=payment.id,
+                event=event.event,
+                task_queue=settings.temporal_task_queue,
+            )
+        except Exception as exc:
+            log.warning("hand-off of Asaas payment %s failed: %s", payment.id, exc)
+            raise ApiError(503, "handoff_failed", "Serviço temporariamente indisponível") from exc
     return {"status": "recorded" if recorded else "duplicate"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -19,14 +18,20 @@ from pydantic import (
     field_validator,
 )
 
-from api.auth import AdminOnly, CurrentUser
+from api import validation
+from api.auth import CurrentUser, Operator
 from api.deps import PoolDep
-from api.errors import ApiError
-from db import credits
+from api.errors import ApiError, responses
+from db import credits, operations
+from telemetry import events
 
 router = APIRouter(tags=["credits"])
 
-_CEP = re.compile(r"^(\d{5})-?(\d{3})$")
+
+def _key_reused() -> ApiError:
+    return ApiError(
+        422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
+    )
 
 
 def _profile_not_found() -> ApiError:
@@ -35,10 +40,24 @@ def _profile_not_found() -> ApiError:
 
 class ShipmentRequest(BaseModel):
     # Numbers must be JSON numbers (strict): "500" is a client bug, not a weight.
-    recipient_name: str = Field(min_length=1, max_length=200, strict=True)
-    destination_postal_code: str = Field(description="CEP, 8 digits, hyphen optional", strict=True)
+    recipient_name: str = Field(
+        min_length=1,
+        max_length=200,
+        strict=True,
+        description="Not blank; no control, invisible or bidi characters",
+    )
+    destination_postal_code: str = Field(
+        description="CEP: 8 ASCII digits, hyphen after the fifth optional",
+        strict=True,
+        json_schema_extra={"pattern": validation.CEP_PATTERN},
+    )
     weight_grams: int = Field(ge=1, le=30000, strict=True)
-    reference: str | None = Field(default=None, max_length=200, strict=True)
+    reference: str | None = Field(
+        default=None,
+        max_length=200,
+        strict=True,
+        description="No control, invisible or bidi characters",
+    )
 
     # Wrap validators: pydantic checks type and bounds, the message a person reads is ours.
     @field_validator("recipient_name", mode="wrap")
@@ -50,18 +69,16 @@ class ShipmentRequest(BaseModel):
             name = ""
         if not name:
             raise ValueError("Informe o nome do destinatário (até 200 caracteres)")
-        return name
+        return validation.check_person_name(name)
 
     @field_validator("destination_postal_code", mode="wrap")
     @classmethod
     def _cep(cls, value: object, handler: ValidatorFunctionWrapHandler) -> str:
         try:
-            match = _CEP.match(str(handler(value)).strip())
+            cep = str(handler(value))
         except ValidationError:
-            match = None
-        if not match:
-            raise ValueError("CEP inválido: informe 8 dígitos (ex.: 01310-100)")
-        return match.group(1) + match.group(2)
+            cep = ""
+        return validation.normalize_cep(cep)
 
     @field_validator("weight_grams", mode="wrap")
     @classmethod
@@ -80,6 +97,8 @@ class ShipmentRequest(BaseModel):
             reference: str | None = handler(value)
         except ValidationError:
             raise ValueError("Referência inválida: use um texto de até 200 caracteres") from None
+        if reference is not None and validation.refused_character(reference) is not None:
+            raise ValueError("A referência contém caracteres de controle ou invisíveis")
         return reference
 
     def fingerprint(self) -> str:
@@ -144,12 +163,18 @@ class CreditPurchaseRequest(BaseModel):
             ) from None
 
 
-@router.post("/api/v1/shipments", status_code=201)
+@router.post("/api/v1/shipments", status_code=201, responses=responses(401, 402, 404))
 async def create_shipment(
     body: ShipmentRequest,
     user: CurrentUser,
     pool: PoolDep,
-    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+    idempotency_key: Annotated[
+        str,
+        Header(
+            pattern=validation.IDEMPOTENCY_KEY_PATTERN,
+            description="1 to 200 visible ASCII characters; a replay answers the first 201",
+        ),
+    ],
 ) -> ShipmentCreated:
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
@@ -172,19 +197,20 @@ async def create_shipment(
             finally:
                 await conn.set_autocommit(False)
     except credits.InsufficientCredits:
+        events.spend_refused("insufficient_credits", str(user.auth_user_id))
         raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
     except credits.IdempotencyKeyReused:
-        raise ApiError(
-            422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
-        ) from None
+        raise _key_reused() from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
+    if not spent.replayed:
+        events.credit_spent(spent.credit.source_type, str(user.auth_user_id))
     return ShipmentCreated(
         shipment_id=spent.shipment_id, credit=spent.credit, balance=spent.balance
     )
 
 
-@router.get("/api/v1/credits")
+@router.get("/api/v1/credits", responses=responses(401, 404))
 async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
     """The caller's balance: monthly credits of the current period and purchased credits."""
     async with pool.connection() as conn:
@@ -195,19 +221,60 @@ async def get_credits(user: CurrentUser, pool: PoolDep) -> credits.Balance:
     return found
 
 
-@router.post("/api/v1/admin/credit-purchases", status_code=201, dependencies=[AdminOnly])
+@router.post(
+    "/api/v1/admin/credit-purchases",
+    status_code=201,
+    responses=responses(401, 404, 409),
+)
 async def create_credit_purchase(
-    body: CreditPurchaseRequest, pool: PoolDep
+    body: CreditPurchaseRequest,
+    pool: PoolDep,
+    operator: Operator,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            pattern=validation.IDEMPOTENCY_KEY_PATTERN,
+            description="Optional, 1 to 200 visible ASCII characters: a replay answers the "
+            "first grant; the key with another body is 422 `idempotency_key_reused`",
+        ),
+    ] = None,
 ) -> credits.CreditPurchase:
     """Grant purchased credits to a profile with a subscription (operators only)."""
     try:
         async with pool.connection() as conn, conn.transaction():
-            return await credits.grant_credits(
+            if idempotency_key is not None:
+                granted, fresh = await credits.grant_credits_once(
+                    conn,
+                    idempotency_key=idempotency_key,
+                    profile_id=body.profile_id,
+                    credits_amount=body.credits_amount,
+                    expires_at=body.expires_at,
+                )
+                if not fresh:
+                    return granted  # a replay: the first grant is already on the record
+            else:
+                granted = await credits.grant_credits(
+                    conn,
+                    profile_id=body.profile_id,
+                    credits_amount=body.credits_amount,
+                    expires_at=body.expires_at,
+                )
+            # In the grant's transaction: no grant without its record, and no record without it.
+            await operations.record_action(
                 conn,
-                profile_id=body.profile_id,
-                credits_amount=body.credits_amount,
-                expires_at=body.expires_at,
+                action="grant",
+                target=str(body.profile_id),
+                actor=operator,
+                via="api",
+                details={
+                    "purchase_id": str(granted.purchase_id),
+                    "credits_amount": body.credits_amount,
+                },
             )
+        events.operator_action("grant", operator, str(body.profile_id), None)
+        return granted
+    except credits.IdempotencyKeyReused:
+        raise _key_reused() from None
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
     except credits.NoSubscription:

@@ -6,9 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import TemporalConnection
+from api.errors import responses
+from telemetry.metrics import api_metrics
 
 router = APIRouter(tags=["health"])
 
@@ -38,7 +39,7 @@ def _reason(exc: Exception) -> str:
     return text[:200]
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=responses(503))
 async def readyz(request: Request) -> JSONResponse:
     """Ready only when PostgreSQL and Temporal both answer."""
     checks = {"database": _check_database, "temporal": _check_temporal}
@@ -68,5 +69,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics() -> Response:
-    """Prometheus text exposition."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition (of every API process sharing PROMETHEUS_MULTIPROC_DIR)."""
+    body, content_type = api_metrics()
+    return Response(body, media_type=content_type)

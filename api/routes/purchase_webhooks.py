@@ -8,39 +8,141 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from typing import Any
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError
+from api.errors import ApiError, responses
 from db import orders
-from providers.appmax import Apphook, verify_token
+from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
 from providers.mercadopago_signature import InvalidSignature, parse, verify
 from settings import Settings
 from workflows.purchase_client import hand_off
 from workflows.purchase_types import (
     APPMAX_STATES,
     Payment,
+    PaymentItem,
     PaymentNotice,
     Provider,
     PurchaseConfig,
+    workflow_id,
 )
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger(__name__)
 
-_PRUNE_EVERY = 0.01  # share of requests that also forget signatures older than the window
+
+class MercadoPagoNotification(BaseModel):
+    """The body fields the gateway reads; the payment id comes from the signed query string."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: validation.ShortText | None = None
+    action: validation.ShortText | None = None
+
+
+class CheckedCustomer(ApphookCustomer):
+    firstname: validation.PersonName | None = None
+    lastname: validation.PersonName | None = None
+    email: validation.ProviderEmail | None = None
+    phone: validation.ShortText | None = None
+
+
+class CheckedOrder(ApphookOrder):
+    # The order id becomes the workflow id `purchase:appmax:<id>`: safe characters, bounded.
+    id: validation.ProviderId
+    total: Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)] | None = None
+    status: validation.ShortText | None = None
+    payment_type: validation.ShortText | None = None
+    customer: CheckedCustomer = Field(default_factory=CheckedCustomer)
+
+
+class CheckedApphook(Apphook):
+    """An Apphook whose every field the workflow and the database will accept: a NUL in a
+    name was acknowledged with 200 and then failed every write of the order's stage."""
+
+    event: validation.ShortText
+    event_type: str | None = Field(default="", max_length=64)
+    data: CheckedOrder
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` inlined, for `openapi_extra`."""
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+def _json_request(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": _inline(model.model_json_schema())}},
+    }
+
+
+_MP_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "data.id",
+            "in": "query",
+            "required": False,
+            "description": "The payment id; part of the signed manifest",
+            "schema": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+        },
+        {"name": "type", "in": "query", "required": False, "schema": {"type": "string"}},
+        {
+            "name": "x-signature",
+            "in": "header",
+            "required": True,
+            "description": "`ts=<integer>,v1=<hex HMAC-SHA256>`",
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "x-request-id",
+            "in": "header",
+            "required": False,
+            "schema": {"type": "string", "pattern": validation.PROVIDER_ID_PATTERN},
+        },
+    ],
+    "requestBody": _json_request(MercadoPagoNotification),
+}
+_APPMAX_OPENAPI: dict[str, Any] = {"requestBody": _json_request(CheckedApphook)}
 
 
 def _json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "malformed_json", "JSON malformado") from None
+
+
+def _problems(exc: ValidationError) -> list[dict[str, Any]]:
+    """Field, message and type of each problem: never the input (it may hold anything)."""
+    return [
+        {
+            "field": ".".join(str(part) for part in err["loc"]) or None,
+            "message": err["msg"],
+            "type": err["type"],
+        }
+        for err in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 async def _deliver(
@@ -68,7 +170,12 @@ async def _deliver(
     return {"status": "accepted", "order_id": handle.id}
 
 
-@router.post("/webhooks/mercadopago", summary="Mercado Pago notification")
+@router.post(
+    "/webhooks/mercadopago",
+    summary="Mercado Pago notification",
+    responses=responses(401, 503),
+    openapi_extra=_MP_OPENAPI,
+)
 async def mercadopago_notification(
     request: Request, settings: SettingsDep, pool: PoolDep
 ) -> dict[str, str]:
@@ -82,33 +189,36 @@ async def mercadopago_notification(
             x_request_id=request.headers.get("x-request-id"),
             data_id=data_id,
             now=time.time(),
-            tolerance_seconds=settings.mercadopago_signature_tolerance_seconds,
+            tolerance_seconds=settings.mercadopago_signature_tolerance_seconds.total_seconds(),
         )
     except InvalidSignature as exc:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", exc.reason) from None
     assert x_signature is not None
 
     body = _json_body(await request.body())
+    notification = MercadoPagoNotification()
+    if isinstance(body, dict):
+        try:
+            notification = MercadoPagoNotification.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(400, "invalid_payload", "Notificação inválida", _problems(exc)) from None
     topic = request.query_params.get("type") or request.query_params.get("topic")
-    if topic is None and isinstance(body, dict):
-        topic = body.get("type")
+    if topic is None:
+        topic = notification.type
     if topic != "payment":
         return {"status": "ignored"}
     if not data_id:
         raise ApiError(400, "missing_payment_id", "Notificação sem data.id")
 
     # A signature is good once: a captured notification sent again within the window is refused.
+    # Old ones are forgotten by the `prune-webhook-signatures` schedule.
     signature = parse(x_signature)[1].lower()
     async with pool.connection() as conn:
-        if random.random() < _PRUNE_EVERY:  # sampling, not security
-            await orders.prune_signatures(
-                conn, 2 * settings.mercadopago_signature_tolerance_seconds
-            )
         fresh = await orders.claim_signature(conn, signature)
     if not fresh:
         raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
 
-    action = body.get("action") if isinstance(body, dict) else None
+    action = notification.action
     try:
         return await _deliver(
             request,
@@ -123,17 +233,26 @@ async def mercadopago_notification(
         raise
 
 
-@router.post("/webhooks/appmax", summary="AppMax Apphook")
+@router.post(
+    "/webhooks/appmax",
+    summary="AppMax Apphook",
+    responses=responses(401, 503),
+    openapi_extra=_APPMAX_OPENAPI,
+)
 async def appmax_hook(
-    request: Request, settings: SettingsDep, token: str | None = Query(default=None)
+    request: Request,
+    settings: SettingsDep,
+    pool: PoolDep,
+    token: str | None = Query(default=None, description="The shared secret in the hook's URL"),
 ) -> dict[str, str]:
-    """Check the URL token, then hand granting and revoking events to the order's workflow."""
+    """Check the URL token, then hand granting and revoking events to the order's workflow,
+    each (event, order id) once."""
     if not verify_token(settings.secret("appmax_webhook_token"), token):
         raise ApiError(401, "invalid_token", "Token inválido")
     try:
-        hook = Apphook.model_validate(_json_body(await request.body()))
+        hook = CheckedApphook.model_validate(_json_body(await request.body()))
     except ValidationError as exc:
-        raise ApiError(400, "invalid_payload", "Apphook inválido", exc.errors()) from None
+        raise ApiError(400, "invalid_payload", "Apphook inválido", _problems(exc)) from None
     state = APPMAX_STATES.get(hook.event)
     if state is None:
         return {"status": "ignored"}
@@ -147,11 +266,55 @@ async def appmax_hook(
         phone=customer.phone,
         amount=hook.data.total,
         payment_method=hook.data.payment_type,
+        **_apphook_purchase(hook),
     )
-    return await _deliver(
-        request,
-        settings,
-        provider="appmax",
-        provider_order_id=hook.data.id,
-        notice=PaymentNotice(action=hook.event, payment=payment),
-    )
+    # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
+    # 200 and not delivered again; the claim is released when the hand-off fails.
+    async with pool.connection() as conn:
+        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
+    if not fresh:
+        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
+    try:
+        return await _deliver(
+            request,
+            settings,
+            provider="appmax",
+            provider_order_id=hook.data.id,
+            notice=PaymentNotice(action=hook.event, payment=payment),
+        )
+    except ApiError:
+        async with pool.connection() as conn:
+            await orders.release_appmax_event(conn, hook.event, hook.data.id)
+        raise
+
+
+# AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
+_BRASILIA = timezone(timedelta(hours=-3))
+
+
+def _apphook_purchase(hook: Apphook) -> dict[str, Any]:
+    """What the Apphook says was bought, and when, for matching against the catalogue."""
+    created_at = None
+    if hook.data.created_at:
+        try:
+            created_at = datetime.fromisoformat(hook.data.created_at)
+        except ValueError:
+            created_at = None
+    if created_at is None:
+        created_at = datetime.now(UTC)  # received now: AppMax sends as the order is paid
+    elif created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=_BRASILIA)
+    items = [
+        PaymentItem(
+            product_id=p.sku,
+            title=p.name,
+            quantity=1 if p.qty is None else p.qty,
+            unit_price=p.price,
+        )
+        for p in hook.data.products or []
+    ]
+    return {
+        "items": items,
+        "created_at": created_at,
+        "products_amount": hook.data.total_products,
+    }

@@ -221,9 +221,11 @@ async def _run(database_url: str, monthly_limit: int, batches: list[list[tuple[A
 )
 @given(monthly_limit=st.integers(0, 3), batches=BATCHES)
 def test_random_interleavings_never_overspend(
-    database_url: str, monthly_limit: int, batches: list[list[tuple[Any, ...]]]
+    clean_db: str, monthly_limit: int, batches: list[list[tuple[Any, ...]]]
 ) -> None:
     """Concurrent grants, spends, expiries and period changes end as some order of them would."""
+    # `clean_db`: the ledger's whole-database checks must not see what earlier tests left (a
+    # profile moved to a smaller plan mid-period is legitimately "over" its new limit).
     # Each example runs its own event loop in a thread, away from the session's loop.
     with ThreadPoolExecutor(1) as executor:
-        executor.submit(asyncio.run, _run(database_url, monthly_limit, batches)).result()
+        executor.submit(asyncio.run, _run(clean_db, monthly_limit, batches)).result()

@@ -58,3 +58,10 @@ def test_admin_tools_register_the_search_attributes(services: dict) -> None:
     command = " ".join(services["temporal-admin-tools"]["command"])
     assert "EntregaStage EntregaOrderId" in command
     assert "--type Keyword" in command
+
+
+def test_ui_decodes_through_the_codec_server(services: dict) -> None:
+    """The cluster's Web UI is pointed at `entrega codec-server` (:8081) from the browser."""
+    environment = services["temporal-ui"]["environment"]
+    assert environment["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
+    assert "TEMPORAL_CODEC_PASS_ACCESS_TOKEN" in environment

@@ -60,7 +60,10 @@ def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str
 def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     """All five processes answer, the CLI reaches them via dev.env, a second copy fails, and
     SIGINT frees every port."""
-    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {
+        name: free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
+    }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
     env["ENTREGA_HOME"] = str(tmp_path / "home")
@@ -71,6 +74,9 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert f"http://127.0.0.1:{ports['API']}/docs" in banner
         assert f"http://127.0.0.1:{ports['TEMPORAL_UI']}" in banner
         assert f"http://127.0.0.1:{ports['SANDBOX']}/_sandbox/inbox" in banner
+        worker_metrics = f"http://127.0.0.1:{ports['WORKER_METRICS']}/metrics"
+        assert worker_metrics in banner
+        assert "temporal_" in httpx.get(worker_metrics, timeout=5).text
 
         ready = httpx.get(f"http://127.0.0.1:{ports['API']}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
@@ -79,6 +85,19 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert inbox.status_code == 200
         docs = httpx.get(f"http://127.0.0.1:{ports['API']}/docs", timeout=5)
         assert docs.status_code == 200
+        codec = f"http://127.0.0.1:{ports['CODEC_SERVER']}"
+        assert f"Codec server      {codec}" in banner
+        ui_origin = f"http://127.0.0.1:{ports['TEMPORAL_UI']}"
+        decoded = httpx.post(
+            f"{codec}/decode",
+            json={"payloads": []},
+            headers={"origin": ui_origin, "x-namespace": "default"},
+            timeout=5,
+        )
+        assert decoded.status_code == 200, decoded.text
+        assert decoded.headers["access-control-allow-origin"] == ui_origin
+        ui_settings = httpx.get(f"{ui_origin}/api/v1/settings", timeout=5).json()
+        assert ui_settings["Codec"]["Endpoint"] == codec
 
         second = subprocess.run(
             [sys.executable, "-m", "cli", "dev"],
@@ -105,7 +124,7 @@ def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert "database is up to date" in migrate.stdout
 
         children = psutil.Process(dev.pid).children(recursive=True)
-        assert len(children) >= 4  # temporal, sandbox, worker, api
+        assert len(children) >= 5  # temporal, codec server, sandbox, worker, api
     finally:
         dev.send_signal(signal.SIGINT)
         output, _ = dev.communicate(timeout=60)
@@ -146,7 +165,10 @@ def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:
 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     """Even if `entrega dev` is SIGKILLed (no chance to clean up), its children stop too."""
-    ports = {name: free_port() for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI")}
+    ports = {
+        name: free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
+    }
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
     env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
     env["ENTREGA_HOME"] = str(tmp_path / "home")

@@ -43,3 +43,23 @@ def test_token_check_is_exact_and_refuses_blanks() -> None:
     assert not verify_token("s3cret", "s3cre")
     assert not verify_token("s3cret", None)
     assert not verify_token("", "")
+
+
+def test_products_are_read_when_the_template_has_them() -> None:
+    """`data.products[]` as AppMax's order API shapes them ({sku, name, qty, price}), and
+    `total_products`; a Standard Apphook without them parses with none."""
+    body = envelope(
+        "OrderPaid",
+        {
+            "id": 7,
+            "total": 52.37,
+            "total_products": 49.9,
+            "products": [{"sku": "entrega-acesso", "name": "Acesso", "qty": 1, "price": 49.9}],
+        },
+    )
+    hook = Apphook.model_validate(body)
+    assert hook.data.total_products == Decimal("49.9")
+    assert hook.data.products and hook.data.products[0].sku == "entrega-acesso"
+    assert hook.data.products[0].qty == 1
+    bare = Apphook.model_validate(envelope("OrderPaid", {"id": 7, "total": 49.9}))
+    assert bare.data.products is None and bare.data.total_products is None

@@ -57,3 +57,33 @@ async def test_error_body_fields_reach_the_error(script: Script) -> None:
         with pytest.raises(NotFoundError) as raised:
             await MercadoPagoClient(http, SECRET).get_payment("1")
     assert (raised.value.code, raised.value.message) == ("not_found", "Payment not found")
+
+
+async def test_what_was_bought_is_read(script: Script) -> None:
+    """`additional_info.items` (quantity and price as MP's strings), currency and creation date."""
+    items = [{"id": "entrega-acesso", "title": "Acesso", "quantity": "2", "unit_price": "49.9"}]
+    script.answer(
+        200,
+        json={
+            **PAYMENT,
+            "date_created": "2026-11-23T09:59:00.000-04:00",
+            "additional_info": {"items": items, "ip_address": "1.2.3.4"},
+        },
+    )
+    async with script.client() as http:
+        payment = await MercadoPagoClient(http, SECRET).get_payment("1")
+    assert payment.currency_id == "BRL" and payment.date_created is not None
+    assert payment.additional_info and payment.additional_info.items
+    [item] = payment.additional_info.items
+    assert (item.id, item.quantity, item.unit_price) == ("entrega-acesso", 2, Decimal("49.9"))
+
+
+async def test_a_payment_without_items_names_no_product(script: Script) -> None:
+    """No `additional_info` (or a null one) parses: the payment is matched by amount alone."""
+    from activities.catalogue import mercadopago_items
+
+    for extra in ({}, {"additional_info": None}, {"additional_info": {"items": None}}):
+        script.answer(200, json={**PAYMENT, **extra})
+        async with script.client() as http:
+            payment = await MercadoPagoClient(http, SECRET).get_payment("1")
+        assert mercadopago_items(payment) == []

@@ -110,3 +110,29 @@ def test_empty_secret_never_verifies() -> None:
             now=TS,
             tolerance_seconds=300,
         )
+
+
+@pytest.mark.parametrize("ts", ["nan", "NaN", "inf", "-inf", "1704908010.0", "1e9"])
+def test_non_integer_ts_is_refused_even_when_signed(ts: str) -> None:
+    """A `ts` that is not an integer is refused, however it is signed: `nan` was never stale."""
+    header = sign(SECRET, data_id="9f3a1b2c", request_id=REQUEST_ID, ts=ts)
+    with pytest.raises(InvalidSignature, match="integer"):
+        check(header, now=TS + 10**9)
+
+
+@pytest.mark.parametrize(
+    ("data_id", "request_id"),
+    [
+        ("1;request-id:forged", "x"),
+        ("1", "x;ts:1"),
+        ("1:2", REQUEST_ID),
+        ("1\x00", REQUEST_ID),
+        ("1 2", REQUEST_ID),
+    ],
+)
+def test_ids_that_could_rewrite_the_manifest_are_refused(data_id: str, request_id: str) -> None:
+    """A data.id or x-request-id holding `;`, `:` or anything outside the safe charset is refused
+    even when correctly signed: the manifest would be ambiguous."""
+    header = sign(SECRET, data_id=data_id, request_id=request_id, ts=TS)
+    with pytest.raises(InvalidSignature, match="outside"):
+        check(header, data_id=data_id, request_id=request_id)

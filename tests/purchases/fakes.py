@@ -21,13 +21,16 @@ from workflows.purchase_types import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
+    MATCH_PRODUCT,
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
     SET_STAGE,
     FetchPayment,
+    MatchProduct,
     OrderRef,
     OrderState,
     Payment,
+    ProductMatch,
     PurchaseStatus,
     StageChange,
 )
@@ -50,6 +53,11 @@ class FakeWorld:
     emails: list[tuple[str, str]] = field(default_factory=list)
     journal: list[LogEntry] = field(default_factory=list)
     calls: Counter[str] = field(default_factory=Counter)
+    # As the orders table: each order's stage, and the orders a refund made final.
+    order_stages: dict[str, str] = field(default_factory=dict)
+    refunded: set[str] = field(default_factory=set)
+    # why every payment matches no product in the catalogue (None: they all match)
+    mismatch: str | None = None
     # activity name -> how many more calls fail, and whether as a permanent error
     failures: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
@@ -75,10 +83,26 @@ class FakeWorld:
         self._maybe_fail(FETCH_PAYMENT)
         return self.payments[request.provider_order_id]
 
+    @activity.defn(name=MATCH_PRODUCT)
+    async def match_product(self, request: MatchProduct) -> ProductMatch:
+        self.calls[MATCH_PRODUCT] += 1
+        if self.mismatch:
+            return ProductMatch(mismatch=self.mismatch)
+        return ProductMatch(product_id="entrega-acesso")
+
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
         self.stages.append(change.stage)
-        return OrderState(stage=change.stage, lovable_user_id=self.users.get(change.order_id))
+        if change.payment is not None and change.payment.state in ("refunded", "charged_back"):
+            self.refunded.add(change.order_id)
+        refunded = change.order_id in self.refunded
+        if not refunded or change.stage in ("cancelled", "revoked", "failed_permanent"):
+            self.order_stages[change.order_id] = change.stage
+        return OrderState(
+            stage=self.order_stages.get(change.order_id, change.stage),
+            lovable_user_id=self.users.get(change.order_id),
+            refunded=refunded,
+        )
 
     @activity.defn(name=CREATE_USER)
     async def create_user(self, ref: OrderRef) -> str:
@@ -110,6 +134,7 @@ class FakeWorld:
     def activities(self) -> list[Any]:
         return [
             self.fetch_payment,
+            self.match_product,
             self.set_stage,
             self.create_user,
             self.send_credentials,

@@ -1,7 +1,9 @@
 """Record the purchase workflow histories that `test_replay.py` replays.
 
-Run after a deliberate change to the workflow's decisions (and say so in the commit):
-    .venv/bin/python -m tests.purchases.record_histories
+Committed histories are never re-recorded: running workflows made those decisions. After a
+change to the workflow (behind `workflow.patched`), add a scenario for the new path and record
+just the missing files (or the scenarios named):
+    .venv/bin/python -m tests.purchases.record_histories [NAME ...]
 Each scenario runs on the time-skipping server with the fake activities of `fakes.py`.
 """
 
@@ -16,15 +18,21 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from tests.conftest import converter_for_tests
 from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import CREATE_USER, Payment, PaymentNotice, PurchaseConfig
+from workflows.purchase_types import (
+    CREATE_USER,
+    CancelRequest,
+    Payment,
+    PaymentNotice,
+    PurchaseConfig,
+)
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONFIG = PurchaseConfig(
@@ -35,7 +43,11 @@ CONFIG = PurchaseConfig(
     step_initial_interval=FAST,
 )
 
-Scenario = Callable[[WorkflowEnvironment, WorkflowHandle[Any, Any], FakeWorld], Awaitable[None]]
+# A scenario drives the workflow; it may answer the handle of a later run to record instead.
+Scenario = Callable[
+    [WorkflowEnvironment, WorkflowHandle[Any, Any], FakeWorld],
+    Awaitable[WorkflowHandle[Any, Any] | None],
+]
 
 
 async def completed(
@@ -75,6 +87,48 @@ async def appmax_paid_then_refunded(env, handle, world) -> None:  # type: ignore
     await handle.result()
 
 
+async def appmax_paid_after_refund(env, handle, world):  # type: ignore[no-untyped-def]
+    """OrderRefund first (the run closes cancelled), then OrderPaid: the new run finds the order
+    refunded and ends (patch purchases-refund-final). The new run is recorded."""
+    await handle.result()
+    provider_order_id = handle.id.rsplit(":", 1)[1]
+    return await hand_off(
+        env.client,
+        provider="appmax",
+        provider_order_id=provider_order_id,
+        notice=PaymentNotice(action="OrderPaid", payment=approved()),
+        config=CONFIG,
+        task_queue=(await handle.describe()).task_queue,
+    )
+
+
+MISMATCH = "pagamento não confere com o catálogo: valor pago R$ 9,90 diferente do preço válido"
+
+
+async def catalogue_mismatch_then_retried(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_permanent")
+    world.mismatch = None  # a person fixed the catalogue
+    await handle.signal("retry")
+    await handle.result()
+
+
+async def appmax_catalogue_mismatch_refunded(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_permanent")
+    refund = Payment(state="refunded", provider_status="estornado")
+    await handle.signal("payment_updated", PaymentNotice(action="OrderRefund", payment=refund))
+    await handle.result()
+
+
+def _mismatched(world: FakeWorld) -> None:
+    world.mismatch = MISMATCH
+
+
+async def cancelled_by_operator(env, handle, world) -> None:  # type: ignore[no-untyped-def]
+    await wait_for_stage(handle, "failed_at_user")
+    await handle.signal("cancel", CancelRequest(reason="cliente desistiu", actor="ana"))
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -89,6 +143,31 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     ),
     # AppMax: no fetch, the facts come with the signals.
     "purchase_appmax_paid_then_refunded": (approved(), lambda w: None, appmax_paid_then_refunded),
+    "purchase_appmax_paid_after_refund": (
+        Payment(state="refunded", provider_status="estornado"),
+        lambda w: None,
+        appmax_paid_after_refund,
+    ),
+    # Patch catalogue-match-product: the payment is matched against the catalogue first.
+    "purchase_catalogue_matched": (approved(), lambda w: None, completed),
+    "purchase_catalogue_mismatch_then_retried": (
+        approved(),
+        _mismatched,
+        catalogue_mismatch_then_retried,
+    ),
+    "purchase_appmax_catalogue_mismatch_refunded": (
+        approved(),
+        _mismatched,
+        appmax_catalogue_mismatch_refunded,
+    ),
+    # Issue 14: EntregaStageSince with every stage (patch observe-stage-since) ...
+    "purchase_completed_with_stage_since": (approved(), lambda w: None, completed),
+    # ... and an operator's cancel of a parked order (patch observe-cancel).
+    "purchase_cancelled_by_operator": (
+        approved(),
+        lambda w: w.fail(CREATE_USER),
+        cancelled_by_operator,
+    ),
 }
 
 
@@ -114,24 +193,29 @@ async def record(client: Client, env: WorkflowEnvironment, name: str) -> None:
             config=CONFIG,
             task_queue=task_queue,
         )
-        await scenario(env, handle, world)
-        history = await handle.fetch_history()
+        recorded = await scenario(env, handle, world) or handle
+        await recorded.result()
+        history = await recorded.fetch_history()
     (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}")
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=converter_for_tests(),
     )
     try:
         await register_on_test_server(env.client)
-        for name in SCENARIOS:
+        missing = [n for n in SCENARIOS if not (HISTORIES / f"{n}.json").exists()]
+        for name in names or missing:
             await record(env.client, env, name)
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -88,7 +88,7 @@ class Stack:
 
     async def wait_stage(self, order_id: str, stage: str, *, seconds: float = 20) -> orders.Order:
         """Wait until the order is in `stage` in the table, the status query and the search
-        attribute alike (INTERFACES: the three always agree within seconds)."""
+        attribute alike (docs/interfaces.md: the three always agree within seconds)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         seen: tuple[Any, ...] = ()

@@ -87,6 +87,7 @@ async def test_cli_lists_and_shows_orders(stack) -> None:
         "ENTREGA_ENV": "test",
         "DATABASE_URL": stack.settings.database_url,
         "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+        "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
     }
 
     async def entrega(*args: str) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from db import products
 from tests.purchases.stack import purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
@@ -18,7 +19,13 @@ async def stack(database_url, pool, temporal_client, sandbox, task_queue):
 
 async def test_paid_order_reaches_the_customer_and_refund_revokes(stack) -> None:
     """OrderPaid provisions the customer; OrderRefund afterwards deactivates them."""
-    sent = await stack.apphook("OrderPaid", total="97.00", payment_type="CreditCard")
+    async with stack.pool.connection() as conn:
+        await products.add_product(
+            conn, product_id="entrega-anual", name="Anual", currency="BRL", price_cents=9700, by="t"
+        )
+    sent = await stack.apphook(
+        "OrderPaid", total="97.00", payment_type="CreditCard", product_id="entrega-anual"
+    )
     assert sent["status_code"] == 200, sent
     order_id = f"purchase:appmax:{sent['order_id']}"
     order = await stack.wait_stage(order_id, "completed")

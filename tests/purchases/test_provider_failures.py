@@ -37,13 +37,29 @@ async def _one_order(stack) -> str:
 
 
 async def test_lovable_outage_shows_failed_at_user_then_recovers(make_stack) -> None:
-    """Lovable down: failed_at_user in table, query and search attribute; back up: one user."""
+    """Lovable down: failed_at_user in table, query and search attribute, and the confirmation
+    e-mail (with its payment method) still goes out and is logged; back up: one user."""
     async with make_stack(provisioning_retry_schedule="3s,3s") as stack:
         await stack.sandbox.fault("lovable", "create_user", status=503)
         order_id = await _one_order(stack)
         failed = await stack.wait_stage(order_id, "failed_at_user")
         assert failed.last_error and "503" in failed.last_error
         assert failed.next_retry_at is not None
+        # The order-received e-mail never waits for Lovable.
+        for _ in range(50):
+            async with stack.pool.connection() as conn:
+                logged = await orders.order_emails(conn, order_id)
+            if logged:
+                break
+            await asyncio.sleep(0.1)
+        [confirmation] = (await stack.sandbox.state())["emails"]
+        assert confirmation["tags"]["email_type"] == "purchase_confirmation"
+        assert confirmation["to"] in ("ana@example.com", ["ana@example.com"])
+        assert "Forma de pagamento: Pix" in confirmation["text"]
+        assert [(e.email_type, e.status, e.idempotency_key) for e in logged] == [
+            ("purchase_confirmation", "sent", f"{order_id}:purchase_confirmation")
+        ]
+        assert logged[0].provider_message_id == confirmation["id"]
         await stack.sandbox.clear_faults()
         await stack.wait_stage(order_id, "completed")
         assert len((await stack.sandbox.state())["lovable_users"]) == 1
@@ -96,6 +112,7 @@ async def test_exhausted_schedule_parks_until_cli_retry(make_stack) -> None:
             "ENTREGA_ENV": "test",
             "DATABASE_URL": stack.settings.database_url,
             "TEMPORAL_ADDRESS": stack.settings.temporal_address,
+            "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
         }
         result = await asyncio.to_thread(
             CliRunner().invoke, cli_app, ["orders", "retry", "--stage", "failed_permanent"], env=env

@@ -6,21 +6,29 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import converter_for_tests
 from workflows.purchase import PurchaseWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("purchase_*.json"))
 
 
 def test_histories_are_committed() -> None:
-    """The replay suite has its histories: completed, retried, pending then refunded, AppMax."""
+    """The replay suite has its histories: completed, retried, pending then refunded, AppMax,
+    and AppMax paid after its refund (patch purchases-refund-final), and the catalogue's match
+    (matched, parked then retried, AppMax parked then refunded)."""
     assert {p.stem for p in HISTORIES} >= {
         "purchase_completed",
         "purchase_retried_after_failures",
         "purchase_pending_then_refunded",
         "purchase_appmax_paid_then_refunded",
+        "purchase_appmax_paid_after_refund",
+        "purchase_catalogue_matched",
+        "purchase_catalogue_mismatch_then_retried",
+        "purchase_appmax_catalogue_mismatch_refunded",
+        "purchase_completed_with_stage_since",
+        "purchase_cancelled_by_operator",
     }
 
 
@@ -28,6 +36,6 @@ def test_histories_are_committed() -> None:
 async def test_history_replays_cleanly(path: Path) -> None:
     """Replaying the recorded history makes exactly the recorded decisions."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[PurchaseWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[PurchaseWorkflow], data_converter=converter_for_tests())
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

@@ -15,6 +15,7 @@ from providers.clients import ProviderClients, open_provider_clients
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from tests.support import SandboxHandle, user_token
 from worker import build_worker
+from workflows.registration import workflow_id
 
 CPFS = ["52998224725", "11144477735", "39053344705", "15350946056", "71428793860"]
 
@@ -68,6 +69,39 @@ class SignupStack:
     async def orphans(self) -> list[Orphan]:
         return await find_orphans(self.pool, self.providers)
 
+    async def settle_payment(self, payment_id: str) -> Any:
+        """Wait until the payment's workflow has applied it; its outcome (None when no workflow
+        handles Asaas payments, as before the webhook handed them over)."""
+        from temporalio.service import RPCError, RPCStatusCode
+
+        from activities.asaas_payments import PaymentOutcome
+
+        handle = self.temporal.get_workflow_handle(
+            f"asaas-payment:{payment_id}", result_type=PaymentOutcome
+        )
+        try:
+            return await handle.result()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def shipment(self, auth_user_id: str, key: str) -> httpx.Response:
+        token = user_token(TEST_SECRETS["supabase_jwt_secret"], auth_user_id)
+        return await self.api.post(
+            "/api/v1/shipments",
+            json={
+                "recipient_name": "Ana",
+                "destination_postal_code": "01310-100",
+                "weight_grams": 500,
+            },
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+        )
+
+    async def balance(self, auth_user_id: str) -> httpx.Response:
+        token = user_token(TEST_SECRETS["supabase_jwt_secret"], auth_user_id)
+        return await self.api.get("/api/v1/credits", headers={"Authorization": f"Bearer {token}"})
+
     async def journal(self, workflow_id: str) -> list[tuple[str, str | None]]:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
@@ -100,7 +134,8 @@ async def stack(pool, sandbox, temporal_client, task_queue, database_url):
 
 
 def registration_id(n: int = 0) -> str:
-    return f"registration:pessoa{n}@example.com"
+    """The workflow id of `person(n)`'s registration (the keyed hash of the e-mail)."""
+    return workflow_id(f"pessoa{n}@example.com", TEST_SECRETS["registration_id_key"])
 
 
 @pytest.fixture

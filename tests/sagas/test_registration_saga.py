@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.sagas.conftest import registration_id
+from tests.sagas.conftest import person, registration_id
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -111,6 +111,25 @@ async def test_duplicate_answers_409_with_its_message(stack, field, code, messag
     assert (error["code"], error["message"], error["details"]) == (code, message, {"field": field})
     assert [u["id"] for u in (await stack.sandbox.state())["auth_users"]] == [first["auth_user_id"]]
     assert await stack.orphans() == []
+
+
+async def test_phone_taken_at_supabase_only_is_phone_exists(stack) -> None:
+    """A phone that only Supabase Auth knows (an auth user with no profile here, so the profile
+    check cannot catch it) reaches Supabase's 422 phone_exists: 409 phone_exists, not
+    email_exists, and the registration leaves nothing behind."""
+    other = await stack.providers.supabase.create_user(
+        email="outra@example.com", phone=person(0)["phone"], password="segredo123"
+    )
+    response = await stack.register(0)
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["message"], error["details"]) == (
+        "phone_exists",
+        "Este telefone já está cadastrado",
+        {"field": "phone"},
+    )
+    assert [u["id"] for u in (await stack.sandbox.state())["auth_users"]] == [str(other.id)]
+    assert await stack.profiles() == []
 
 
 async def test_concurrent_registrations_of_one_email(stack) -> None:

@@ -7,24 +7,26 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import converter_for_tests
+from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.checkout import CheckoutWorkflow
 from workflows.registration import RegistrationWorkflow
 
 HISTORIES = sorted(
     path
     for path in (Path(__file__).parent.parent / "histories").glob("*.json")
-    if path.name.startswith(("registration_", "checkout_"))
+    if path.name.startswith(("registration_", "checkout_", "asaas_payment_"))
 )
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    """The current RegistrationWorkflow/CheckoutWorkflow code replays this recorded history."""
+    """The current signup and Asaas payment workflow code replays this recorded history."""
     replayer = Replayer(
-        workflows=[RegistrationWorkflow, CheckoutWorkflow], data_converter=pydantic_data_converter
+        workflows=[RegistrationWorkflow, CheckoutWorkflow, AsaasPaymentWorkflow],
+        data_converter=converter_for_tests(),
     )
     await replayer.replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
 
@@ -41,4 +43,8 @@ def test_histories_are_present() -> None:
         # Recorded before a later checkout deleted the subscription it replaces: sagas started
         # then must still replay (workflow.patched).
         "checkout_later_completed_before_replacing",
+        # The Asaas payment workflow (tests/sagas/record_histories.py), also with an event that
+        # arrived while the payment was being applied (applied once more).
+        "asaas_payment_applied",
+        "asaas_payment_event_during_apply",
     }

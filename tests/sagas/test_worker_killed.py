@@ -51,7 +51,7 @@ async def test_killed_worker_mid_compensation(
     process = _worker_process(database_url, address, queue, sandbox.url)
     try:
         settings = make_settings(database_url=database_url, **sandbox_urls(sandbox.url))
-        workflow_id = f"registration:killed-{uuid.uuid4().hex[:8]}@example.com"
+        workflow_id = f"registration:killed-{uuid.uuid4().hex[:8]}"
         handle = await temporal_client.start_workflow(
             RegistrationWorkflow.run,
             RegistrationInput(
@@ -106,7 +106,7 @@ async def test_killed_worker_mid_step(
                 cpf_cnpj="52998224725",
                 sealed_password=seal_password(settings, "segredo123"),
             ),
-            id=f"registration:killed-step-{uuid.uuid4().hex[:8]}@example.com",
+            id=f"registration:killed-step-{uuid.uuid4().hex[:8]}",
             task_queue=queue,
         )
         for _ in range(400):

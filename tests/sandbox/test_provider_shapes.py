@@ -1,4 +1,4 @@
-"""Bodies, filters and validation of the emulated APIs follow PROVIDERS.md."""
+"""Bodies, filters and validation of the emulated APIs follow docs/providers.md."""
 
 from __future__ import annotations
 
@@ -164,3 +164,23 @@ async def test_lovable_validates_its_body(sandbox: SandboxHandle) -> None:
     )
     assert (response.status_code, response.json()["error"]) == (422, "invalid_body")
     assert "full_name" in response.json()["message"]
+
+
+async def test_mp_payment_says_what_was_bought(sandbox: SandboxHandle) -> None:
+    """`additional_info.items` names entrega-acesso unless a test names another (or none), and
+    `currency_id` is BRL unless given."""
+    headers = {"Authorization": f"Bearer {TEST_SECRETS['mercadopago_access_token']}"}
+    found = []
+    for fields in ({}, {"product_id": "outro", "currency": "USD"}, {"product_id": None}):
+        made = await sandbox.http.post(
+            "/_sandbox/mercadopago/payments",
+            json={"payer_email": "a@x.com", "amount": "49.90", **fields},
+        )
+        got = await sandbox.http.get(
+            f"/mercadopago/v1/payments/{made.json()['id']}", headers=headers
+        )
+        payment = got.json()
+        found.append(
+            (payment["currency_id"], [i["id"] for i in payment["additional_info"]["items"]])
+        )
+    assert found == [("BRL", ["entrega-acesso"]), ("USD", ["outro"]), ("BRL", [])]

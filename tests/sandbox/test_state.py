@@ -66,7 +66,7 @@ async def test_reset_forgets_records_keys_faults_and_gateway(
 
 
 async def test_state_reset_alone_clears_faults(sandbox: SandboxHandle) -> None:
-    """DELETE /_sandbox/state by itself also removes every fault, as INTERFACES.md promises."""
+    """DELETE /_sandbox/state by itself also removes every fault, as docs/interfaces.md promises."""
     await sandbox.fault("asaas", "create_customer", status=500)
     (await sandbox.http.delete("/_sandbox/state")).raise_for_status()
     assert (await sandbox.http.get("/_sandbox/faults")).json() == []

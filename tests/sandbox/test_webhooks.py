@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -87,6 +89,23 @@ async def test_apphook_carries_the_token_and_standard_envelope(
     assert refunded.revokes and refunded.data.customer.email == "a@x.com"
 
 
+async def test_apphooks_carry_the_product_unless_told_not_to(
+    sandbox: SandboxHandle, gateway: Gateway
+) -> None:
+    """entrega-acesso by default, another product when named, none for `product_id: null`;
+    a later event for the order repeats its products."""
+    for fields in ({}, {"product_id": "outro"}, {"product_id": None}):
+        await sandbox.http.post("/_sandbox/appmax/orders", json={"event": "OrderPaid", **fields})
+    order_id = json_of(gateway.deliveries[0])["data"]["id"]
+    await sandbox.http.post(
+        "/_sandbox/appmax/orders", json={"event": "OrderRefund", "order_id": order_id}
+    )
+    hooks = [Apphook.model_validate(json_of(d)).data for d in gateway.deliveries]
+    skus = [[p.sku for p in h.products] if h.products is not None else None for h in hooks]
+    assert skus == [["entrega-acesso"], ["outro"], None, ["entrega-acesso"]]
+    assert hooks[0].total_products == hooks[0].total
+
+
 async def test_asaas_event_for_a_subscription_charge(
     sandbox: SandboxHandle, gateway: Gateway
 ) -> None:
@@ -147,3 +166,42 @@ async def test_unreachable_gateway_is_a_502(sandbox: SandboxHandle) -> None:
     sent = await sandbox.http.post(f"/_sandbox/mercadopago/payments/{payment_id}/notify")
     assert sent.status_code == 502
     assert sent.json()["error"]["code"] == "gateway_unreachable"
+
+
+async def test_asaas_paid_renewal_and_payment_reads(
+    sandbox: SandboxHandle, gateway: Gateway, clients
+) -> None:
+    """The next charge created already paid is RECEIVED, due on the given date, and its
+    PAYMENT_RECEIVED goes out; the client reads it back by id, by filters, and the subscription."""
+    asaas = clients.asaas
+    customer = await asaas.create_customer("Ana", "52998224725", "a@example.com", None, "p1")
+    subscription = await asaas.create_subscription(
+        customer.id, "PIX", Decimal("49.90"), date(2026, 12, 1), "MONTHLY", "x", "co:p1:1"
+    )
+    paid = await sandbox.http.post(
+        f"/_sandbox/asaas/subscriptions/{subscription.id}/payments",
+        json={"status": "RECEIVED", "dueDate": "2027-01-05"},
+    )
+    assert paid.status_code == 201, paid.text
+    [delivery] = gateway.deliveries
+    event = json_of(delivery)
+    assert (event["event"], event["payment"]["id"]) == ("PAYMENT_RECEIVED", paid.json()["id"])
+
+    read = await asaas.get_payment(paid.json()["id"])
+    assert read is not None
+    assert (read.status, read.due_date, read.subscription) == (
+        "RECEIVED",
+        date(2027, 1, 5),
+        subscription.id,
+    )
+    assert await asaas.get_payment("pay_unknown") is None
+    listed = await asaas.list_payments(
+        subscription=subscription.id, **{"dueDate[ge]": "2027-01-01"}
+    )
+    assert [p.id for p in listed] == [read.id]
+    assert [p.status for p in await asaas.list_payments(status="PENDING")] == ["PENDING"]
+    found = await asaas.get_subscription(subscription.id)
+    assert found is not None and found.external_reference == "co:p1:1"
+    assert [s.id for s in await asaas.find_subscriptions("co:p1:1")] == [subscription.id]
+    await asaas.delete_subscription(subscription.id)
+    assert await asaas.get_subscription(subscription.id) is None

@@ -1,0 +1,51 @@
+"""AppMax Apphooks are handed off once per (event, order id), and only once durably."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.app import create_app
+from tests.conftest import TEST_SECRETS, make_settings
+from tests.purchases.test_gateway_auth import _app, client_for
+from tests.support import free_port
+
+pytestmark = [pytest.mark.db, pytest.mark.temporal]
+
+TOKEN = {"token": TEST_SECRETS["appmax_webhook_token"]}
+
+
+def apphook(event: str, order_id: str) -> dict:
+    customer = {"firstname": "Bia", "email": "bia@example.com"}
+    return {
+        "event": event,
+        "event_type": "",
+        "data": {"id": order_id, "total": 49.9, "customer": customer},
+    }
+
+
+async def test_failed_hand_off_is_forgotten_and_a_re_send_is_a_duplicate(
+    database_url, pool, temporal_client, task_queue
+) -> None:
+    """Temporal down: 503 and the pair is not kept; AppMax's re-send is accepted; a further
+    re-send of the same (event, order) is acknowledged as a duplicate, another event is not."""
+    down = create_app(
+        make_settings(
+            database_url=database_url,
+            temporal_task_queue=task_queue,
+            temporal_address=f"127.0.0.1:{free_port()}",
+        ),
+        pool=pool,
+    )
+    async with client_for(down) as client:
+        response = await client.post(
+            "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "77")
+        )
+    assert response.status_code == 503, response.text
+    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+        answers = [
+            (await client.post("/webhooks/appmax", params=TOKEN, json=apphook(event, "77"))).json()
+            for event in ("OrderPaid", "OrderPaid", "OrderRefund")
+        ]
+    assert [a["status"] for a in answers] == ["accepted", "duplicate", "accepted"]
+    assert {a["order_id"] for a in answers} == {"purchase:appmax:77"}
+    await temporal_client.get_workflow_handle("purchase:appmax:77").terminate()

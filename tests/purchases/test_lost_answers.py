@@ -1,0 +1,49 @@
+"""Answers lost after the provider acted (sandbox `after_effect`): the order still ends right."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.purchases.stack import purchase_stack, stack_settings
+
+pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
+
+
+@pytest.fixture
+async def stack(database_url, pool, temporal_client, sandbox, task_queue):
+    settings = stack_settings(database_url, sandbox.url, temporal_client, task_queue)
+    async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
+        yield stack
+
+
+async def test_lost_create_user_answer_still_sends_the_password(stack) -> None:
+    """Lovable creates the user but the answer is lost; the retry hears `created: false` for
+    this very order, so the credentials e-mail carries the password, which opens the app."""
+    await stack.sandbox.fault("lovable", "create_user", status=503, times=1, after_effect=True)
+    payment_id = await stack.mp_payment()
+    await stack.mp_notify(payment_id)
+    order = await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
+    assert order.user_existed is False
+    assert len((await stack.sandbox.state())["lovable_users"]) == 1
+    assert (await stack.login("ana@example.com")).status_code == 200
+
+
+async def test_resend_idempotency_key_is_the_same_on_every_retry(stack) -> None:
+    """Resend sends but the answers are lost; every retry carries the same key, derived from
+    the order and the e-mail's kind."""
+    await stack.sandbox.fault("resend", "send_email", status=503, times=2, after_effect=True)
+    payment_id = await stack.mp_payment()
+    await stack.mp_notify(payment_id)
+    order_id = f"purchase:mercadopago:{payment_id}"
+    await stack.wait_stage(order_id, "completed")
+    for _ in range(100):  # the confirmation may still be retrying
+        if len(emails := await stack.emails()) >= 4:
+            break
+        await asyncio.sleep(0.1)
+    assert len(emails) == 4  # two answers lost, so two e-mails were sent twice
+    assert {(e["tags"]["email_type"], e["idempotency_key"]) for e in emails} == {
+        ("credentials", f"{order_id}:credentials"),
+        ("purchase_confirmation", f"{order_id}:purchase_confirmation"),
+    }

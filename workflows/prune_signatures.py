@@ -1,0 +1,23 @@
+"""The `prune-webhook-signatures` schedule's workflow: forget Mercado Pago signatures older than
+twice the freshness window (a replay that old is refused for staleness anyway)."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.reconcile_types import PAGE_RETRY, PAGE_TIMEOUT, PRUNE_SIGNATURES, PruneInput
+
+
+@workflow.defn
+class PruneWebhookSignaturesWorkflow:
+    @workflow.run
+    async def run(self, params: PruneInput) -> int:
+        pruned: int = await workflow.execute_activity(
+            PRUNE_SIGNATURES,
+            params,
+            result_type=int,
+            start_to_close_timeout=PAGE_TIMEOUT,
+            retry_policy=PAGE_RETRY,
+        )
+        return pruned
