@@ -416,11 +416,3 @@ async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: s
         )
     ).fetchone()
     return row is not None
-
-
-async def release_appmax_event(conn: AsyncConnection[Any], event: str, order_id: str) -> None:
-    """Forget an Apphook that could not be handed off, so AppMax's re-send is accepted."""
-    await conn.execute(
-        "DELETE FROM appmax_events WHERE event = %(event)s AND order_id = %(order_id)s",
-        {"event": event, "order_id": order_id},
-    )

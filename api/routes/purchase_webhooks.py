@@ -157,12 +157,12 @@ async def appmax_hook(
         **_apphook_purchase(hook),
     )
     # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
-    # 200 and not delivered again; the claim is released when the hand-off fails.
-    async with pool.connection() as conn:
-        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
-    if not fresh:
-        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
-    try:
+    # 200 and not delivered again. The claim commits only after the hand-off is in Temporal: if
+    # the hand-off fails, or the request or the process dies during it, the claim rolls back and
+    # AppMax's re-send is delivered (a same pair arriving meanwhile waits for the outcome).
+    async with pool.connection() as conn, conn.transaction():
+        if not await orders.claim_appmax_event(conn, hook.event, hook.data.id):
+            return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
         return await _deliver(
             request,
             settings,
@@ -170,10 +170,6 @@ async def appmax_hook(
             provider_order_id=hook.data.id,
             notice=PaymentNotice(action=hook.event, payment=payment),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_appmax_event(conn, hook.event, hook.data.id)
-        raise
 
 
 # AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
