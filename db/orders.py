@@ -392,13 +392,6 @@ async def claim_signature(conn: AsyncConnection[Any], signature: str) -> bool:
     return row is not None
 
 
-async def release_signature(conn: AsyncConnection[Any], signature: str) -> None:
-    """Forget a signature whose notification could not be handed off, so a re-send is accepted."""
-    await conn.execute(
-        "DELETE FROM webhook_signatures WHERE signature = %(signature)s", {"signature": signature}
-    )
-
-
 async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> None:
     await conn.execute(
         "DELETE FROM webhook_signatures WHERE seen_at < now() - make_interval(secs => %(s)s)",

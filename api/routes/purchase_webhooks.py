@@ -102,17 +102,19 @@ async def mercadopago_notification(
 
     # A signature is good once: a captured notification sent again within the window is refused.
     signature = parse(x_signature)[1].lower()
-    async with pool.connection() as conn:
-        if random.random() < _PRUNE_EVERY:  # sampling, not security
+    if random.random() < _PRUNE_EVERY:  # sampling, not security
+        async with pool.connection() as conn:
             await orders.prune_signatures(
                 conn, 2 * settings.mercadopago_signature_tolerance_seconds.total_seconds()
             )
-        fresh = await orders.claim_signature(conn, signature)
-    if not fresh:
-        raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
-
+    # The claim commits only with the hand-off: one that fails, or a request or process that dies
+    # during it, leaves the signature unused for Mercado Pago's re-send.
     action = body.get("action") if isinstance(body, dict) else None
-    try:
+    async with pool.connection() as conn, conn.transaction():
+        if not await orders.claim_signature(conn, signature):
+            raise ApiError(
+                401, "invalid_signature", "Assinatura inválida", "signature already used"
+            )
         return await _deliver(
             request,
             settings,
@@ -120,10 +122,6 @@ async def mercadopago_notification(
             provider_order_id=data_id,
             notice=PaymentNotice(action=str(action or "payment")),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_signature(conn, signature)
-        raise
 
 
 @router.post("/webhooks/appmax", summary="AppMax Apphook")
