@@ -10,7 +10,7 @@ import pytest
 from api.app import create_app
 from tests.conftest import TEST_SECRETS, make_settings
 from tests.purchases.test_gateway_auth import _app, client_for
-from tests.support import free_port
+from tests.support import free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -60,20 +60,15 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
     """The request dies while the hand-off waits on Temporal (a crash, a cancelled request): the
     pair is not kept, so AppMax's re-send is delivered instead of answered as a duplicate."""
 
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)  # accepts the connection and never answers
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    hanging = create_app(
-        make_settings(
-            database_url=database_url,
-            temporal_task_queue=task_queue,
-            temporal_address=f"127.0.0.1:{port}",
-        ),
-        pool=pool,
-    )
-    try:
+    async with silent_server() as port:
+        hanging = create_app(
+            make_settings(
+                database_url=database_url,
+                temporal_task_queue=task_queue,
+                temporal_address=f"127.0.0.1:{port}",
+            ),
+            pool=pool,
+        )
         async with client_for(hanging) as client:
             request = asyncio.create_task(
                 client.post("/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78"))
@@ -83,8 +78,6 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
             request.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await request
-    finally:
-        server.close()
     async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78")

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from providers.mercadopago_signature import sign
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.support import free_port
+from tests.support import free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -163,19 +163,9 @@ async def test_a_notification_cut_off_mid_hand_off_leaves_its_signature_unused(
     """The request dies while the hand-off waits on Temporal: the signature is not spent, so the
     same signed notification sent again is delivered, not refused as a replay."""
 
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(60)  # accepts the connection and never answers
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    hanging = _app(
-        database_url,
-        pool,
-        None,
-        task_queue,
-        temporal_address=f"127.0.0.1:{server.sockets[0].getsockname()[1]}",
-    )
     signed = notification("5005")
-    try:
+    async with silent_server() as port:
+        hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
         async with client_for(hanging) as client:
             request = asyncio.create_task(client.post("/webhooks/mercadopago", **signed))
             await asyncio.sleep(1.5)
@@ -183,8 +173,6 @@ async def test_a_notification_cut_off_mid_hand_off_leaves_its_signature_unused(
             request.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await request
-    finally:
-        server.close()
     async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post("/webhooks/mercadopago", **signed)
     assert answer.status_code == 200, answer.text
