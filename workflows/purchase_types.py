@@ -58,6 +58,8 @@ SEND_CREDENTIALS = "purchases.send_credentials"
 SEND_CONFIRMATION = "purchases.send_confirmation"
 DEACTIVATE_USER = "purchases.deactivate_user"
 MATCH_PRODUCT = "purchases.match_product"
+# How every catalogue mismatch reason begins: an order parked with it paid for nothing we sell.
+CATALOGUE_MISMATCH = "pagamento não confere com o catálogo"
 
 
 def workflow_id(provider: Provider, provider_order_id: str) -> str:

@@ -213,13 +213,14 @@ async def mercadopago_notification(
     # A signature is good once: a captured notification sent again within the window is refused.
     # Old ones are forgotten by the `prune-webhook-signatures` schedule.
     signature = parse(x_signature)[1].lower()
-    async with pool.connection() as conn:
-        fresh = await orders.claim_signature(conn, signature)
-    if not fresh:
-        raise ApiError(401, "invalid_signature", "Assinatura inválida", "signature already used")
-
+    # The claim commits only with the hand-off: one that fails, or a request or process that dies
+    # during it, leaves the signature unused for Mercado Pago's re-send.
     action = notification.action
-    try:
+    async with pool.connection() as conn, conn.transaction():
+        if not await orders.claim_signature(conn, signature):
+            raise ApiError(
+                401, "invalid_signature", "Assinatura inválida", "signature already used"
+            )
         return await _deliver(
             request,
             settings,
@@ -227,10 +228,6 @@ async def mercadopago_notification(
             provider_order_id=data_id,
             notice=PaymentNotice(action=str(action or "payment")),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_signature(conn, signature)
-        raise
 
 
 @router.post(
@@ -269,12 +266,12 @@ async def appmax_hook(
         **_apphook_purchase(hook),
     )
     # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
-    # 200 and not delivered again; the claim is released when the hand-off fails.
-    async with pool.connection() as conn:
-        fresh = await orders.claim_appmax_event(conn, hook.event, hook.data.id)
-    if not fresh:
-        return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
-    try:
+    # 200 and not delivered again. The claim commits only after the hand-off is in Temporal: if
+    # the hand-off fails, or the request or the process dies during it, the claim rolls back and
+    # AppMax's re-send is delivered (a same pair arriving meanwhile waits for the outcome).
+    async with pool.connection() as conn, conn.transaction():
+        if not await orders.claim_appmax_event(conn, hook.event, hook.data.id):
+            return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
         return await _deliver(
             request,
             settings,
@@ -282,10 +279,6 @@ async def appmax_hook(
             provider_order_id=hook.data.id,
             notice=PaymentNotice(action=hook.event, payment=payment),
         )
-    except ApiError:
-        async with pool.connection() as conn:
-            await orders.release_appmax_event(conn, hook.event, hook.data.id)
-        raise
 
 
 # AppMax is Brazilian: a timestamp without a zone is read as Brasília time (no DST since 2019).
