@@ -916,7 +916,7 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
         violations += await _scan_histories(client, secrets_)
 
     # 7. no 5xx but the documented ones: 503s, and the 502s a signup answers when a provider
-    # refuses (INTERFACES.md: auth_failed, registration_rolled_back, checkout_failed).
+    # refuses (docs/interfaces.md: auth_failed, registration_rolled_back, checkout_failed).
     for (what, status), count in sorted(record.answers.items()):
         documented = status == 503 or (status == 502 and what.split(" ")[-1] in DOCUMENTED_502)
         if status >= 500 and not documented:

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
-# Schedule ids (INTERFACES.md, "Schedules"): each runs the workflow type of the same purpose.
+# Schedule ids (docs/interfaces.md, "Schedules"): each runs the workflow type of the same purpose.
 SCHEDULE_MERCADOPAGO = "reconcile-mercadopago"
 SCHEDULE_ASAAS = "reconcile-asaas"
 SCHEDULE_ORPHANS = "reconcile-orphans"

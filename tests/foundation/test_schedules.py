@@ -41,10 +41,9 @@ async def test_created_then_updated_keeping_a_pause(temporal_client, task_queue)
         assert isinstance(action, ScheduleActionStartWorkflow)
         assert action.workflow == "ReconcileMercadoPagoWorkflow"
         assert action.task_queue == task_queue
-        [arg] = action.args
-        assert ReconcileInput.model_validate(
-            temporal_client.data_converter.payload_converter.from_payload(arg, dict)  # type: ignore[arg-type]
-        ).lookback == timedelta(hours=72)
+        # The schedule keeps its input as the codec wrote it: encrypted.
+        [arg] = await temporal_client.data_converter.decode(action.args, [ReconcileInput])  # type: ignore[arg-type]
+        assert arg.lookback == timedelta(hours=72)
         for sid in ids:
             policy = (await temporal_client.get_schedule_handle(sid).describe()).schedule.policy
             assert policy.overlap == ScheduleOverlapPolicy.SKIP

@@ -120,6 +120,7 @@ async def _cli(stack, *args: str, operator: str = "carla") -> Result:
         "TEMPORAL_ADDRESS": stack.settings.temporal_address,
         "ENTREGA_ENV": "test",
         "ENTREGA_OPERATOR": operator,
+        "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
     }
     return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)
 
