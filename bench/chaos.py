@@ -162,9 +162,11 @@ def start_stack(home: Path, resend_rate: float) -> ChaosStack:
         "PURCHASE_STEP_TIMEOUT_SECONDS": "10",
         "WORKER_GRACEFUL_SHUTDOWN": "15s",
         "HTTP_TIMEOUT_SECONDS": "3",
-        # The storm's clients share one address: lift the per-client signup limits.
-        "REGISTRATION_RATE_LIMIT": "100000/1m",
-        "CHECKOUT_RATE_LIMIT": "100000/1m",
+        # The storm's clients share one address and retry: the signup rate limits are off (0).
+        "REGISTRATION_RATE_PER_ADDRESS": "0",
+        "REGISTRATION_RATE_PER_EMAIL": "0",
+        "CHECKOUT_RATE_PER_ADDRESS": "0",
+        "CHECKOUT_RATE_PER_USER": "0",
     }
     for name in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
         base.pop(name, None)
