@@ -157,6 +157,8 @@ def start_stack(home: Path, resend_rate: float) -> ChaosStack:
         "TEMPORAL_UI_PORT": str(ports.temporal_ui),
         "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
         "RESEND_RATE_LIMIT": str(resend_rate),
+        # Two workers on one host would both take the dev metrics address: metrics are off here.
+        "WORKER_METRICS_ADDRESS": "",
         # Short waits, so that parked work comes back within the run.
         "PROVISIONING_RETRY_SCHEDULE": "5s,10s,20s",
         "PURCHASE_STEP_TIMEOUT_SECONDS": "10",
@@ -767,15 +769,18 @@ async def settle(s: Storm, seconds: float = 900) -> None:
 
 async def check(stack: ChaosStack, record: Record) -> list[str]:
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
+    from workflows.client import data_converter
+    from workflows.codec import parse_payload_keys
     from workflows.search_attributes import STAGE
 
     violations: list[str] = []
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports.sandbox}") as sandbox:
         state = (await sandbox.get("/_sandbox/state")).json()
+    # The stack's own converter: its payloads (query answers too) are encrypted.
+    keys = parse_payload_keys(stack.env["TEMPORAL_PAYLOAD_KEYS"])
     client = await Client.connect(
-        stack.env["TEMPORAL_ADDRESS"], data_converter=pydantic_data_converter
+        stack.env["TEMPORAL_ADDRESS"], data_converter=data_converter(keys)
     )
     with psycopg.connect(stack.env["DATABASE_URL"]) as conn:
         stages: dict[str, str] = dict(conn.execute("SELECT order_id, stage FROM orders").fetchall())

@@ -42,9 +42,7 @@ async def test_settings_reach_the_workers(settings, pool, temporal_client, task_
 def test_defaults_are_documented_values() -> None:
     """By default the grace exceeds the step timeout and the pool has a connection per slot."""
     defaults = make_settings()
-    assert defaults.worker_graceful_shutdown > timedelta(
-        seconds=defaults.purchase_step_timeout_seconds
-    )
+    assert defaults.worker_graceful_shutdown > defaults.purchase_step_timeout_seconds
     assert defaults.worker_pool_size == defaults.worker_slots == 16 + 8 + 2
     assert defaults.resend_rate_limit == 2
 
