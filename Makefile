@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint format bench lock clean
+.PHONY: dev test lint format bench chaos lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ lock: $(BIN)/python
 
 clean:
 	rm -rf $(VENV) .entrega .pytest_cache .mypy_cache .ruff_cache
+
+# The storm (issue 10): its own stack, faults, crashes, restarts, then the invariants.
+# Bigger: make chaos CHAOS_ARGS="--purchases 10000 --minutes 30".
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)

@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     entrega_home: Path = Path(".entrega")
 
     database_url: str | None = None
+    # The API's pool. The worker sizes its own from its concurrency (WORKER_DB_POOL_MAX_SIZE).
     db_pool_max_size: int = 20
 
     temporal_address: str = "127.0.0.1:7233"
@@ -208,6 +209,22 @@ class Settings(BaseSettings):
     # How often old webhook_signatures rows are forgotten.
     prune_signatures_interval: timedelta = timedelta(hours=1)
 
+    # --- worker capacity and shutdown (issue #10) ---
+    # How long SIGTERM lets in-flight activity attempts finish before they are cancelled; above
+    # the step timeout, so a deploy never cuts an attempt short (`90s`, `2m`, or seconds).
+    worker_graceful_shutdown: Duration = timedelta(seconds=60)
+    # Slots per worker process; each activity holds at most one database connection at a time.
+    worker_max_concurrent_activities: int = Field(default=16, ge=1)
+    worker_max_concurrent_local_activities: int = Field(default=8, ge=1)
+    worker_max_concurrent_workflow_tasks: int = Field(default=16, ge=2)
+    # E-mails run on their own task queue (`<TEMPORAL_TASK_QUEUE>-email`), so the server enforces
+    # RESEND_RATE_LIMIT across every worker; these are one worker's slots for it.
+    worker_max_concurrent_email_activities: int = Field(default=2, ge=1)
+    # Resend's limit per team, in requests per second, shared by all workers.
+    resend_rate_limit: float = Field(default=2.0, gt=0)
+    # Unset: one connection per activity slot of every kind (see `worker_pool_size`).
+    worker_db_pool_max_size: int | None = Field(default=None, ge=1)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     sandbox_host: str = "127.0.0.1"
@@ -258,6 +275,22 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _worker_capacity_is_consistent(self) -> Settings:
+        step = self.purchase_step_timeout_seconds
+        if self.worker_graceful_shutdown < step:
+            raise SettingsError(
+                f"WORKER_GRACEFUL_SHUTDOWN ({self.worker_graceful_shutdown}) is below "
+                f"PURCHASE_STEP_TIMEOUT_SECONDS ({step}): a deploy would cut attempts short"
+            )
+        needed = self.worker_slots
+        if self.worker_db_pool_max_size is not None and self.worker_db_pool_max_size < needed:
+            raise SettingsError(
+                f"WORKER_DB_POOL_MAX_SIZE ({self.worker_db_pool_max_size}) is below the worker's "
+                f"{needed} activity slots: activities would wait for connections"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_incomplete_production_config(self) -> Settings:
         if self.is_dev:
             return self
@@ -279,6 +312,25 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         """Where the sandbox delivers webhooks (default http://127.0.0.1:8000, the dev API)."""
         return self.sandbox_gateway_url or f"http://{self.api_host}:{self.api_port}"
+
+    @property
+    def worker_slots(self) -> int:
+        """Activities one worker process may run at once, of every kind."""
+        return (
+            self.worker_max_concurrent_activities
+            + self.worker_max_concurrent_local_activities
+            + self.worker_max_concurrent_email_activities
+        )
+
+    @property
+    def worker_pool_size(self) -> int:
+        """The worker's database pool: one connection per activity slot, unless set."""
+        return self.worker_db_pool_max_size or self.worker_slots
+
+    @property
+    def email_task_queue(self) -> str:
+        """Where e-mail activities run, rate limited by the server for every worker at once."""
+        return f"{self.temporal_task_queue}-email"
 
     @property
     def retry_schedule(self) -> list[timedelta]:

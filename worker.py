@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -69,6 +70,14 @@ def build_activities(
     ]
 
 
+def build_email_activities(
+    settings: Settings, pool: AsyncConnectionPool, providers: ProviderClients
+) -> list[Callable[..., Any]]:
+    """The activities that call Resend: served on the e-mail task queue as well."""
+    purchases = PurchaseActivities(settings, pool, providers)
+    return [purchases.send_credentials, purchases.send_confirmation]
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -77,12 +86,55 @@ def build_worker(
     *,
     task_queue: str | None = None,
 ) -> Worker:
+    """The main worker: every workflow and activity (e-mails too, for runs that predate the
+    e-mail queue), with the capacity and shutdown grace the settings give."""
     return Worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
         activities=build_activities(settings, pool, providers),
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_local_activities=settings.worker_max_concurrent_local_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
     )
+
+
+def build_email_worker(
+    client: Client,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    providers: ProviderClients,
+    *,
+    task_queue: str | None = None,
+) -> Worker:
+    """The e-mail worker: the server hands out at most RESEND_RATE_LIMIT of its tasks per second
+    across every worker polling the queue, so all workers together stay within Resend's limit."""
+    return Worker(
+        client,
+        task_queue=f"{task_queue}-email" if task_queue else settings.email_task_queue,
+        activities=build_email_activities(settings, pool, providers),
+        max_concurrent_activities=settings.worker_max_concurrent_email_activities,
+        max_task_queue_activities_per_second=settings.resend_rate_limit,
+        graceful_shutdown_timeout=settings.worker_graceful_shutdown,
+    )
+
+
+@asynccontextmanager
+async def serve(
+    client: Client,
+    settings: Settings,
+    pool: AsyncConnectionPool,
+    providers: ProviderClients,
+    *,
+    task_queue: str | None = None,
+) -> AsyncIterator[None]:
+    """Run the main and the e-mail worker until the block ends, then shut both down gracefully."""
+    async with AsyncExitStack() as stack:
+        for build in (build_worker, build_email_worker):
+            worker = build(client, settings, pool, providers, task_queue=task_queue)
+            await stack.enter_async_context(worker)
+        yield
 
 
 async def run(settings: Settings) -> None:
@@ -101,10 +153,10 @@ async def run(settings: Settings) -> None:
             extra={"event": "metrics_serving"},
         )
     client = await connect(settings, runtime=runtime)
-    pool = await open_pool(settings.database_url, max_size=settings.db_pool_max_size)
+    pool = await open_pool(settings.database_url, max_size=settings.worker_pool_size)
     try:
         async with open_provider_clients(settings) as providers:
-            async with build_worker(client, settings, pool, providers):
+            async with serve(client, settings, pool, providers):
                 await stop.wait()
     finally:
         await pool.close()

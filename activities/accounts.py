@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
@@ -20,10 +20,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import credentials
+from activities.failures import PROVIDER_REJECTED, provider_failure
 from db import profiles as db_profiles
 from providers.asaas import AsaasCustomer, AsaasSubscription
 from providers.clients import ProviderClients
-from providers.errors import ConflictError, ProviderError, TransientError
+from providers.errors import ConflictError, ProviderError
 from settings import Settings
 
 BRAZIL = ZoneInfo("America/Sao_Paulo")
@@ -33,8 +34,6 @@ _MAX_DUPLICATE_CUSTOMERS = 10
 
 # ApplicationError types the workflows act on.
 AUTH_FAILED = "auth_failed"
-PROVIDER_UNAVAILABLE = "provider_unavailable"
-PROVIDER_REJECTED = "provider_rejected"
 DUPLICATE_CODES = {"email": "email_exists", "phone": "phone_exists", "cpf_cnpj": "cpf_exists"}
 
 Referenced = TypeVar("Referenced", AsaasCustomer, AsaasSubscription)
@@ -150,16 +149,7 @@ class AttemptOutcome(BaseModel):
 
 def _provider_failure(exc: ProviderError, *, permanent_type: str = PROVIDER_REJECTED) -> NoReturn:
     """Raise the ApplicationError Temporal should see for a provider's error."""
-    if isinstance(exc, TransientError):
-        delay = timedelta(seconds=exc.retry_after) if exc.retry_after else None
-        raise ApplicationError(
-            f"{exc.service} indisponível: {exc.message}",
-            type=PROVIDER_UNAVAILABLE,
-            next_retry_delay=delay,
-        ) from exc
-    raise ApplicationError(
-        f"{exc.service} recusou: {exc.message}", type=permanent_type, non_retryable=True
-    ) from exc
+    raise provider_failure(exc, permanent_type=permanent_type) from exc
 
 
 def keeper(found: Sequence[Referenced]) -> Referenced:

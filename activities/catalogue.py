@@ -19,11 +19,18 @@ from activities.emails import brl
 from db import orders, products
 from db.journal import insert_log
 from providers.mercadopago import MercadoPagoPayment
-from workflows.purchase_types import MATCH_PRODUCT, MatchProduct, Payment, PaymentItem, ProductMatch
+from workflows.purchase_types import (
+    CATALOGUE_MISMATCH,
+    MATCH_PRODUCT,
+    MatchProduct,
+    Payment,
+    PaymentItem,
+    ProductMatch,
+)
 
 # More lines than any checkout of ours makes: refused rather than searched.
 MAX_ITEMS = 10
-_PREFIX = "pagamento não confere com o catálogo"
+_PREFIX = CATALOGUE_MISMATCH
 
 
 @dataclass(frozen=True)
@@ -133,9 +140,12 @@ class CatalogueActivities:
         at = payment.created_at or datetime.now(UTC)
         async with self._pool.connection() as conn:
             order = await orders.get_order(conn, request.order_id)
-            if order is not None and order.stage in ("completed", "revoked"):
+            if order is not None and (
+                order.stage in ("completed", "revoked") or order.refunded_at is not None
+            ):
                 # Provisioned before the catalogue existed (or a late duplicate run): never
-                # judged again, so a finished order is not parked afterwards.
+                # judged again, so a finished order is not parked afterwards. A refunded one
+                # goes on to the run's refund check, which ends the run with its stage intact.
                 return ProductMatch()
             verdict = judge(payment, await products.valid_prices(conn, at), at)
             await insert_log(

@@ -16,10 +16,11 @@ from temporalio.exceptions import ApplicationError
 from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, payment_method_label, render
-from db import operations, orders
+from activities.failures import provider_failure
+from db import operations, order_errors, orders
 from db.journal import insert_log
 from providers.clients import ProviderClients
-from providers.errors import PermanentError
+from providers.errors import ProviderError
 from providers.mercadopago import MercadoPagoPayment
 from providers.resend import EmailMessage
 from settings import Settings
@@ -42,9 +43,10 @@ from workflows.purchase_types import (
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
-def permanent(exc: PermanentError) -> ApplicationError:
-    """A provider's refusal, as a failure Temporal must not retry."""
-    return ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True)
+def failure(exc: ProviderError) -> ApplicationError:
+    """A provider's error as Temporal must see it (the one mapping of `activities.failures`);
+    a refusal keeps its error class as its type, which `last_error` shows."""
+    return provider_failure(exc, permanent_type=type(exc).__name__)
 
 
 def payer_name(payment: MercadoPagoPayment) -> str | None:
@@ -80,8 +82,10 @@ class PurchaseActivities:
         """The payment's real state at Mercado Pago (the notification body is never trusted)."""
         try:
             found = await self._providers.mercadopago.get_payment(request.provider_order_id)
-        except PermanentError as exc:
-            raise permanent(exc) from exc
+        except ProviderError as exc:
+            mapped = failure(exc)
+            await self._record_failure(request, mapped.message)
+            raise mapped from exc
         return Payment(
             # An unknown status grants nothing: the order waits for the next notification.
             state=MP_STATES.get(found.status, "pending"),
@@ -147,8 +151,8 @@ class PurchaseActivities:
             )
         except Exception as exc:
             await self._log_failure(ref.order_id, "creating_user", exc)
-            if isinstance(exc, PermanentError):
-                raise permanent(exc) from exc
+            if isinstance(exc, ProviderError):
+                raise failure(exc) from exc
             raise
         async with self._pool.connection() as conn:
             # Stored at once, so that no later retry (of this or of the e-mail) makes a second
@@ -216,8 +220,8 @@ class PurchaseActivities:
             if decision.deactivate:
                 try:
                     await self._providers.lovable.deactivate_user(decision.lovable_user_id)
-                except PermanentError as exc:
-                    raise permanent(exc) from exc
+                except ProviderError as exc:
+                    raise failure(exc) from exc
             else:
                 await insert_log(
                     conn,
@@ -275,13 +279,31 @@ class PurchaseActivities:
             await self._log_failure(order.order_id, f"sending_{email_type}", exc)
             async with self._pool.connection() as conn:
                 await orders.log_email(conn, **logged, status="failed", error=str(exc))
-            if isinstance(exc, PermanentError):
-                raise permanent(exc) from exc
+            if isinstance(exc, ProviderError):
+                raise failure(exc) from exc
             raise
         async with self._pool.connection() as conn, conn.transaction():
             await orders.log_email(conn, **logged, status="sent", provider_message_id=message_id)
             if email_type == "credentials":
                 await orders.erase_password(conn, order.order_id)
+
+    async def _record_failure(self, request: FetchPayment, error: str) -> None:
+        """Name the failure on the order, so a person sees the outage while it lasts; best
+        effort, as the database may be what is down."""
+        order_id = activity.info().workflow_id
+        if not order_id:
+            return
+        try:
+            async with self._pool.connection(timeout=2) as conn:
+                await order_errors.record_failure(
+                    conn,
+                    order_id=order_id,
+                    provider="mercadopago",
+                    provider_order_id=request.provider_order_id,
+                    error=error,
+                )
+        except Exception:  # the provider's error is the one to report
+            activity.logger.warning("could not record the failure on %s", order_id)
 
     async def _log_attempt(self, order_id: str, step: str) -> None:
         async with self._pool.connection() as conn:

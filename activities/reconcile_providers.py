@@ -3,7 +3,7 @@ database in one query which ones Entrega does not reflect yet, and hand those of
 webhooks do. Also the hourly orphan check and the pruning of old webhook signatures.
 
 A recovered payment leaves three traces: an `integration_logs` row `recovered_by_reconcile` under
-its workflow id, a log line, and the `entrega_reconcile_recovered` counter (the SDK's metric
+its workflow id, a log line, and the `entrega_reconcile_recovered_total` counter (the SDK's metric
 meter, exported wherever the worker's Temporal runtime exports metrics).
 """
 
@@ -30,6 +30,7 @@ from providers.clients import ProviderClients
 from providers.errors import ProviderError
 from providers.mercadopago import MercadoPagoPayment
 from settings import Settings
+from telemetry import events
 from workflows.asaas_payment import workflow_id as asaas_workflow_id
 from workflows.asaas_payment_client import hand_off_payment
 from workflows.purchase_client import hand_off
@@ -202,14 +203,11 @@ class ReconcileActivities:
             found = await find_orphans(self._pool, self._providers, grace=params.grace, busy=busy)
         except ProviderError as exc:
             _provider_failure(exc)
-        counter = activity.metric_meter().create_counter(
-            "entrega_reconcile_orphans", "Orphans found by the scheduled reconcile", "1"
-        )
+        # One line per orphan (kind and id only), then the run's line and the metric the
+        # EntregaOrphansFound alert watches.
         for orphan in found:
-            counter.add(1, {"kind": orphan.kind})
             log.warning("reconcile found orphan %s %s", orphan.kind, orphan.id)
-        if not found:
-            log.info("reconcile found no orphans")
+        events.orphans_found([orphan.kind for orphan in found])
         return OrphansResult(found=[OrphanFinding(kind=o.kind, id=o.id) for o in found])
 
     @activity.defn(name=PRUNE_SIGNATURES)
@@ -234,9 +232,7 @@ class ReconcileActivities:
                     "reconcile_run_id": info.workflow_run_id,
                 },
             )
-        activity.metric_meter().create_counter(
-            "entrega_reconcile_recovered", "Payments handed off by the scheduled reconcile", "1"
-        ).add(1, {"provider": provider})
+        events.recovered_by_reconcile(provider)
         log.warning("reconcile recovered %s (%s %s)", target, provider, status)
 
 

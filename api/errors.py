@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -184,6 +186,18 @@ def install_error_handlers(app: FastAPI) -> None:
             details = {"position": position, "reason": malformed[0].get("ctx", {}).get("error")}
             return error_response(400, "malformed_json", "JSON malformado", details)
         return error_response(422, "validation_error", "Dados inválidos", _validation_details(exc))
+
+    # The database restarting or out of connections is an outage, not a bug: a retryable 503
+    # (the transaction was rolled back, so nothing is half written).
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(
+            503,
+            "database_unavailable",
+            "Serviço temporariamente indisponível. Tente novamente em instantes.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -17,12 +17,13 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from db.journal import insert_log
-from workflows.purchase_types import OrderState, StageChange
+from workflows.purchase_types import CATALOGUE_MISMATCH, OrderState, StageChange
 
 REFUNDED_STATES = ("refunded", "charged_back")
 # Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will;
 # a refund must still reach them. failed_permanent is included: a parked order learns of the
-# refund and stops for good.
+# refund and stops for good; but not one parked for a catalogue mismatch (see `record_refund`):
+# that payment bought nothing we sell.
 ACCESS_STAGES = (
     "queued",
     "creating_user",
@@ -89,9 +90,11 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
     `revoked` (or `failed_permanent` when the revocation itself is refused), and `revoked` is
     final. A refund is final too: a change carrying a refunded or charged-back payment sets
     `refunded_at`, and from then on the order only enters `cancelled`, `revoked` or
-    `failed_permanent` (a refused revocation), whichever run asks. `cancelled` and `revoked`
-    erase the generated password: no credentials e-mail follows them. The answer is the order's
-    state after the call.
+    `failed_permanent` (a refused revocation), whichever run asks. `failed_permanent` replaces
+    `completed` or a refunded order's stage only when the change itself carries the refund: a
+    later run's catalogue mismatch or unreadable payment does not park a finished order.
+    `cancelled` and `revoked` erase the generated password: no credentials e-mail follows them.
+    The answer is the order's state after the call.
     """
     payment = change.payment
     row = await (
@@ -122,9 +125,12 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
                     THEN NULL ELSE o.encrypted_password END,
                 updated_at = now()
             WHERE (o.stage NOT IN ('completed', 'revoked')
-                   OR (o.stage = 'completed' AND EXCLUDED.stage IN ('revoked', 'failed_permanent')))
+                   OR (o.stage = 'completed' AND (EXCLUDED.stage = 'revoked'
+                       OR (EXCLUDED.stage = 'failed_permanent'
+                           AND EXCLUDED.refunded_at IS NOT NULL))))
               AND (COALESCE(o.refunded_at, EXCLUDED.refunded_at) IS NULL
-                   OR EXCLUDED.stage IN ('cancelled', 'revoked', 'failed_permanent'))
+                   OR EXCLUDED.stage IN ('cancelled', 'revoked')
+                   OR (EXCLUDED.stage = 'failed_permanent' AND EXCLUDED.refunded_at IS NOT NULL))
             RETURNING stage
             """,
             {
@@ -291,11 +297,19 @@ async def record_refund(conn: AsyncConnection[Any], order_id: str) -> RefundDeci
             SELECT order_id FROM orders
             WHERE order_id <> %(order_id)s AND refunded_at IS NULL
               AND stage = ANY(%(live)s)
+              AND NOT (stage = 'failed_permanent'
+                       AND starts_with(coalesce(last_error, ''), %(mismatch)s))
               AND (lovable_user_id = %(user_id)s
                    OR lower(customer_email) = lower(%(email)s::text))
             ORDER BY order_id
             """,
-            {"order_id": order_id, "user_id": user_id, "email": email, "live": list(ACCESS_STAGES)},
+            {
+                "order_id": order_id,
+                "user_id": user_id,
+                "email": email,
+                "live": list(ACCESS_STAGES),
+                "mismatch": CATALOGUE_MISMATCH,
+            },
         )
     ).fetchall()
     return RefundDecision(lovable_user_id=user_id, kept_for=[r[0] for r in others])
@@ -383,13 +397,6 @@ async def claim_signature(conn: AsyncConnection[Any], signature: str) -> bool:
     return row is not None
 
 
-async def release_signature(conn: AsyncConnection[Any], signature: str) -> None:
-    """Forget a signature whose notification could not be handed off, so a re-send is accepted."""
-    await conn.execute(
-        "DELETE FROM webhook_signatures WHERE signature = %(signature)s", {"signature": signature}
-    )
-
-
 async def prune_signatures(conn: AsyncConnection[Any], older_than_seconds: float) -> int:
     """Forget signatures older than that; answers how many."""
     cur = await conn.execute(
@@ -411,50 +418,27 @@ async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: s
     return row is not None
 
 
-async def release_appmax_event(conn: AsyncConnection[Any], event: str, order_id: str) -> None:
-    """Forget an Apphook that could not be handed off, so AppMax's re-send is accepted."""
-    await conn.execute(
-        "DELETE FROM appmax_events WHERE event = %(event)s AND order_id = %(order_id)s",
-        {"event": event, "order_id": order_id},
-    )
-
-
 @asynccontextmanager
 async def _once(
-    pool: AsyncConnectionPool[Any],
-    claim: Callable[[AsyncConnection[Any]], Awaitable[bool]],
-    release: Callable[[AsyncConnection[Any]], Awaitable[None]],
+    pool: AsyncConnectionPool[Any], claim: Callable[[AsyncConnection[Any]], Awaitable[bool]]
 ) -> AsyncIterator[bool]:
-    """Claim a webhook record (True: first time seen) for the block; forget the claim if the
-    block fails, so the provider's re-send is accepted."""
-    async with pool.connection() as conn:
-        fresh = await claim(conn)
-    try:
-        yield fresh
-    except BaseException:
-        if fresh:
-            async with pool.connection() as conn:
-                await release(conn)
-        raise
+    """Claim a webhook record (True: first time seen) in a transaction that commits only when the
+    block succeeds: a block that fails, or a request or process that dies during it, rolls the
+    claim back, so the provider's re-send is accepted (the same record arriving meanwhile waits
+    for the outcome)."""
+    async with pool.connection() as conn, conn.transaction():
+        yield await claim(conn)
 
 
 def signature_once(
     pool: AsyncConnectionPool[Any], signature: str
 ) -> AbstractAsyncContextManager[bool]:
     """A Mercado Pago signature is good once: the block learns whether this is its first use."""
-    return _once(
-        pool,
-        lambda conn: claim_signature(conn, signature),
-        lambda conn: release_signature(conn, signature),
-    )
+    return _once(pool, lambda conn: claim_signature(conn, signature))
 
 
 def appmax_event_once(
     pool: AsyncConnectionPool[Any], event: str, order_id: str
 ) -> AbstractAsyncContextManager[bool]:
     """An AppMax (event, order id) is delivered once: the block learns whether this is the first."""
-    return _once(
-        pool,
-        lambda conn: claim_appmax_event(conn, event, order_id),
-        lambda conn: release_appmax_event(conn, event, order_id),
-    )
+    return _once(pool, lambda conn: claim_appmax_event(conn, event, order_id))

@@ -16,10 +16,15 @@ class ProviderError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        return f"{self.service}: {self.message}{self.details_suffix}"
+
+    @property
+    def details_suffix(self) -> str:
+        """` (HTTP 503, code)`, or empty when neither is known."""
         where = ", ".join(
             part for part in (f"HTTP {self.status}" if self.status else "", self.code or "") if part
         )
-        return f"{self.service}: {self.message}" + (f" ({where})" if where else "")
+        return f" ({where})" if where else ""
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only arguments do not survive the default pickling of exceptions.

@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl, BaseModel
 from sandbox.core import Reply, Sandbox
 from sandbox.faults import FaultSpec
 from sandbox.inbox import render_inbox
+from sandbox.rate_limits import RateLimitSpec
 
 
 class Config(BaseModel):
@@ -41,6 +42,20 @@ def control_router(sandbox: Sandbox) -> APIRouter:
     async def remove_fault(fault_id: str) -> Response:
         if not sandbox.faults.remove(fault_id):
             raise Reply(404, {"error": {"code": "not_found", "message": "no such fault"}})
+        return Response(status_code=204)
+
+    @api.post("/rate-limits", status_code=201)
+    async def add_rate_limit(spec: RateLimitSpec) -> dict[str, Any]:
+        """Answer 429 with Retry-After beyond `per_second` calls of that operation."""
+        return {"id": sandbox.rate_limits.add(spec).id}
+
+    @api.get("/rate-limits")
+    async def list_rate_limits() -> list[dict[str, object]]:
+        return sandbox.rate_limits.views()
+
+    @api.delete("/rate-limits", status_code=204)
+    async def clear_rate_limits() -> Response:
+        sandbox.rate_limits.clear()
         return Response(status_code=204)
 
     @api.get("/state")

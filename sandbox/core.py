@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.faults import Failure, FaultStore
+from sandbox.rate_limits import RateLimits
 from settings import Settings
 
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
@@ -125,6 +126,7 @@ class Sandbox:
         self.settings = settings
         self.state = State()
         self.faults = FaultStore()
+        self.rate_limits = RateLimits()
         self.gateway_url = settings.gateway_url
         self.changed = False  # set after requests that may change state (see persistence)
         self._webhook_http: httpx.AsyncClient | None = None
@@ -134,6 +136,7 @@ class Sandbox:
         the default gateway."""
         self.state = State()
         self.faults.clear()
+        self.rate_limits.clear()
         self.gateway_url = self.settings.gateway_url
 
     @property
@@ -154,8 +157,12 @@ class Sandbox:
     async def fault(self, service: str, operation: str, request: Request, error: ErrorBody) -> None:
         """Raise the reply a fault asks for, after its latency; return to answer normally.
 
-        Faults with `after_effect` are left for `AfterEffects`, which runs them once the
-        operation has answered successfully."""
+        A rate limit over its budget answers 429 first. Faults with `after_effect` are left for
+        `AfterEffects`, which runs them once the operation has answered successfully."""
+        if (limited := self.rate_limits.check(service, operation)) is not None:
+            message = f"Too many requests: the sandbox's rate limit; retry after {limited} s"
+            headers = {"Retry-After": str(limited), "RateLimit-Reset": str(limited)}
+            raise Reply(429, error(429, "rate_limit_exceeded", message), headers)
         request.scope[_PENDING] = _Pending(service, operation, error)
         failure = await self.faults.apply(service, operation, request)
         if failure is not None:

@@ -115,6 +115,11 @@ def orphans_found(kinds: Sequence[str]) -> None:
     _emit(level, "orphans_found", f"reconciliation found {len(kinds)} orphan(s)", **by_kind)
 
 
+def recovered_by_reconcile(provider: str) -> None:
+    """A payment the provider's webhook never delivered, handed off by reconciliation."""
+    _count(metrics.RECOVERED, 1, {"provider": provider})
+
+
 # --- the API -------------------------------------------------------------------------------------
 
 

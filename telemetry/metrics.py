@@ -74,6 +74,7 @@ RETRY_ROUNDS = "entrega_purchase_retry_rounds_total"
 SAGA_OUTCOMES = "entrega_saga_outcomes_total"
 COMPENSATIONS_PARKED = "entrega_saga_compensations_parked_total"
 ORPHANS_FOUND = "entrega_reconcile_orphans_found_total"
+RECOVERED = "entrega_reconcile_recovered_total"
 
 WORKER_METRICS: dict[str, str] = {
     STAGE_TRANSITIONS: "Purchase stage transitions, by stage entered",
@@ -82,6 +83,7 @@ WORKER_METRICS: dict[str, str] = {
     "and result (completed, rolled_back)",
     COMPENSATIONS_PARKED: "Saga compensations that exhausted their retries and wait for a person",
     ORPHANS_FOUND: "Orphans found by reconciliation, by kind",
+    RECOVERED: "Payments whose webhook never arrived, handed off by reconciliation, by provider",
 }
 # Seconds from payment approved (the order entering `queued`) to credentials e-mail accepted.
 _PROVISIONING_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.failures import is_rate_limited, retry_after
     from activities.journal import LogEntry
     from workflows import search_attributes
     from workflows.purchase_types import (
@@ -43,6 +44,8 @@ with workflow.unsafe.imports_passed_through():
         StageEntry,
     )
 
+T = TypeVar("T")
+
 REVOKED = ("refunded", "charged_back")
 # Patch ids: each guards a change of decisions, so that older histories still replay.
 REFUND_FINAL_PATCH = "purchases-refund-final"
@@ -56,6 +59,17 @@ _DB_RETRY = RetryPolicy(
 )
 # Reading the payment: the order simply stays in awaiting_payment while the provider is down.
 _FETCH_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=2))
+# Local activities get a few seconds; then the same activity runs as a regular one with backoff,
+# so an outage shows as a pending activity with its last failure instead of growing the history.
+BOUNDED_LOCAL_PATCH = "storm-bounded-local-activities"
+_LOCAL_BUDGET = timedelta(seconds=10)
+_LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=5,
+)
+# A provider's 429 waits its Retry-After and does not count against the retry schedule.
+RATE_LIMIT_PATCH = "storm-rate-limit-free"
 # The confirmation e-mail retries on its own for a day and never holds provisioning back.
 _CONFIRMATION_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=10))
 
@@ -107,6 +121,7 @@ class PurchaseWorkflow:
         self._cancel: CancelRequest | None = None
         self._stage_since = False
         self._cancellable = False
+        self._bounded_local = False
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -161,6 +176,9 @@ class PurchaseWorkflow:
         workflow.upsert_search_attributes(
             [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
         )
+        # After the upsert, where its first local activity used to decide it, so the command
+        # order of runs recorded then is unchanged.
+        self._bounded_local = workflow.patched(BOUNDED_LOCAL_PATCH)
         if purchase.provider == "appmax":
             # AppMax cannot be asked: the facts arrive with the signal that started us.
             await workflow.wait_condition(lambda: self._has_news)
@@ -241,6 +259,7 @@ class PurchaseWorkflow:
                     await workflow.execute_activity(
                         SEND_CREDENTIALS,
                         self._ref(),
+                        task_queue=self._input.config.email_task_queue,
                         start_to_close_timeout=self._step_timeout,
                         retry_policy=self._step_retry(),
                     )
@@ -248,6 +267,11 @@ class PurchaseWorkflow:
                 await self._enter("completed")
                 return
             except ActivityError as err:
+                if is_rate_limited(err) and workflow.patched(RATE_LIMIT_PATCH):
+                    # Asked to slow down, not refused: wait as told, keep the whole schedule.
+                    self._last_error = _reason(err)
+                    await self._park(retry_after(err) or self._input.config.step_initial_interval)
+                    continue
                 failed_stage: Stage = "failed_at_email" if self._user_id else "failed_at_user"
                 if _is_permanent(err) or round_ >= len(schedule):
                     await self._enter("failed_permanent", error=_reason(err))
@@ -345,6 +369,7 @@ class PurchaseWorkflow:
             await workflow.execute_activity(
                 SEND_CONFIRMATION,
                 self._ref(),
+                task_queue=self._input.config.email_task_queue,
                 start_to_close_timeout=self._step_timeout,
                 schedule_to_close_timeout=timedelta(days=1),
                 retry_policy=RetryPolicy(
@@ -388,12 +413,11 @@ class PurchaseWorkflow:
             while True:
                 try:
                     # Local: a quick read whose only effect is its answer; no server round trips.
-                    self._payment = await workflow.execute_local_activity(
+                    self._payment = await self._local(
                         FETCH_PAYMENT,
                         FetchPayment(provider_order_id=self._input.provider_order_id),
-                        result_type=Payment,
-                        start_to_close_timeout=self._step_timeout,
-                        retry_policy=_FETCH_RETRY,
+                        Payment,
+                        _FETCH_RETRY,
                     )
                     return self._payment
                 except _StepFailure as err:
@@ -429,7 +453,7 @@ class PurchaseWorkflow:
         self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
-        state: OrderState = await workflow.execute_local_activity(
+        state: OrderState = await self._local(
             SET_STAGE,
             StageChange(
                 order_id=workflow.info().workflow_id,
@@ -441,11 +465,52 @@ class PurchaseWorkflow:
                 next_retry_at=self._next_retry_at,
                 payment=self._payment,
             ),
-            result_type=OrderState,
-            start_to_close_timeout=self._step_timeout,
-            retry_policy=_DB_RETRY,
+            OrderState,
+            _DB_RETRY,
         )
         return state
+
+    async def _local(
+        self, activity: str, arg: object, result_type: type[T], retry: RetryPolicy
+    ) -> T:
+        """A local activity bounded to seconds, then the same activity as a regular one with
+        `retry`'s backoff (runs from before the patch: local, retried as `retry` says)."""
+        if not self._bounded_local:
+            return cast(
+                T,
+                await workflow.execute_local_activity(
+                    activity,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=self._step_timeout,
+                    retry_policy=retry,
+                ),
+            )
+        try:
+            return cast(
+                T,
+                await workflow.execute_local_activity(
+                    activity,
+                    arg,
+                    result_type=result_type,
+                    start_to_close_timeout=min(self._step_timeout, _LOCAL_BUDGET),
+                    schedule_to_close_timeout=_LOCAL_BUDGET,
+                    retry_policy=_LOCAL_RETRY,
+                ),
+            )
+        except _StepFailure as err:
+            if _is_permanent(err):
+                raise
+        return cast(
+            T,
+            await workflow.execute_activity(
+                activity,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=self._step_timeout,
+                retry_policy=retry,
+            ),
+        )
 
     def _show_details(self) -> None:
         """What the Web UI shows of this run: its stage and, once something failed, why.

@@ -58,6 +58,8 @@ SEND_CREDENTIALS = "purchases.send_credentials"
 SEND_CONFIRMATION = "purchases.send_confirmation"
 DEACTIVATE_USER = "purchases.deactivate_user"
 MATCH_PRODUCT = "purchases.match_product"
+# How every catalogue mismatch reason begins: an order parked with it paid for nothing we sell.
+CATALOGUE_MISMATCH = "pagamento não confere com o catálogo"
 
 
 def workflow_id(provider: Provider, provider_order_id: str) -> str:
@@ -79,6 +81,9 @@ class PurchaseConfig(BaseModel):
     # How long one activity attempt may run before Temporal gives it to another worker (this is
     # also how long a crashed worker's attempt takes to be noticed).
     step_timeout: timedelta = timedelta(seconds=30)
+    # The rate-limited e-mail queue (RESEND_RATE_LIMIT); None (runs started before it): the
+    # workflow's own queue.
+    email_task_queue: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PurchaseConfig:
@@ -89,6 +94,7 @@ class PurchaseConfig(BaseModel):
             step_attempts=settings.purchase_step_attempts,
             step_initial_interval=settings.purchase_step_initial_interval_seconds,
             step_timeout=settings.purchase_step_timeout_seconds,
+            email_task_queue=settings.email_task_queue,
         )
 
 

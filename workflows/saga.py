@@ -45,6 +45,16 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_attempts=7,
 )
 _JOURNAL_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10))
+# The journal line is a local activity for a few seconds, then a regular activity with backoff: a
+# database outage shows as a pending activity instead of growing the history without bound.
+BOUNDED_JOURNAL_PATCH = "storm-bounded-journal"
+_JOURNAL_LOCAL_BUDGET = timedelta(seconds=10)
+_JOURNAL_LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=5,
+)
+_JOURNAL_BACKOFF = RetryPolicy(maximum_interval=timedelta(minutes=2))
 
 
 def failure_type(error: BaseException) -> str | None:
@@ -86,6 +96,7 @@ class Saga:
         self._retry_requested = False
         self._journal: list[asyncio.Task[Any]] = []
         self._journal_seq = 0
+        self._bounded_journal: bool | None = None
         # For the saga-outcome metric: 1 registration, 2 first checkout, 3 later checkout.
         self.level = "1"
 
@@ -108,6 +119,7 @@ class Saga:
         no round trip through the task queue. A worker dying mid-step only means the step runs
         again on another worker, which every step tolerates (they are idempotent)."""
         self.step = step
+        self._journal_is_bounded()  # decided before the first local activity, see there
         try:
             result = await workflow.execute_local_activity(
                 activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
@@ -182,6 +194,9 @@ class Saga:
             error=error,
             details=details,
         )
+        if self._journal_is_bounded():
+            self._journal.append(asyncio.create_task(_record(entry)))
+            return
         self._journal.append(
             workflow.start_local_activity_method(
                 JournalActivities.record,
@@ -195,11 +210,39 @@ class Saga:
         await asyncio.gather(*self._journal)
         self._journal.clear()
 
+    def _journal_is_bounded(self) -> bool:
+        """Whether journal lines fall back to regular activities (patch storm-bounded-journal).
+
+        Decided once, before the saga's first local activity: a first `patched` call right after
+        a local activity resolves can read differently in the original run and in its replay."""
+        if self._bounded_journal is None:
+            self._bounded_journal = workflow.patched(BOUNDED_JOURNAL_PATCH)
+        return self._bounded_journal
+
     def _set_stage(self, stage: str) -> None:
         if stage != self.stage:
             self.stage = stage
             workflow.upsert_search_attributes([STAGE.value_set(stage)])
             self.log("stage_changed")
+
+
+async def _record(entry: LogEntry) -> None:
+    """One journal line: local for seconds, then a regular activity retried with backoff."""
+    try:
+        await workflow.execute_local_activity_method(
+            JournalActivities.record,
+            entry,
+            start_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            schedule_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            retry_policy=_JOURNAL_LOCAL_RETRY,
+        )
+    except FailureError:
+        await workflow.execute_activity_method(
+            JournalActivities.record,
+            entry,
+            start_to_close_timeout=_JOURNAL_LOCAL_BUDGET,
+            retry_policy=_JOURNAL_BACKOFF,
+        )
 
 
 class SagaWorkflow:

@@ -210,6 +210,8 @@ async def mercadopago_notification(
 
     # A signature is good once: a captured notification sent again within the window is refused.
     # Old ones are forgotten by the `prune-webhook-signatures` schedule.
+    # The claim commits only with the hand-off: one that fails, or a request or process that dies
+    # during it, leaves the signature unused for Mercado Pago's re-send.
     async with orders.signature_once(pool, signature) as fresh:
         if not fresh:
             raise ApiError(
@@ -260,7 +262,9 @@ async def appmax_hook(
         **_apphook_purchase(hook),
     )
     # docs/providers.md: dedupe on (event, order id), with no expiry. A re-sent Apphook is answered
-    # 200 and not delivered again; the claim is released when the hand-off fails.
+    # 200 and not delivered again. The claim commits only after the hand-off is in Temporal: if
+    # the hand-off fails, or the request or the process dies during it, the claim rolls back and
+    # AppMax's re-send is delivered (a same pair arriving meanwhile waits for the outcome).
     async with orders.appmax_event_once(pool, hook.event, hook.data.id) as fresh:
         if not fresh:
             return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}

@@ -75,6 +75,8 @@ DURATIONS = {
     "PURCHASE_STEP_TIMEOUT_SECONDS": ("10m", timedelta(minutes=10)),
     "PURCHASE_STEP_INITIAL_INTERVAL_SECONDS": ("0.05", timedelta(seconds=0.05)),
     "MERCADOPAGO_SIGNATURE_TOLERANCE_SECONDS": ("300", timedelta(seconds=300)),
+    # Above the step timeout, as start-up requires.
+    "WORKER_GRACEFUL_SHUTDOWN": ("15m", timedelta(minutes=15)),
 }
 
 

@@ -58,6 +58,8 @@ class FakeWorld:
     refunded: set[str] = field(default_factory=set)
     # why every payment matches no product in the catalogue (None: they all match)
     mismatch: str | None = None
+    # stage -> seconds its write takes (a slow database), in real time
+    slow_stages: dict[str, float] = field(default_factory=dict)
     # activity name -> how many more calls fail, and whether as a permanent error
     failures: dict[str, tuple[int, bool]] = field(default_factory=dict)
 
@@ -86,6 +88,8 @@ class FakeWorld:
     @activity.defn(name=MATCH_PRODUCT)
     async def match_product(self, request: MatchProduct) -> ProductMatch:
         self.calls[MATCH_PRODUCT] += 1
+        if request.order_id in self.refunded:
+            return ProductMatch()  # as activities/catalogue.py: the run's refund check ends it
         if self.mismatch:
             return ProductMatch(mismatch=self.mismatch)
         return ProductMatch(product_id="entrega-acesso")
@@ -93,10 +97,20 @@ class FakeWorld:
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
         self.stages.append(change.stage)
-        if change.payment is not None and change.payment.state in ("refunded", "charged_back"):
+        if change.stage in self.slow_stages:
+            await asyncio.sleep(self.slow_stages[change.stage])
+        carries_refund = change.payment is not None and change.payment.state in (
+            "refunded",
+            "charged_back",
+        )
+        if carries_refund:
             self.refunded.add(change.order_id)
         refunded = change.order_id in self.refunded
-        if not refunded or change.stage in ("cancelled", "revoked", "failed_permanent"):
+        if (
+            not refunded
+            or change.stage in ("cancelled", "revoked")
+            or (change.stage == "failed_permanent" and carries_refund)
+        ):
             self.order_stages[change.order_id] = change.stage
         return OrderState(
             stage=self.order_stages.get(change.order_id, change.stage),

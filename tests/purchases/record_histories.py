@@ -129,6 +129,12 @@ async def cancelled_by_operator(env, handle, world) -> None:  # type: ignore[no-
     await handle.result()
 
 
+def _slow_queued(world: FakeWorld) -> None:
+    # Longer than the workflow task's heartbeat (80% of its 10 s timeout): the `queued` write's
+    # marker and the purchases-refund-final patch land in a later workflow task than the first.
+    world.slow_stages["queued"] = 9
+
+
 SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
     "purchase_completed": (approved(), lambda w: None, completed),
     "purchase_retried_after_failures": (
@@ -167,6 +173,19 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
         approved(),
         lambda w: w.fail(CREATE_USER),
         cancelled_by_operator,
+    ),
+    # Both patches: the re-sent OrderPaid of a refunded order (a price the catalogue refuses)
+    # is not judged, and the run ends with the order still cancelled.
+    "purchase_appmax_paid_after_refund_mismatched": (
+        Payment(state="refunded", provider_status="estornado"),
+        _mismatched,
+        appmax_paid_after_refund,
+    ),
+    # The same with a slow `queued` write: the patch is decided in a later workflow task.
+    "purchase_appmax_paid_after_refund_slow_write": (
+        Payment(state="refunded", provider_status="estornado"),
+        _slow_queued,
+        appmax_paid_after_refund,
     ),
 }
 

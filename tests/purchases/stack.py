@@ -22,7 +22,7 @@ from settings import Settings
 from tests.conftest import make_settings, sandbox_urls
 from tests.purchases.fakes import search_stage
 from tests.support import SandboxHandle, serve
-from worker import WORKFLOWS, build_activities
+from worker import WORKFLOWS, build_activities, build_email_worker
 from workflows.purchase_client import query_status
 
 _PASSWORD = re.compile(r"Senha provisória: (\S+)")
@@ -133,6 +133,8 @@ def stack_settings(
         "purchase_step_attempts": 2,
         "purchase_step_initial_interval_seconds": 0.05,
         "http_timeout_seconds": 3.0,
+        # Resend's shared limit is proved in tests/storm; here it would only slow e-mails down.
+        "resend_rate_limit": 100,
         **sandbox_urls(sandbox_url),
         **over,
     }
@@ -150,7 +152,12 @@ async def purchase_stack(
             workflows=list(WORKFLOWS),
             activities=build_activities(settings, pool, providers),
         )
-        async with worker, serve(create_app(settings, pool=pool, temporal=client)) as url:
+        email_worker = build_email_worker(client, settings, pool, providers)
+        async with (
+            worker,
+            email_worker,
+            serve(create_app(settings, pool=pool, temporal=client)) as url,
+        ):
             await sandbox.set_gateway(url)
             async with httpx.AsyncClient(base_url=url, timeout=10) as gateway:
                 yield Stack(settings, pool, client, sandbox, gateway)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import pytest
 
 from api.app import create_app
 from tests.conftest import TEST_SECRETS, make_settings
 from tests.purchases.test_gateway_auth import _app, client_for
-from tests.support import free_port
+from tests.support import free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -49,3 +52,35 @@ async def test_failed_hand_off_is_forgotten_and_a_re_send_is_a_duplicate(
     assert [a["status"] for a in answers] == ["accepted", "duplicate", "accepted"]
     assert {a["order_id"] for a in answers} == {"purchase:appmax:77"}
     await temporal_client.get_workflow_handle("purchase:appmax:77").terminate()
+
+
+async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
+    database_url, pool, temporal_client, task_queue
+) -> None:
+    """The request dies while the hand-off waits on Temporal (a crash, a cancelled request): the
+    pair is not kept, so AppMax's re-send is delivered instead of answered as a duplicate."""
+
+    async with silent_server() as port:
+        hanging = create_app(
+            make_settings(
+                database_url=database_url,
+                temporal_task_queue=task_queue,
+                temporal_address=f"127.0.0.1:{port}",
+            ),
+            pool=pool,
+        )
+        async with client_for(hanging) as client:
+            request = asyncio.create_task(
+                client.post("/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78"))
+            )
+            await asyncio.sleep(1.5)
+            assert not request.done()
+            request.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+        answer = await client.post(
+            "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78")
+        )
+    assert answer.json()["status"] == "accepted", answer.text
+    await temporal_client.get_workflow_handle("purchase:appmax:78").terminate()

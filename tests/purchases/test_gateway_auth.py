@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -15,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from providers.mercadopago_signature import sign
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.support import free_port
+from tests.support import free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -153,3 +155,25 @@ async def test_temporal_down_answers_503_and_the_resend_is_accepted(
     async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
         assert (await client.post("/webhooks/mercadopago", **signed)).status_code == 200
     await temporal_client.get_workflow_handle("purchase:mercadopago:6006").terminate()
+
+
+async def test_a_notification_cut_off_mid_hand_off_leaves_its_signature_unused(
+    database_url, pool, temporal_client, task_queue
+) -> None:
+    """The request dies while the hand-off waits on Temporal: the signature is not spent, so the
+    same signed notification sent again is delivered, not refused as a replay."""
+
+    signed = notification("5005")
+    async with silent_server() as port:
+        hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
+        async with client_for(hanging) as client:
+            request = asyncio.create_task(client.post("/webhooks/mercadopago", **signed))
+            await asyncio.sleep(1.5)
+            assert not request.done()
+            request.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await request
+    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+        answer = await client.post("/webhooks/mercadopago", **signed)
+    assert answer.status_code == 200, answer.text
+    await temporal_client.get_workflow_handle("purchase:mercadopago:5005").terminate()

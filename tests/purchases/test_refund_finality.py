@@ -107,3 +107,18 @@ async def test_refund_while_parked_at_email_revokes_and_erases_the_password(stac
     state = await stack.sandbox.state()
     assert [u["active"] for u in state["lovable_users"]] == [False]
     assert not state["emails"]  # not even the order-received e-mail, after the refund
+
+
+async def test_appmax_paid_after_refund_at_a_refused_price_stays_cancelled(stack) -> None:
+    """OrderRefund first, then an OrderPaid whose price the catalogue refuses: the new run ends
+    at once and the order stays `cancelled`, not parked `failed_permanent` for a person."""
+    refund = await stack.apphook("OrderRefund", customer=BIA, total="49.90")
+    order_id = f"purchase:appmax:{refund['order_id']}"
+    await closed(stack, order_id)
+    paid = await stack.apphook(
+        "OrderPaid", order_id=refund["order_id"], total="9.90", total_products="9.90"
+    )
+    assert paid["status_code"] == 200, paid
+    result = await closed(stack, order_id)
+    assert result["stage"] == "cancelled"
+    await assert_never_provisioned(stack, order_id, "cancelled")

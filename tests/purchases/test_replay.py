@@ -17,7 +17,9 @@ HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("purchase_*
 def test_histories_are_committed() -> None:
     """The replay suite has its histories: completed, retried, pending then refunded, AppMax,
     and AppMax paid after its refund (patch purchases-refund-final), and the catalogue's match
-    (matched, parked then retried, AppMax parked then refunded)."""
+    (matched, parked then retried, AppMax parked then refunded), and both patches together
+    (paid after refund with a refused price; the same with the refund patch decided in a later
+    workflow task after a slow write)."""
     assert {p.stem for p in HISTORIES} >= {
         "purchase_completed",
         "purchase_retried_after_failures",
@@ -29,6 +31,8 @@ def test_histories_are_committed() -> None:
         "purchase_appmax_catalogue_mismatch_refunded",
         "purchase_completed_with_stage_since",
         "purchase_cancelled_by_operator",
+        "purchase_appmax_paid_after_refund_mismatched",
+        "purchase_appmax_paid_after_refund_slow_write",
     }
 
 

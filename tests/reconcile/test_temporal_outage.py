@@ -15,7 +15,7 @@ from providers.clients import open_provider_clients
 from tests.conftest import TEMPORAL_BIN, converter_for_tests
 from tests.purchases.stack import Stack, stack_settings
 from tests.support import free_port, serve
-from worker import WORKFLOWS, build_activities
+from worker import WORKFLOWS, build_activities, build_email_worker
 from workflows import search_attributes
 from workflows.schedules import ensure_schedules
 
@@ -64,11 +64,14 @@ async def test_orders_answered_503_are_recovered_after_temporal_returns(
     try:
         stack.client = second.client
         async with open_provider_clients(settings) as providers:
-            async with Worker(
-                second.client,
-                task_queue=task_queue,
-                workflows=list(WORKFLOWS),
-                activities=build_activities(settings, pool, providers),
+            async with (
+                Worker(
+                    second.client,
+                    task_queue=task_queue,
+                    workflows=list(WORKFLOWS),
+                    activities=build_activities(settings, pool, providers),
+                ),
+                build_email_worker(second.client, settings, pool, providers),
             ):
                 for order_id in ids:
                     await stack.wait_stage(order_id, "completed", seconds=60)

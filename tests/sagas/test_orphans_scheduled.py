@@ -74,3 +74,44 @@ async def test_young_records_wait_for_the_grace_period(stack, caplog) -> None:
     logged = [r.getMessage() for r in caplog.records if r.name == "activities.reconcile_providers"]
     assert logged == [f"reconcile found orphan profile_without_auth_user {account['profile_id']}"]
     assert len(await stack.profiles()) == 1
+
+
+class _Recorder:
+    """A metric meter that remembers the name of every counter added to."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, int, dict[str, str]]] = []
+
+    def create_counter(self, name: str, *_: object, **__: object) -> object:
+        recorder = self
+
+        class _Counter:
+            def add(self, value: int, attributes: dict[str, str] | None = None) -> None:
+                recorder.added.append((name, value, attributes or {}))
+
+        return _Counter()
+
+    def with_additional_attributes(self, _: object) -> _Recorder:
+        return self
+
+
+async def test_an_orphan_moves_the_metric_the_alert_watches(stack) -> None:
+    """The scheduled check counts what it finds in `entrega_reconcile_orphans_found_total`, the
+    metric the EntregaOrphansFound alert and the dashboard read (not a name of its own)."""
+    from pathlib import Path
+
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.reconcile_providers import ReconcileActivities
+
+    account = await stack.registered(0)
+    await stack.providers.supabase.delete_user(account["auth_user_id"])
+    env = ActivityEnvironment(client=stack.temporal)
+    env.metric_meter = _Recorder()  # type: ignore[assignment]
+    activities = ReconcileActivities(stack.app.state.settings, stack.pool, stack.providers)
+    await env.run(activities.find_orphans, OrphansInput(grace=timedelta(0)))
+    assert env.metric_meter.added == [  # type: ignore[attr-defined]
+        ("entrega_reconcile_orphans_found_total", 1, {"kind": "profile_without_auth_user"})
+    ]
+    alerts = (Path(__file__).parents[2] / "ops" / "alerts.yml").read_text()
+    assert "entrega_reconcile_orphans_found_total" in alerts
