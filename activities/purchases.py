@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -214,9 +215,16 @@ class PurchaseActivities:
         once cannot both leave the user active, nor a new order's user creation slip between.
         """
         async with self._pool.connection() as conn, conn.transaction():
+            # Read first: recording the refund erases the stored password.
+            order = await orders.get_order(conn, ref.order_id)
             decision = await orders.record_refund(conn, ref.order_id)
-            if decision is None or decision.lovable_user_id is None:
+            if decision is None or order is None:
                 return False
+            if decision.lovable_user_id is None:
+                if not await self._find_lost_user(conn, order):
+                    return False
+                decision = await orders.record_refund(conn, ref.order_id)
+                assert decision is not None and decision.lovable_user_id is not None
             if decision.deactivate:
                 try:
                     await self._providers.lovable.deactivate_user(decision.lovable_user_id)
@@ -229,6 +237,28 @@ class PurchaseActivities:
                     event="user_kept",
                     details={"live_orders": decision.kept_for},
                 )
+        return True
+
+    async def _find_lost_user(self, conn: AsyncConnection[Any], order: orders.Order) -> bool:
+        """A creation attempt may have reached Lovable and lost its answer, leaving a user that
+        this order holds no id for. Lovable has no lookup: the same idempotent request (key,
+        stored password) answers the user, existing or made now, and it is stored on the order,
+        so the refund decides about it like any other. False when no attempt ever began (no
+        password was ever stored): then Lovable never heard of this order."""
+        if order.encrypted_password is None or not order.customer_email:
+            return False
+        try:
+            user = await self._providers.lovable.create_user(
+                email=order.customer_email,
+                password=self._cipher.decrypt(order.encrypted_password).decode(),
+                full_name=order.customer_name or order.customer_email,
+                order_id=order.order_id,
+                idempotency_key=f"{order.order_id}:user",
+            )
+        except ProviderError as exc:
+            raise failure(exc) from exc
+        existed = not user.created_by(order.order_id)
+        await orders.store_user(conn, order.order_id, user.user_id, existed=existed)
         return True
 
     # --- helpers ------------------------------------------------------------------------------

@@ -47,3 +47,24 @@ async def test_resend_idempotency_key_is_the_same_on_every_retry(stack) -> None:
         ("credentials", f"{order_id}:credentials"),
         ("purchase_confirmation", f"{order_id}:purchase_confirmation"),
     }
+
+
+async def test_refund_after_every_create_user_answer_was_lost_deactivates_the_user(stack) -> None:
+    """Lovable made the user but every answer was lost, so the order holds no user id when the
+    refund arrives (the storm found it): the refund still finds this order's user, through the
+    same idempotent creation request, and deactivates it; the order ends `revoked`."""
+    await stack.sandbox.fault("lovable", "create_user", status=503, times=100, after_effect=True)
+    payment_id = await stack.mp_payment()
+    await stack.mp_notify(payment_id)
+    order_id = f"purchase:mercadopago:{payment_id}"
+    await stack.wait_stage(order_id, "failed_at_user")
+    [user] = (await stack.sandbox.state())["lovable_users"]
+    assert user["active"] is True
+    await stack.sandbox.clear_faults()
+    await stack.mp_set_status(payment_id, "refunded")
+    await stack.mp_notify(payment_id)
+    order = await stack.wait_stage(order_id, "revoked")
+    assert order.lovable_user_id == user["user_id"]
+    [user] = (await stack.sandbox.state())["lovable_users"]
+    assert user["active"] is False
+
