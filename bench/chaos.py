@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import random
@@ -58,6 +57,9 @@ DOCUMENTED_502 = ("auth_failed", "registration_rolled_back", "checkout_failed")
 SERVICES = ("mercadopago", "lovable", "resend", "supabase", "asaas")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _PASSWORD = re.compile(r"Senha provisória: (\S+)")
+# Every storm customer: e-mails end in this domain, purchase customers have this last name and
+# signups this first name, so three literals find any of them (as tests/privacy.py does).
+DOMAIN, LAST_NAME, SIGNUP_NAME = "@example.com", "Tempestade", "Assinante "
 AMOUNT = "49.90"  # the `entrega-acesso` product's price
 # Restarted children are started from this one long-lived thread: the kernel signals a child
 # when the *thread* that forked it ends (PR_SET_PDEATHSIG), and asyncio's pool threads do end.
@@ -213,6 +215,7 @@ class Record:
     replays: list[tuple[str, str, str]] = field(default_factory=list)  # (key, first, replay)
     grants: Counter[str] = field(default_factory=Counter)
     tokens: set[str] = field(default_factory=set)
+    personal: set[str] = field(default_factory=set)  # CPFs and phones the storm sent
     work: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     crashes: Counter[str] = field(default_factory=Counter)
@@ -381,7 +384,7 @@ class Storm:
             json={
                 "payer_email": email,
                 "payer_first_name": "Cliente",
-                "payer_last_name": "Storm",
+                "payer_last_name": LAST_NAME,
                 "amount": AMOUNT,
                 "currency": "BRL",
                 "status": initial,
@@ -442,7 +445,7 @@ class Storm:
         return order_ids[0] if order_ids else None
 
     async def _appmax(self, email: str, scenario: str) -> None:
-        customer = {"firstname": "Cliente", "lastname": "Storm", "email": email}
+        customer = {"firstname": "Cliente", "lastname": LAST_NAME, "email": email}
         order_id = await self._apphook(
             "OrderPaid",
             {
@@ -484,6 +487,8 @@ class Storm:
                 password=f"Senha-{uuid.uuid4().hex[:12]}!",
             )
             self.record.signups.append(person)
+            phone, cpf = f"+55119{self.rng.randint(10**7, 10**8 - 1)}", _cpf(self.rng)
+            self.record.personal |= {phone, cpf, f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"}
             response = await self.call_api(
                 "register",
                 "POST",
@@ -491,8 +496,8 @@ class Storm:
                 json={
                     "name": f"Assinante {n}",
                     "email": person.email,
-                    "phone": f"+55119{self.rng.randint(10**7, 10**8 - 1)}",
-                    "cpfCnpj": _cpf(self.rng),
+                    "phone": phone,
+                    "cpfCnpj": cpf,
                     "password": person.password,
                 },
             )
@@ -759,9 +764,34 @@ async def settle(s: Storm, seconds: float = 900) -> None:
         if parked:
             await asyncio.to_thread(s.stack.cli, "sagas", "retry", "--stage", "compensation_failed")
             busy += len(parked)
+        busy += await asyncio.to_thread(confirmations_pending, s.stack.env["DATABASE_URL"])
         if busy == 0:
             return
         await asyncio.sleep(5)
+
+
+# A completed order's confirmation e-mail is sent by its own activity, beside provisioning and
+# possibly after it (it waits its turn under Resend's limit): the order is settled once that
+# e-mail is sent (email_logs) or its sending was given up and journalled.
+_CONFIRMATIONS_PENDING = """
+    SELECT count(*) FROM orders o
+    WHERE o.stage = 'completed' AND o.refunded_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM email_logs e
+                      WHERE e.idempotency_key = o.order_id || ':purchase_confirmation'
+                        AND e.status = 'sent')
+      AND NOT EXISTS (SELECT 1 FROM integration_logs l
+                      WHERE l.workflow_id = o.order_id AND l.event = 'confirmation_abandoned')
+"""
+
+
+def confirmations_pending(database_url: str) -> int:
+    """Completed orders whose confirmation e-mail is neither sent nor given up yet."""
+    try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(_CONFIRMATIONS_PENDING).fetchone()
+    except psycopg.OperationalError:
+        return 1  # the database is restarting: not settled yet
+    return int(row[0]) if row else 0
 
 
 # --- the invariants ------------------------------------------------------------------------------
@@ -917,10 +947,16 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
                 violations.append(f"5 replay {key}: first {first}, replay {replay}")
 
         # 6. no generated password or access token in plaintext anywhere it should not be.
+        # Since customer data is encrypted in Temporal, its histories hold no CPF, e-mail, phone
+        # or name either.
         secrets_ = {m.group(1) for e in state["emails"] if (m := _PASSWORD.search(str(e["text"])))}
         secrets_ |= record.tokens | {p.password for p in record.signups}
-        violations += _scan(stack, conn, secrets_)
-        violations += await _scan_histories(client, secrets_)
+        violations += _scan(stack, conn, Needles(secrets_))
+        personal = Needles(
+            record.personal | {s.email for s in record.signups} | {o.email for o in record.orders},
+            literals=(DOMAIN, LAST_NAME, SIGNUP_NAME),
+        )
+        violations += await scan_temporal(client, Needles(secrets_), personal)
 
     # 7. no 5xx but the documented ones: 503s, and the 502s a signup answers when a provider
     # refuses (docs/interfaces.md: auth_failed, registration_rolled_back, checkout_failed).
@@ -946,11 +982,38 @@ async def _stages(client: Any, order_id: str, stage_attribute: Any) -> tuple[Any
     return queried, searched
 
 
-def _scan(stack: ChaosStack, conn: psycopg.Connection[Any], secrets_: set[str]) -> list[str]:
+class Needles:
+    """Values to look for in large texts, fast: thousands of exact values (found as whole
+    tokens, or a token's start or end, since a protobuf length byte may stick to a string) and a
+    few literals found anywhere. A value shorter than 8 characters would match ciphertext by
+    chance and is left out."""
+
+    TOKEN = re.compile(rb"[A-Za-z0-9_.~+/=!@#$%&*-]{8,}")
+
+    def __init__(self, values: set[str], literals: tuple[str, ...] = ()) -> None:
+        self.values = {v.encode() for v in values if len(v) >= 8}
+        self.lengths = sorted({len(v) for v in self.values})
+        self.literals = [lit.encode() for lit in literals]
+
+    def find(self, raw: bytes) -> int:
+        """How many distinct values or literals `raw` holds in plaintext."""
+        hits = {lit for lit in self.literals if lit in raw}
+        for match in self.TOKEN.finditer(raw):
+            token = match.group(0)
+            for size in self.lengths:
+                if size > len(token):
+                    break
+                hits |= {token[:size], token[-size:]} & self.values
+        return len(hits)
+
+
+def _scan(stack: ChaosStack, conn: psycopg.Connection[Any], secrets_: Needles) -> list[str]:
+    """Generated passwords and access tokens: in no log file and no database column (those meant
+    for one hold it encrypted)."""
     found = []
     for log in sorted((stack.home / "logs").glob("*.log")):
-        text = log.read_text(errors="replace")
-        found += [f"6 {log.name}: holds a secret" for s in secrets_ if s and s in text][:1]
+        if count := secrets_.find(log.read_bytes()):
+            found.append(f"6 {log.name}: holds {count} password(s) or token(s)")
     tables = [
         row[0]
         for row in conn.execute(
@@ -959,23 +1022,28 @@ def _scan(stack: ChaosStack, conn: psycopg.Connection[Any], secrets_: set[str]) 
     ]
     for table in tables:
         query = sql.SQL("SELECT t::text FROM {} t").format(sql.Identifier(table))
-        rows = conn.execute(query).fetchall()
-        text = "\n".join(r[0] for r in rows)
-        found += [f"6 table {table}: holds a secret" for s in secrets_ if s and s in text][:1]
+        text = "\n".join(r[0] for r in conn.execute(query).fetchall())
+        if count := secrets_.find(text.encode()):
+            found.append(f"6 table {table}: holds {count} password(s) or token(s)")
     return found
 
 
-async def _scan_histories(client: Any, secrets_: set[str]) -> list[str]:
-    needles = [s.encode() for s in secrets_ if s]
-    needles += [base64.b64encode(s.encode()) for s in secrets_ if s]
+async def scan_temporal(
+    client: Any, secrets_: Needles, personal: Needles, query: str | None = None
+) -> list[str]:
+    """Every run on the server, read raw (no codec), as tests/privacy.py reads them: its
+    visibility record (id, search attributes, memo) and its whole history as stored (protobuf,
+    payloads as written). A violation names the run and what kind of value, never the value."""
     found = []
-    async for execution in client.list_workflows():
+    async for execution in client.list_workflows(query):
         history = await client.get_workflow_handle(
             execution.id, run_id=execution.run_id
         ).fetch_history()
-        raw = history.to_json().encode()
-        if any(n in raw for n in needles):
-            found.append(f"6 {execution.id}: a secret in the Temporal history")
+        raw = execution.raw_info.SerializeToString()
+        raw += b"".join(event.SerializeToString() for event in history.events)
+        for needles, kind in ((secrets_, "password(s) or token(s)"), (personal, "personal data")):
+            if count := needles.find(raw):
+                found.append(f"6 {execution.id}: {count} {kind} in plaintext in Temporal")
     return found
 
 
