@@ -139,9 +139,14 @@ class PurchaseActivities:
             )
         async with self._pool.connection() as conn, conn.transaction():
             # A barrier, not held during the call: a refund deciding about this customer's user
-            # right now finishes first (its deactivation done, which this creation then undoes).
-            # Any refund deciding later sees this order, already `creating_user`, as live.
+            # right now finishes first (its deactivation done, which this creation then undoes
+            # for another order of the customer; for this very order, the refund is seen below
+            # and nothing is created). Any refund deciding later sees this order, already
+            # `creating_user`, as live, and its stored password (see `_find_lost_user`).
             await orders.lock_customer(conn, order.customer_email)
+            now = await orders.get_order(conn, ref.order_id)
+            if now is None or now.refunded_at is not None:
+                raise _refunded()
         try:
             user = await self._providers.lovable.create_user(
                 email=order.customer_email,

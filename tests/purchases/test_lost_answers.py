@@ -67,4 +67,3 @@ async def test_refund_after_every_create_user_answer_was_lost_deactivates_the_us
     assert order.lovable_user_id == user["user_id"]
     [user] = (await stack.sandbox.state())["lovable_users"]
     assert user["active"] is False
-
