@@ -220,14 +220,21 @@ class PurchaseActivities:
         once cannot both leave the user active, nor a new order's user creation slip between.
         """
         async with self._pool.connection() as conn, conn.transaction():
+            order = await orders.get_order(conn, ref.order_id)
+            if order is None:
+                return False
+            if order.customer_email:
+                await orders.lock_customer(conn, order.customer_email)
             # Read first: recording the refund erases the stored password.
             order = await orders.get_order(conn, ref.order_id)
+            in_doubt = await orders.user_creation_in_doubt(conn, ref.order_id)
             decision = await orders.record_refund(conn, ref.order_id)
             if decision is None or order is None:
                 return False
             if decision.lovable_user_id is None:
-                if not await self._find_lost_user(conn, order):
+                if not in_doubt:
                     return False
+                await self._find_lost_user(conn, order)
                 decision = await orders.record_refund(conn, ref.order_id)
                 assert decision is not None and decision.lovable_user_id is not None
             if decision.deactivate:
@@ -244,14 +251,12 @@ class PurchaseActivities:
                 )
         return True
 
-    async def _find_lost_user(self, conn: AsyncConnection[Any], order: orders.Order) -> bool:
-        """A creation attempt may have reached Lovable and lost its answer, leaving a user that
-        this order holds no id for. Lovable has no lookup: the same idempotent request (key,
-        stored password) answers the user, existing or made now, and it is stored on the order,
-        so the refund decides about it like any other. False when no attempt ever began (no
-        password was ever stored): then Lovable never heard of this order."""
-        if order.encrypted_password is None or not order.customer_email:
-            return False
+    async def _find_lost_user(self, conn: AsyncConnection[Any], order: orders.Order) -> None:
+        """A creation attempt got no answer (timed out, or its worker died), so it may have made
+        a user this order holds no id for. Lovable has no lookup: the same idempotent request
+        (key and stored password) answers that user, or makes it if the attempt never arrived,
+        and it is stored on the order, so the refund decides about it like any other."""
+        assert order.encrypted_password is not None and order.customer_email
         try:
             user = await self._providers.lovable.create_user(
                 email=order.customer_email,
@@ -264,7 +269,6 @@ class PurchaseActivities:
             raise failure(exc) from exc
         existed = not user.created_by(order.order_id)
         await orders.store_user(conn, order.order_id, user.user_id, existed=existed)
-        return True
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -351,6 +355,8 @@ class PurchaseActivities:
             )
 
     async def _log_failure(self, order_id: str, step: str, exc: Exception) -> None:
+        # Whether the provider answered (an HTTP status): if not, the attempt may have acted.
+        answered = isinstance(exc, ProviderError) and exc.status is not None
         async with self._pool.connection() as conn:
             await insert_log(
                 conn,
@@ -359,4 +365,5 @@ class PurchaseActivities:
                 stage=step,
                 attempt=activity.info().attempt,
                 error=str(exc),
+                details={"answered": answered},
             )

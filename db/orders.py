@@ -247,6 +247,29 @@ async def lock_customer(conn: AsyncConnection[Any], email: str) -> None:
     )
 
 
+async def user_creation_in_doubt(conn: AsyncConnection[Any], order_id: str) -> bool:
+    """Whether a Lovable user creation for the order may have happened without the order
+    knowing: a password was stored for it, and some attempt got no answer from Lovable (it timed
+    out, could not tell whether its request arrived, or died with its worker). An attempt that
+    Lovable answered with an error made no user."""
+    row = await (
+        await conn.execute(
+            """
+            SELECT o.encrypted_password IS NOT NULL
+               AND (SELECT count(*) FROM integration_logs l
+                    WHERE l.workflow_id = o.order_id AND l.stage = 'creating_user'
+                      AND l.event = 'attempt')
+                 > (SELECT count(*) FROM integration_logs l
+                    WHERE l.workflow_id = o.order_id AND l.stage = 'creating_user'
+                      AND l.event = 'attempt_failed' AND l.details->>'answered' = 'true')
+            FROM orders o WHERE o.order_id = %(order_id)s
+            """,
+            {"order_id": order_id},
+        )
+    ).fetchone()
+    return bool(row and row[0])
+
+
 class RefundDecision(BaseModel):
     """What a refund does to the order's Lovable user."""
 
