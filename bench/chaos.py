@@ -198,9 +198,19 @@ class Signup:
     email: str
     password: str
     status: int | None = None  # the registration's answer (None: never answered)
+    # The registration's first request got no answer (the API was killed): the answer is to a
+    # re-sent request, so whether the account exists depends on what the first one did.
+    register_interrupted: bool = False
     profile_id: str | None = None
     auth_user_id: str | None = None
-    checkouts: list[int | None] = field(default_factory=list)
+    # Each checkout's answer: "201", "502 <error code>", "503", ... ("" when never answered);
+    # "?" is added when the checkout's first request got no answer (see register_interrupted).
+    checkouts: list[str] = field(default_factory=list)
+
+    @property
+    def first_checkout(self) -> str | None:
+        return self.checkouts[0] if self.checkouts else None
+
     token: str | None = None
 
 
@@ -280,15 +290,23 @@ class Storm:
         raise RuntimeError(f"the sandbox never answered {method} {path}")
 
     async def call_api(
-        self, what: str, method: str, path: str, **kwargs: Any
+        self,
+        what: str,
+        method: str,
+        path: str,
+        interrupted: list[bool] | None = None,
+        **kwargs: Any,
     ) -> httpx.Response | None:
         """One request to the API; a transport error (the API was killed) is retried once it is
-        back, as a client would, and counted."""
+        back, as a client would, and counted (and noted in `interrupted`: the request that got
+        no answer may have done its work, so the answer is to a second request)."""
         for _ in range(30):
             try:
                 response = await self.api.request(method, path, **kwargs)
             except httpx.TransportError:
                 self.record.transport_errors[what] += 1
+                if interrupted is not None:
+                    interrupted.append(True)
                 await asyncio.sleep(1)
                 continue
             if response.status_code >= 500:
@@ -489,10 +507,12 @@ class Storm:
             self.record.signups.append(person)
             phone, cpf = f"+55119{self.rng.randint(10**7, 10**8 - 1)}", _cpf(self.rng)
             self.record.personal |= {phone, cpf, f"{cpf[:3]}.{cpf[3:6]}.{cpf[6:9]}-{cpf[9:]}"}
+            cut: list[bool] = []
             response = await self.call_api(
                 "register",
                 "POST",
                 "/api/v1/profiles/register",
+                cut,
                 json={
                     "name": f"Assinante {n}",
                     "email": person.email,
@@ -502,6 +522,7 @@ class Storm:
                 },
             )
             person.status = response.status_code if response is not None else None
+            person.register_interrupted = bool(cut)
             self.record.work["registration"] += 1
             if person.status != 201 or response is None:
                 return
@@ -518,14 +539,16 @@ class Storm:
             person.token = str(token.json()["access_token"])
             self.record.tokens.add(person.token)
             for _ in range(1 + (self.rng.random() < 0.3)):  # some check out again later
+                cut = []
                 checkout = await self.call_api(
                     "checkout",
                     "POST",
                     "/api/v1/checkout/create",
+                    cut,
                     json={"plan_id": "basic", "billing_type": "PIX"},
                     headers={"Authorization": f"Bearer {person.token}"},
                 )
-                person.checkouts.append(checkout.status_code if checkout is not None else None)
+                person.checkouts.append(_outcome(checkout) + ("?" if cut else ""))
                 self.record.work["checkout"] += 1
                 if checkout is None or checkout.status_code != 201:
                     break
@@ -590,7 +613,7 @@ class Storm:
     # -- faults and crashes --
 
     async def fault(self, spec: dict[str, Any], kind: str) -> None:
-        response = await self.sandbox.post("/_sandbox/faults", json=spec)
+        response = await self.sandbox_call("POST", "/_sandbox/faults", json=spec)
         response.raise_for_status()
         self.record.faults[kind] += 1
 
@@ -599,7 +622,7 @@ class Storm:
         a full outage of each provider in turn."""
         rate = self.args.resend_rate
         limit = {"service": "resend", "operation": "send_email", "per_second": rate}
-        (await self.sandbox.post("/_sandbox/rate-limits", json=limit)).raise_for_status()
+        (await self.sandbox_call("POST", "/_sandbox/rate-limits", json=limit)).raise_for_status()
         self.record.faults[f"resend rate limit {rate:g}/s"] += 1
         outage = min(60.0, max(3.0, seconds / 10))  # a minute in the default run
         phases = [("faults", None)] + [("outage", service) for service in SERVICES]
@@ -608,7 +631,7 @@ class Storm:
         while time.monotonic() < deadline and not self.load_done.is_set():
             kind, service = phases[phase % len(phases)]
             phase += 1
-            await self.sandbox.delete("/_sandbox/faults")
+            await self.sandbox_call("DELETE", "/_sandbox/faults")
             if kind == "outage":
                 await self.fault({"service": service, "status": 503}, f"outage {service}")
                 await asyncio.sleep(outage)
@@ -622,7 +645,7 @@ class Storm:
             for spec, name in mix:
                 await self.fault({"service": "*", **spec}, name)
             await asyncio.sleep(outage * 2)
-        await self.sandbox.delete("/_sandbox/faults")
+        await self.sandbox_call("DELETE", "/_sandbox/faults")
 
     async def crashes(self, seconds: float) -> None:
         """Each crash once (SIGKILL a worker twice), spread over the load."""
@@ -670,6 +693,18 @@ class Storm:
         self.stack.respawn(name)
 
 
+def _outcome(response: httpx.Response | None) -> str:
+    """A checkout's answer as the checker reads it: the status, and the error code of a 5xx."""
+    if response is None:
+        return ""
+    if response.status_code < 500:
+        return str(response.status_code)
+    try:
+        return f"{response.status_code} {response.json()['error']['code']}"
+    except (ValueError, KeyError, TypeError):
+        return str(response.status_code)
+
+
 def _cpf(rng: random.Random) -> str:
     """A valid CPF (its two check digits right)."""
     digits = [rng.randint(0, 9) for _ in range(9)]
@@ -707,7 +742,7 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
         ready = [
             p
             for p in s.record.signups
-            if p.token and p.profile_id and not (p.checkouts and p.checkouts[0] == 502)
+            if p.token and p.profile_id and p.first_checkout != "502 registration_rolled_back"
         ]
         if ready:
             await asyncio.gather(
@@ -736,8 +771,8 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
 
 async def settle(s: Storm, seconds: float = 900) -> None:
     """Clear every fault, do what an operator would for parked work, and wait until quiet."""
-    await s.sandbox.delete("/_sandbox/faults")
-    await s.sandbox.delete("/_sandbox/rate-limits")
+    await s.sandbox_call("DELETE", "/_sandbox/faults")
+    await s.sandbox_call("DELETE", "/_sandbox/rate-limits")
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         busy = 0
@@ -764,8 +799,10 @@ async def settle(s: Storm, seconds: float = 900) -> None:
         if parked:
             await asyncio.to_thread(s.stack.cli, "sagas", "retry", "--stage", "compensation_failed")
             busy += len(parked)
-        busy += await asyncio.to_thread(confirmations_pending, s.stack.env["DATABASE_URL"])
-        if busy == 0:
+        pending = await asyncio.to_thread(confirmations_pending, s.stack.env["DATABASE_URL"])
+        if busy == 0 and pending:
+            print(f"  every order settled; {pending} confirmation e-mail(s) still on their way")
+        if busy + pending == 0:
             return
         await asyncio.sleep(5)
 
@@ -805,7 +842,9 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
     from workflows.search_attributes import STAGE
 
     violations: list[str] = []
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports.sandbox}") as sandbox:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{stack.ports.sandbox}", timeout=120
+    ) as sandbox:
         state = (await sandbox.get("/_sandbox/state")).json()
     # The stack's own converter: its payloads (query answers too) are encrypted.
     keys = parse_payload_keys(stack.env["TEMPORAL_PAYLOAD_KEYS"])
@@ -879,11 +918,18 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
         }
         for person in record.signups:
             has_profile = person.email in profiles.values()
-            rolled_back = bool(person.checkouts) and person.checkouts[0] == 502
-            # A first checkout answered 503 (its saga outlived the answer): it either completed
-            # or rolled the account back; both are whole, a mix is the violation.
-            undecided = bool(person.checkouts) and person.checkouts[0] == 503
-            if person.status == 201 and undecided:
+            first = person.first_checkout or ""
+            rolled_back = first == "502 registration_rolled_back"
+            # A first checkout answered 503 (its saga outlived the answer), or whose request got
+            # no answer (the API was killed; the re-sent one was answered): it either completed
+            # or rolled the account back; both are whole, a mix is the violation. So is a
+            # registration whose first request got no answer and the re-sent one was refused.
+            undecided = first.startswith("503") or first.endswith("?")
+            if person.register_interrupted and person.status != 201:
+                kept = (person.email in auth, has_profile)
+                if len(set(kept)) != 1:
+                    violations.append(f"4 {person.email}: half registered (auth, profile) {kept}")
+            elif person.status == 201 and undecided:
                 kept = (person.email in auth, has_profile, bool(customers.get(person.profile_id)))
                 if len(set(kept)) != 1:
                     violations.append(
@@ -896,7 +942,7 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
             elif person.status == 201:
                 if person.email not in auth or not has_profile:
                     violations.append(f"4 {person.email}: registered, auth/profile missing")
-                if any(c == 201 for c in person.checkouts):
+                if any(c.startswith("201") for c in person.checkouts):
                     mine = customers.get(person.profile_id, [])
                     live_subs = [s for c in mine for s in subscriptions[c["id"]]]
                     if len(mine) != 1 or len(live_subs) != 1:
