@@ -759,7 +759,8 @@ async def storm(stack: ChaosStack, args: argparse.Namespace) -> tuple[Record, di
         poller.cancel()
         load_seconds = time.monotonic() - started
         print(f"  settling after {load_seconds:.0f} s of load", flush=True)
-        await settle(s)
+        # Long enough for every e-mail at Resend's limit, and at least 15 minutes.
+        await settle(s, max(900.0, 2 * (args.purchases + args.signups) / args.resend_rate))
         settle_seconds = time.monotonic() - started - load_seconds
     finally:
         weather.cancel()
