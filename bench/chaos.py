@@ -770,9 +770,9 @@ async def settle(s: Storm, seconds: float = 900) -> None:
 async def check(stack: ChaosStack, record: Record) -> list[str]:
     from temporalio.client import Client
 
+    from contracts.search_attributes import STAGE
     from workflows.client import data_converter
     from workflows.codec import parse_payload_keys
-    from workflows.search_attributes import STAGE
 
     violations: list[str] = []
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports.sandbox}") as sandbox:

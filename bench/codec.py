@@ -31,13 +31,13 @@ from api.app import create_app
 from bench.common import summary_ms, write_result
 from bench.purchases import Bench, _bounded, _free_port, _pool, _wait_completed
 from bench.sagas import _person
+from contracts.purchases import PaymentNotice, workflow_id
+from contracts.signups import RegistrationInput
 from devstack import DevStack, Ports, dev_environment
 from providers.clients import open_provider_clients
 from worker import build_worker
 from workflows.client import data_converter
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import PaymentNotice, PurchaseConfig, workflow_id
-from workflows.signup_types import RegistrationInput
+from workflows.purchase_client import hand_off, purchase_config
 
 
 async def _side(
@@ -52,7 +52,7 @@ async def _side(
     pool = await _pool(settings.database_url)
     app = create_app(settings, pool=pool, temporal=client)
     made = await bench.payments(f"codec-{name}", args.purchases)
-    config = PurchaseConfig.from_settings(settings)
+    config = purchase_config(settings)
     try:
         async with (
             open_provider_clients(settings) as providers,

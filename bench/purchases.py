@@ -39,6 +39,7 @@ from temporalio.worker import Worker
 
 from bench.common import RESULTS, percentile
 from bench.purchase_baseline import NoopPurchaseWorkflow, noop
+from contracts.purchases import PaymentNotice, PurchaseInput, workflow_id
 from devstack import DEV_SECRETS, DevStack, Ports, dev_environment, sandbox_env
 from providers.clients import open_provider_clients
 from providers.mercadopago_signature import sign
@@ -46,8 +47,7 @@ from settings import Settings
 from worker import build_activities
 from workflows.client import connect
 from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import PaymentNotice, PurchaseConfig, PurchaseInput, workflow_id
+from workflows.purchase_client import hand_off, purchase_config
 
 
 def _free_port() -> int:
@@ -221,9 +221,7 @@ class Bench:
         assert self.settings.database_url
         pool = await _pool(self.settings.database_url)
         # E-mails on this worker's own queue, as the baseline's are.
-        config = PurchaseConfig.from_settings(self.settings).model_copy(
-            update={"email_task_queue": None}
-        )
+        config = purchase_config(self.settings).model_copy(update={"email_task_queue": None})
         try:
             async with open_provider_clients(self.settings) as providers:
                 worker = Worker(
@@ -287,7 +285,7 @@ class Bench:
         started = time.perf_counter()
         await _bounded([lambda p=p: self.notify(p) for p, _ in through_gateway], concurrency)
         gateway_rate = (count - sum(self.refused.values())) / (time.perf_counter() - started)
-        config = PurchaseConfig.from_settings(self.settings)
+        config = purchase_config(self.settings)
         started = time.perf_counter()
         await _bounded(
             [

@@ -76,6 +76,8 @@ async def measure(payments: int, page_size: int) -> dict[str, Any]:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
+    from contracts import search_attributes
+    from contracts.reconcile import ReconcileInput
     from db import embedded
     from db.migrate import migrate
     from db.pool import open_pool
@@ -85,9 +87,7 @@ async def measure(payments: int, page_size: int) -> dict[str, Any]:
     from sandbox.app import create_app as create_sandbox
     from settings import Settings
     from worker import build_worker
-    from workflows import search_attributes
     from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-    from workflows.reconcile_types import ReconcileInput
 
     async with AsyncExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))

@@ -151,13 +151,13 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
     import uvicorn
     from temporalio.testing import WorkflowEnvironment
 
+    from contracts import search_attributes
     from db import embedded
     from db.migrate import migrate
     from db.seed import seed_dev_plan
     from devstack import sandbox_env
     from sandbox.app import create_app as create_sandbox
     from settings import Settings
-    from workflows import search_attributes
 
     async with AsyncExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sagas-")))

@@ -15,7 +15,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workflows import search_attributes
+from contracts import search_attributes
 
 
 def free_port() -> int:

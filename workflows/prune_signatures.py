@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import PAGE_RETRY, PAGE_TIMEOUT, PRUNE_SIGNATURES, PruneInput
+    from contracts.reconcile import PAGE_RETRY, PAGE_TIMEOUT, PRUNE_SIGNATURES, PruneInput
 
 
 @workflow.defn

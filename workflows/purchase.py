@@ -18,9 +18,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.failures import is_rate_limited, retry_after
-    from activities.journal import LogEntry
-    from workflows import search_attributes
-    from workflows.purchase_types import (
+    from contracts import search_attributes
+    from contracts.journal import LogEntry
+    from contracts.purchases import (
         CREATE_USER,
         DEACTIVATE_USER,
         FETCH_PAYMENT,

@@ -14,7 +14,7 @@ from typing import get_args
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
+    from contracts.reconcile import (
         ASAAS_PAGE,
         PAGE_RETRY,
         PAGE_TIMEOUT,

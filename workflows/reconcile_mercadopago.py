@@ -11,7 +11,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
+    from contracts.reconcile import (
         MERCADOPAGO_PAGE,
         PAGE_RETRY,
         PAGE_TIMEOUT,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
+    from contracts.reconcile import (
         FIND_ORPHANS,
         PAGE_RETRY,
         PAGE_TIMEOUT,

@@ -15,11 +15,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.search_attributes import STAGE
+from contracts.search_attributes import STAGE
 
 with workflow.unsafe.imports_passed_through():
-    from activities.journal import JournalActivities, LogEntry
-    from workflows.signup_types import SagaStatus
+    from activities.journal import JournalActivities
+    from contracts.journal import LogEntry
+    from contracts.signups import SagaStatus
 
 # Stages of a signup saga, as the `status` query reports them. The EntregaStage search attribute
 # is set from `compensating` on: only sagas that had to undo something show up in listings.

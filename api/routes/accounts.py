@@ -8,19 +8,20 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.service import RPCError
 
-from activities.accounts import DUPLICATE_CODES, seal_password
+from activities.accounts import seal_password
 from api import rate_limits, validation
 from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
-from db import profiles as db_profiles
-from workflows import signup_client
-from workflows.signup_types import (
+from contracts.errors import DUPLICATE_CODES, ErrorCode
+from contracts.signups import (
     CheckoutInput,
     CheckoutResult,
     RegistrationInput,
     RegistrationResult,
 )
+from db import profiles as db_profiles
+from workflows import signup_client
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -31,7 +32,7 @@ _ANSWERS: dict[str, tuple[int, str]] = {
     "cpf_exists": (409, "Este CPF já está cadastrado"),
     "auth_failed": (502, "Erro ao criar conta de acesso"),
     "registration_failed": (503, "Erro ao criar conta. Tente novamente em alguns instantes."),
-    signup_client.REGISTRATION_ROLLED_BACK: (
+    ErrorCode.REGISTRATION_ROLLED_BACK: (
         502,
         "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
     ),
@@ -206,11 +207,11 @@ async def create_checkout(
         ) from exc
     except signup_client.SagaFailed as failed:
         code, message = failed.code, failed.message
-        if code == signup_client.REGISTRATION_ROLLED_BACK:
+        if code == ErrorCode.REGISTRATION_ROLLED_BACK:
             status, text = _ANSWERS[code]
             raise ApiError(status, code, text + _DETAILS_LINE + message, message) from failed
         raise ApiError(
-            502, signup_client.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
+            502, ErrorCode.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
         ) from failed
     except TimeoutError as exc:
         raise ApiError(

@@ -12,11 +12,11 @@ from api import validation
 from api.auth import AdminOnly, Operator
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError, responses
+from contracts.purchases import STAGES, CancelRequest
 from db import operations, order_views, orders
 from db.order_views import FINISHED_STAGES
 from telemetry import events
 from workflows.purchase_client import live_status, request_cancel, request_retry
-from workflows.purchase_types import STAGES, CancelRequest
 
 router = APIRouter(
     prefix="/api/v1/admin/orders",

@@ -19,20 +19,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
-from db import orders
-from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
-from providers.mercadopago_signature import InvalidSignature, verify
-from settings import Settings
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     APPMAX_STATES,
     Payment,
     PaymentItem,
     PaymentNotice,
     Provider,
-    PurchaseConfig,
     workflow_id,
 )
+from db import orders
+from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
+from providers.mercadopago_signature import InvalidSignature, verify
+from settings import Settings
+from workflows.purchase_client import hand_off, purchase_config
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ async def _deliver(
             provider=provider,
             provider_order_id=provider_order_id,
             notice=notice,
-            config=PurchaseConfig.from_settings(settings),
+            config=purchase_config(settings),
             task_queue=settings.temporal_task_queue,
         )
     except Exception as exc:

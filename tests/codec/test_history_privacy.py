@@ -7,11 +7,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from contracts.signups import RegistrationInput
 from tests.conftest import converter_for_tests
 from tests.privacy import history_bytes, needles, scan_ids
 from tests.sagas.conftest import person, registration_id
 from workflows.codec import ENCODING
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from activities.accounts import seal_password
 from api.app import create_app
 from api.codec_server import create_codec_app
+from contracts.signups import RegistrationInput
 from providers.clients import open_provider_clients
 from tests.conftest import TEMPORAL_BIN, converter_for_tests, make_settings, sandbox_urls
 from tests.privacy import scan_server
@@ -25,7 +26,6 @@ from tests.sagas.conftest import person, registration_id
 from tests.support import free_port, serve
 from worker import build_worker
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox, pytest.mark.timeout(120)]
 

@@ -13,10 +13,10 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from typer.testing import CliRunner
 
 from cli import app as cli_app
+from contracts.search_attributes import STAGE_SINCE
 from db import operations
 from tests.conftest import TEST_SECRETS
 from tests.purchases.stack import purchase_stack, stack_settings
-from workflows.search_attributes import STAGE_SINCE
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

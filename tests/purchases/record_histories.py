@@ -21,18 +21,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import converter_for_tests
-from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
-from tests.support import register_on_test_server
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     CREATE_USER,
     CancelRequest,
     Payment,
     PaymentNotice,
     PurchaseConfig,
 )
+from tests.conftest import converter_for_tests
+from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
+from tests.support import register_on_test_server
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONFIG = PurchaseConfig(

@@ -10,16 +10,16 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.purchases.fakes import FAST, FakeWorld, approved
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     Payment,
     PaymentNotice,
     Provider,
     PurchaseConfig,
     PurchaseResult,
 )
+from tests.purchases.fakes import FAST, FakeWorld, approved
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
 
 pytestmark = pytest.mark.timeskip
 

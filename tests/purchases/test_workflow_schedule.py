@@ -12,10 +12,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.purchases.fakes import FAST, FakeWorld, approved, status, wait_for_stage
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
@@ -25,6 +22,9 @@ from workflows.purchase_types import (
     PaymentNotice,
     PurchaseConfig,
 )
+from tests.purchases.fakes import FAST, FakeWorld, approved, status, wait_for_stage
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
 
 pytestmark = pytest.mark.timeskip
 

@@ -22,11 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
-from workflows.reconcile_asaas import ReconcileAsaasWorkflow
-from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-from workflows.reconcile_orphans import ReconcileOrphansWorkflow
-from workflows.reconcile_types import (
+from contracts.reconcile import (
     ASAAS_PAGE,
     FIND_ORPHANS,
     MERCADOPAGO_PAGE,
@@ -39,6 +35,10 @@ from workflows.reconcile_types import (
     PruneInput,
     ReconcileInput,
 )
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 

@@ -11,11 +11,11 @@ import pytest
 
 from activities.reconcile import Orphan, find_orphans
 from api.app import create_app
+from contracts.signups import registration_workflow_id as workflow_id
 from providers.clients import ProviderClients, open_provider_clients
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from tests.support import SandboxHandle, user_token
 from worker import build_worker
-from workflows.registration import workflow_id
 
 CPFS = ["52998224725", "11144477735", "39053344705", "15350946056", "71428793860"]
 
@@ -74,7 +74,7 @@ class SignupStack:
         handles Asaas payments, as before the webhook handed them over)."""
         from temporalio.service import RPCError, RPCStatusCode
 
-        from activities.asaas_payments import PaymentOutcome
+        from contracts.asaas import PaymentOutcome
 
         handle = self.temporal.get_workflow_handle(
             f"asaas-payment:{payment_id}", result_type=PaymentOutcome

@@ -21,9 +21,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.asaas_payments import PaymentOutcome, PaymentRef
+from contracts.asaas import SIGNAL, PaymentOutcome, PaymentRef
 from tests.support import register_on_test_server
-from workflows.asaas_payment import SIGNAL, AsaasPaymentWorkflow
+from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.asaas_payment_client import hand_off_payment
 
 HISTORIES = Path(__file__).parent.parent / "histories"

@@ -9,11 +9,13 @@ import asyncio
 import pytest
 
 from activities.accounts import seal_password
+from contracts.signups import RegistrationInput
+from contracts.signups import legacy_registration_workflow_id as legacy_workflow_id
+from contracts.signups import registration_workflow_id as workflow_id
 from tests.conftest import TEST_SECRETS, make_settings
 from tests.privacy import LEGACY_RUNS
 from tests.sagas.conftest import person, registration_id, run_cli
-from workflows.registration import RegistrationWorkflow, legacy_workflow_id, workflow_id
-from workflows.signup_types import RegistrationInput
+from workflows.registration import RegistrationWorkflow
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

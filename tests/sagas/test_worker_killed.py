@@ -12,10 +12,10 @@ import uuid
 import pytest
 
 from activities.accounts import seal_password
+from contracts.signups import RegistrationInput
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from worker import build_worker
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

@@ -19,7 +19,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.failures import PROVIDER_RATE_LIMITED
+from contracts.errors import ErrorCode
+from contracts.purchases import FETCH_PAYMENT, SEND_CREDENTIALS, OrderRef, PaymentNotice
+from contracts.signups import RegistrationInput
 from tests.purchases.fakes import FakeWorld, approved
 from tests.purchases.record_histories import CONFIG
 from tests.storm.test_bounded_journal import Accounts
@@ -27,9 +29,7 @@ from tests.storm.test_bounded_local_activities import _pending_failure
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import FETCH_PAYMENT, SEND_CREDENTIALS, OrderRef, PaymentNotice
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -43,7 +43,9 @@ class RateLimitedWorld(FakeWorld):
     async def send_credentials(self, ref: OrderRef) -> None:  # type: ignore[override]
         if self.limited > 0:
             self.limited -= 1
-            raise ApplicationError("resend limitou as chamadas", type=PROVIDER_RATE_LIMITED)
+            raise ApplicationError(
+                "resend limitou as chamadas", type=ErrorCode.PROVIDER_RATE_LIMITED
+            )
         await FakeWorld.send_credentials(self, ref)
 
 

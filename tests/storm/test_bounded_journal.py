@@ -12,11 +12,17 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.accounts import AuthUserRef, NewAuthUser, NewProfile, ProfileRef
-from activities.journal import LogEntry
+from contracts.journal import LogEntry
+from contracts.signups import (
+    AuthUserRef,
+    NewAuthUser,
+    NewProfile,
+    ProfileRef,
+    RegistrationInput,
+    RegistrationResult,
+)
 from tests.storm.test_bounded_local_activities import _pending_failure
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput, RegistrationResult
 
 pytestmark = pytest.mark.timeskip
 
