@@ -27,13 +27,11 @@ with workflow.unsafe.imports_passed_through():
         CheckoutInput,
         CheckoutResult,
         CustomerCleanup,
-        CustomerRef,
         CustomerSpec,
         PreviousSubscription,
         SavedCustomer,
         SavedSubscription,
         SubscriptionCleanup,
-        SubscriptionRef,
         SubscriptionSpec,
     )
 
@@ -87,7 +85,7 @@ class CheckoutWorkflow(SagaWorkflow):
                 AccountActivities.delete_asaas_customer,
                 CustomerCleanup(profile_id=checkout.profile_id),
             )
-            customer: CustomerRef = await saga.run_step(
+            customer = await saga.run_step(
                 "asaas_customer",
                 AccountActivities.ensure_asaas_customer,
                 CustomerSpec(
@@ -112,7 +110,7 @@ class CheckoutWorkflow(SagaWorkflow):
             AccountActivities.delete_subscription,
             SubscriptionCleanup(external_reference=this_workflow),
         )
-        subscription: SubscriptionRef = await saga.run_step(
+        subscription = await saga.run_step(
             "subscription",
             AccountActivities.create_subscription,
             SubscriptionSpec(

@@ -13,10 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from contracts.errors import DUPLICATE_CODES, ErrorCode
     from contracts.signups import (
         AuthUserCleanup,
-        AuthUserRef,
         NewAuthUser,
         NewProfile,
-        ProfileRef,
         RegistrationInput,
         RegistrationResult,
     )
@@ -38,7 +36,7 @@ class RegistrationWorkflow(SagaWorkflow):
                 AccountActivities.delete_auth_user,
                 AuthUserCleanup(email=new.email, registration_key=registration_key),
             )
-            user: AuthUserRef = await saga.run_step(
+            user = await saga.run_step(
                 "auth_user",
                 AccountActivities.create_auth_user,
                 NewAuthUser(
@@ -50,7 +48,7 @@ class RegistrationWorkflow(SagaWorkflow):
                 ),
             )
             saga.add_compensation("profile", AccountActivities.delete_profile, user)
-            profile: ProfileRef = await saga.run_step(
+            profile = await saga.run_step(
                 "profile",
                 AccountActivities.create_profile,
                 NewProfile(
