@@ -50,6 +50,7 @@ class ErrorCode(StrEnum):
     ORDER_NOT_RUNNING = "order_not_running"
     ORDER_FINISHED = "order_finished"
     INVALID_SIGNATURE = "invalid_signature"
+    MISSING_TOKEN = "missing_token"  # noqa: S105 (a code, not a token)
     INVALID_TOKEN = "invalid_token"  # noqa: S105 (a code, not a token)
     INVALID_PAYLOAD = "invalid_payload"
     MISSING_PAYMENT_ID = "missing_payment_id"
@@ -61,6 +62,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     VALIDATION_ERROR = "validation_error"
     MALFORMED_JSON = "malformed_json"
+    NOT_READY = "not_ready"
     # The codec server (api/codec_server.py).
     WRONG_AUDIENCE = "wrong_audience"
     IDENTITY_PROVIDER_UNAVAILABLE = "identity_provider_unavailable"
