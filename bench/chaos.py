@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import random
 import re
 import signal
@@ -36,9 +35,9 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from bench.common import RESULTS
+from bench.common import RESULTS, dev_stack_env
 from db import embedded
-from devstack import DevStack, Ports, dev_environment
+from devstack import DevStack
 
 APPROVED, REFUNDED, CHARGED_BACK, REJECTED = "approved", "refunded", "charged_back", "rejected"
 # Purchase scenarios and their weights (the mix).
@@ -62,14 +61,6 @@ AMOUNT = "49.90"  # the `entrega-acesso` product's price
 # Restarted children are started from this one long-lived thread: the kernel signals a child
 # when the *thread* that forked it ends (PR_SET_PDEATHSIG), and asyncio's pool threads do end.
 SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-spawner")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -145,17 +136,7 @@ class ChaosStack(DevStack):
 
 
 def start_stack(home: Path, resend_rate: float) -> ChaosStack:
-    ports = Ports(
-        api=_free_port(), sandbox=_free_port(), temporal=_free_port(), temporal_ui=_free_port()
-    )
-    sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
+    overrides = {
         "RESEND_RATE_LIMIT": str(resend_rate),
         # Two workers on one host would both take the dev metrics address: metrics are off here.
         "WORKER_METRICS_ADDRESS": "",
@@ -170,9 +151,7 @@ def start_stack(home: Path, resend_rate: float) -> ChaosStack:
         "CHECKOUT_RATE_PER_ADDRESS": "0",
         "CHECKOUT_RATE_PER_USER": "0",
     }
-    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
-        base.pop(name, None)
-    env = dev_environment(base, home, sandbox_url)
+    ports, env = dev_stack_env(home, overrides)
     stack = ChaosStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
     stack.start()
     return stack

@@ -28,12 +28,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from api.app import create_app
-from bench.common import summary_ms, write_result
-from bench.purchases import Bench, _bounded, _free_port, _pool, _wait_completed
+from bench.common import dev_stack_env, summary_ms, write_result
+from bench.purchases import Bench, _bounded, _pool, _wait_completed
 from bench.sagas import _person
 from contracts.purchases import PaymentNotice, workflow_id
 from contracts.signups import RegistrationInput
-from devstack import DevStack, Ports, dev_environment
+from devstack import DevStack
 from providers.clients import open_provider_clients
 from worker import build_worker
 from workflows.client import data_converter
@@ -166,26 +166,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating plain/codec rounds")
     args = parser.parse_args()
 
-    ports = Ports(
-        api=_free_port(),
-        sandbox=_free_port(),
-        temporal=_free_port(),
-        temporal_ui=_free_port(),
-        codec=_free_port(),
-    )
     home = Path(tempfile.mkdtemp(prefix="entrega-bench-codec-"))
+    ports, env = dev_stack_env(home)
     sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "CODEC_SERVER_PORT": str(ports.codec),
-    }
-    base.pop("DATABASE_URL", None)
-    base.pop("TEMPORAL_ADDRESS", None)
-    env = dev_environment(base, home, sandbox_url)
     stack = DevStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
     print(f"starting a stack in {home} ...", flush=True)
     stack.start()

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -37,10 +36,10 @@ import psycopg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.common import RESULTS, percentile
+from bench.common import RESULTS, dev_stack_env, percentile
 from bench.purchase_baseline import NoopPurchaseWorkflow, noop
 from contracts.purchases import PaymentNotice, PurchaseInput, workflow_id
-from devstack import DEV_SECRETS, DevStack, Ports, dev_environment, sandbox_env
+from devstack import DEV_SECRETS, DevStack, sandbox_env
 from providers.clients import open_provider_clients
 from providers.mercadopago_signature import sign
 from settings import Settings
@@ -48,13 +47,6 @@ from worker import build_activities
 from workflows.client import connect
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off, purchase_config
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def summary(values_s: list[float]) -> dict[str, float]:
@@ -435,30 +427,11 @@ def main() -> None:
             parser.error("--existing needs --database-url (printed by `entrega dev`)")
         api_url, sandbox_url = args.api_url, args.sandbox_url
     else:
-        ports = Ports(
-            api=_free_port(),
-            sandbox=_free_port(),
-            temporal=_free_port(),
-            temporal_ui=_free_port(),
-            codec=_free_port(),
-        )
         home = Path(tempfile.mkdtemp(prefix="entrega-bench-purchases-"))
+        # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
+        ports, env = dev_stack_env(home, {"RESEND_RATE_LIMIT": "1000"})
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
         api_url = f"http://127.0.0.1:{ports.api}"
-        base = {
-            **os.environ,
-            "API_PORT": str(ports.api),
-            "SANDBOX_PORT": str(ports.sandbox),
-            "TEMPORAL_PORT": str(ports.temporal),
-            "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-            "CODEC_SERVER_PORT": str(ports.codec),
-            "SANDBOX_GATEWAY_URL": api_url,
-            # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
-            "RESEND_RATE_LIMIT": "1000",
-        }
-        base.pop("DATABASE_URL", None)
-        base.pop("TEMPORAL_ADDRESS", None)
-        env = dev_environment(base, home, sandbox_url)
         stack = DevStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
         print(f"starting a stack in {home} ...", flush=True)
         stack.start()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -26,16 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
+from bench.common import free_port, write_result
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class CountingApp:
@@ -105,7 +97,7 @@ async def measure(payments: int, page_size: int) -> dict[str, Any]:
         stack.push_async_callback(temporal.shutdown)
 
         secrets_ = {name.lower(): value for name, value in DEV_SECRETS.items()}
-        port = _free_port()
+        port = free_port()
         sandbox_url = f"http://127.0.0.1:{port}"
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]

@@ -30,7 +30,7 @@ import httpx
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.common import RESULTS, percentile
+from bench.common import RESULTS, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -116,15 +116,6 @@ def _process_cpu() -> dict[str, float]:
     return totals
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _cpf(n: int) -> str:
     from validate_docbr import CPF
 
@@ -183,7 +174,7 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
         )
         clock = SandboxClock(create_sandbox(sandbox_settings))
         clock_holder.append(clock)
-        sandbox_port = _free_port()
+        sandbox_port = free_port()
         server = uvicorn.Server(
             uvicorn.Config(
                 clock, host="127.0.0.1", port=sandbox_port, log_level="warning", access_log=False
@@ -199,7 +190,7 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
         while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
             await asyncio.sleep(0.02)
 
-        api_port = _free_port()
+        api_port = free_port()
         env |= sandbox_env(f"http://127.0.0.1:{sandbox_port}") | {
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
