@@ -29,15 +29,15 @@ from temporalio.converter import DataConverter
 
 from api.app import create_app
 from bench.common import dev_stack_env, summary_ms, write_result
-from bench.purchases import Bench, _bounded, _pool, _wait_completed
+from bench.purchases import Bench, _bounded, _pool, _wait_completed, hand_off_all
 from bench.sagas import _person
-from contracts.purchases import PaymentNotice, workflow_id
+from contracts.purchases import workflow_id
 from contracts.signups import RegistrationInput
 from devstack import DevStack
 from providers.clients import open_provider_clients
 from worker import build_worker
 from workflows.client import data_converter
-from workflows.purchase_client import hand_off, purchase_config
+from workflows.purchase_client import purchase_config
 
 
 async def _side(
@@ -63,20 +63,7 @@ async def _side(
             ) as api,
         ):
             started = time.perf_counter()
-            await _bounded(
-                [
-                    lambda p=p: hand_off(
-                        client,
-                        provider="mercadopago",
-                        provider_order_id=p,
-                        notice=PaymentNotice(action="payment.created"),
-                        config=config,
-                        task_queue=queue,
-                    )
-                    for p, _ in made
-                ],
-                50,
-            )
+            await hand_off_all(client, [p for p, _ in made], config, queue)
             await _wait_completed(
                 settings.database_url, [workflow_id("mercadopago", p) for p, _ in made]
             )

@@ -3,16 +3,23 @@ stack on free ports."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import statistics
+import sys
 import time
 from collections.abc import Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devstack import Ports, dev_environment
+
+if TYPE_CHECKING:
+    from temporalio.converter import DataConverter
+    from temporalio.testing import WorkflowEnvironment
 
 RESULTS = Path(__file__).parent / "results"
 # The caller's shell may point at its own database, Temporal or trace collector: a benchmark's
@@ -82,3 +89,60 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, indent=2, default=str))
     return path
+
+
+# --- services run in this process (benchmarks that drive the worker or the sandbox directly) ---
+
+
+async def local_database(stack: AsyncExitStack, home: Path) -> str:
+    """An embedded PostgreSQL in `home/pg`, migrated and seeded, stopped when `stack` closes;
+    answers its database URL."""
+    from db import embedded
+    from db.migrate import migrate
+    from db.seed import seed_dev_plan
+
+    base_url = embedded.start(home / "pg")
+    stack.callback(embedded.stop, home / "pg")
+    database_url = embedded.ensure_database(base_url, "bench")
+    migrate(database_url)
+    seed_dev_plan(database_url)
+    return database_url
+
+
+async def local_temporal(
+    stack: AsyncExitStack, data_converter: DataConverter | None = None
+) -> WorkflowEnvironment:
+    """The pip-installed Temporal dev server with Entrega's search attributes, shut down when
+    `stack` closes."""
+    from temporalio.converter import DataConverter as _DefaultConverter
+    from temporalio.testing import WorkflowEnvironment
+
+    from contracts import search_attributes
+
+    temporal = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(Path(sys.executable).parent / "temporal"),
+        data_converter=data_converter or _DefaultConverter.default,
+        search_attributes=list(search_attributes.ALL),
+        dev_server_log_level="error",
+    )
+    stack.push_async_callback(temporal.shutdown)
+    return temporal
+
+
+async def serve(stack: AsyncExitStack, app: Any, port: int) -> None:
+    """Serve the ASGI `app` on 127.0.0.1:`port` from this event loop until `stack` closes;
+    returns once it accepts connections."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    serving = asyncio.create_task(server.serve())
+
+    async def _stop() -> None:
+        server.should_exit = True
+        await serving
+
+    stack.push_async_callback(_stop)
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
+        await asyncio.sleep(0.02)

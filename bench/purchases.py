@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 
 from bench.common import RESULTS, dev_stack_env, percentile
 from bench.purchase_baseline import NoopPurchaseWorkflow, noop
-from contracts.purchases import PaymentNotice, PurchaseInput, workflow_id
+from contracts.purchases import PaymentNotice, PurchaseConfig, PurchaseInput, workflow_id
 from devstack import DEV_SECRETS, DevStack, sandbox_env
 from providers.clients import open_provider_clients
 from providers.mercadopago_signature import sign
@@ -226,20 +226,7 @@ class Bench:
                 async with worker:
                     ids = [workflow_id("mercadopago", p) for p, _ in made]
                     started = time.perf_counter()
-                    await _bounded(
-                        [
-                            lambda p=p: hand_off(
-                                client,
-                                provider="mercadopago",
-                                provider_order_id=p,
-                                notice=PaymentNotice(action="payment.created"),
-                                config=config,
-                                task_queue=task_queue,
-                            )
-                            for p, _ in made
-                        ],
-                        50,
-                    )
+                    await hand_off_all(client, [p for p, _ in made], config, task_queue)
                     await _wait_completed(self.settings.database_url, ids)
                     purchases = count / (time.perf_counter() - started)
 
@@ -307,6 +294,26 @@ async def _pool(database_url: str):  # type: ignore[no-untyped-def]
     from db.pool import open_pool
 
     return await open_pool(database_url, max_size=20)
+
+
+async def hand_off_all(
+    client: Client, payment_ids: list[str], config: PurchaseConfig, task_queue: str
+) -> None:
+    """Hand every Mercado Pago payment to its workflow directly (no gateway), 50 at a time."""
+    await _bounded(
+        [
+            lambda p=p: hand_off(
+                client,
+                provider="mercadopago",
+                provider_order_id=p,
+                notice=PaymentNotice(action="payment.created"),
+                config=config,
+                task_queue=task_queue,
+            )
+            for p in payment_ids
+        ],
+        50,
+    )
 
 
 async def _bounded(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:

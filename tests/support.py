@@ -1,4 +1,5 @@
-"""Helpers shared by the tests: free ports and real HTTP servers for ASGI apps."""
+"""Helpers shared by the tests: free ports, real HTTP servers and in-process clients for ASGI
+apps."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 from temporalio.api.enums.v1 import IndexedValueType
@@ -23,6 +26,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def app_client(app: Any, *, timeout: float = 30) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client for the FastAPI `app` (base URL http://api), with its lifespan
+    (start-up and shutdown) run around it."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=timeout
+        ) as client,
+    ):
+        yield client
 
 
 @asynccontextmanager

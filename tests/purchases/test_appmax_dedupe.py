@@ -9,8 +9,8 @@ import pytest
 
 from api.app import create_app
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.purchases.test_gateway_auth import _app, client_for
-from tests.support import free_port, silent_server
+from tests.purchases.test_gateway_auth import _app
+from tests.support import app_client, free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -39,12 +39,12 @@ async def test_failed_hand_off_is_forgotten_and_a_re_send_is_a_duplicate(
         ),
         pool=pool,
     )
-    async with client_for(down) as client:
+    async with app_client(down) as client:
         response = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "77")
         )
     assert response.status_code == 503, response.text
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answers = [
             (await client.post("/webhooks/appmax", params=TOKEN, json=apphook(event, "77"))).json()
             for event in ("OrderPaid", "OrderPaid", "OrderRefund")
@@ -69,7 +69,7 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
             ),
             pool=pool,
         )
-        async with client_for(hanging) as client:
+        async with app_client(hanging) as client:
             request = asyncio.create_task(
                 client.post("/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78"))
             )
@@ -78,7 +78,7 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
             request.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await request
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78")
         )

@@ -7,9 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from providers.mercadopago_signature import sign
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.support import free_port, silent_server
+from tests.support import app_client, free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -50,19 +48,9 @@ def _app(database_url, pool, temporal_client, task_queue, **over):
     return create_app(settings, pool=pool, temporal=temporal_client)
 
 
-@asynccontextmanager
-async def client_for(app):
-    """An in-process HTTP client for `app`, with its lifespan run."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 async def gateway(database_url, pool, temporal_client, task_queue):
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         yield client
 
 
@@ -148,11 +136,11 @@ async def test_temporal_down_answers_503_and_the_resend_is_accepted(
         pool=pool,
     )
     signed = notification("6006")
-    async with client_for(down) as client:
+    async with app_client(down) as client:
         response = await client.post("/webhooks/mercadopago", **signed)
     assert response.status_code == 503, response.text
     assert response.json()["error"]["details"] is None  # no transport internals leak out
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         assert (await client.post("/webhooks/mercadopago", **signed)).status_code == 200
     await temporal_client.get_workflow_handle("purchase:mercadopago:6006").terminate()
 
@@ -166,14 +154,14 @@ async def test_a_notification_cut_off_mid_hand_off_leaves_its_signature_unused(
     signed = notification("5005")
     async with silent_server() as port:
         hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
-        async with client_for(hanging) as client:
+        async with app_client(hanging) as client:
             request = asyncio.create_task(client.post("/webhooks/mercadopago", **signed))
             await asyncio.sleep(1.5)
             assert not request.done()
             request.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await request
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post("/webhooks/mercadopago", **signed)
     assert answer.status_code == 200, answer.text
     await temporal_client.get_workflow_handle("purchase:mercadopago:5005").terminate()

@@ -21,15 +21,13 @@ from temporalio.worker import Worker
 
 from contracts.errors import ErrorCode
 from contracts.purchases import FETCH_PAYMENT, SEND_CREDENTIALS, OrderRef, PaymentNotice
-from contracts.signups import RegistrationInput
 from tests.purchases.fakes import FakeWorld, approved
 from tests.purchases.record_histories import CONFIG
-from tests.storm.test_bounded_journal import Accounts
+from tests.storm.test_bounded_journal import Accounts, registration_running
 from tests.storm.test_bounded_local_activities import _pending_failure
 from tests.support import register_on_test_server
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.registration import RegistrationWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -79,27 +77,8 @@ async def purchase(env: WorkflowEnvironment, name: str, world: FakeWorld) -> Non
 
 
 async def registration(env: WorkflowEnvironment, name: str) -> None:
-    client = env.client
     accounts = Accounts()
-    task_queue = f"record-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[RegistrationWorkflow],
-        activities=[accounts.create_auth_user, accounts.create_profile, accounts.record],
-    ):
-        handle = await client.start_workflow(
-            RegistrationWorkflow.run,
-            RegistrationInput(
-                name="Ana",
-                email="ana@example.com",
-                phone="+5511987654321",
-                cpf_cnpj="52998224725",
-                sealed_password="sealed",
-            ),
-            id=f"registration:{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+    async with registration_running(env.client, f"record-{uuid.uuid4()}", accounts) as handle:
         await env.sleep(timedelta(seconds=30))
         assert await _pending_failure(handle, "journal.record")
         accounts.healthy = True
