@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +18,9 @@ from starlette.types import ASGIApp
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from contracts import search_attributes
 
@@ -132,6 +136,21 @@ class SandboxHandle:
         """Where the sandbox sends webhooks (MP notifications, Apphooks, Asaas events)."""
         response = await self.http.put("/_sandbox/config", json={"gateway_url": gateway_url})
         response.raise_for_status()
+
+
+@asynccontextmanager
+async def recording_env(data_converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
+    """The pip-installed time-skipping test server a history recorder runs its scenarios on,
+    with Entrega's search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=data_converter,
+    )
+    try:
+        await register_on_test_server(env.client)
+        yield env
+    finally:
+        await env.shutdown()
 
 
 async def register_on_test_server(client: Client) -> None:

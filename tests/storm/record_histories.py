@@ -8,7 +8,6 @@ tests/sagas/test_replay.py. Never re-records an existing file.
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from tests.purchases.fakes import FakeWorld, approved
 from tests.purchases.record_histories import CONFIG
 from tests.storm.test_bounded_journal import Accounts, registration_running
 from tests.storm.test_bounded_local_activities import _pending_failure
-from tests.support import register_on_test_server
+from tests.support import recording_env
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
 
@@ -97,20 +96,13 @@ def _write(name: str, text: str) -> None:
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        await register_on_test_server(env.client)
+    async with recording_env(pydantic_data_converter) as env:
         await purchase(env, "purchase_storm_completed", FakeWorld())
         fell_back = FakeWorld()
         fell_back.fail(FETCH_PAYMENT)
         await purchase(env, "purchase_storm_fetch_fell_back", fell_back)
         await purchase(env, "purchase_storm_rate_limited", RateLimitedWorld())
         await registration(env, "registration_storm_journal_fell_back")
-    finally:
-        await env.shutdown()
 
 
 if __name__ == "__main__":
