@@ -37,6 +37,7 @@ from psycopg import sql
 
 from bench.common import RESULTS, dev_stack_env
 from db import embedded
+from db.operations import STUCK_STAGES
 from devstack import DevStack
 
 APPROVED, REFUNDED, CHARGED_BACK, REJECTED = "approved", "refunded", "charged_back", "rejected"
@@ -715,15 +716,7 @@ async def settle(s: Storm, seconds: float = 900) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         busy = 0
-        for stage in (
-            "queued",
-            "creating_user",
-            "sending_credentials",
-            "failed_at_user",
-            "failed_at_email",
-            "failed_permanent",
-            "awaiting_payment",
-        ):
+        for stage in (*STUCK_STAGES, "awaiting_payment"):
             listed = await asyncio.to_thread(
                 s.stack.cli, "orders", "list", "--stage", stage, "--limit", "1000", "--json"
             )

@@ -7,8 +7,7 @@ import contextlib
 
 import pytest
 
-from api.app import create_app
-from tests.conftest import TEST_SECRETS, make_settings
+from tests.conftest import TEST_SECRETS
 from tests.purchases.test_gateway_auth import _app
 from tests.support import app_client, free_port, silent_server
 
@@ -31,14 +30,7 @@ async def test_failed_hand_off_is_forgotten_and_a_re_send_is_a_duplicate(
 ) -> None:
     """Temporal down: 503 and the pair is not kept; AppMax's re-send is accepted; a further
     re-send of the same (event, order) is acknowledged as a duplicate, another event is not."""
-    down = create_app(
-        make_settings(
-            database_url=database_url,
-            temporal_task_queue=task_queue,
-            temporal_address=f"127.0.0.1:{free_port()}",
-        ),
-        pool=pool,
-    )
+    down = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{free_port()}")
     async with app_client(down) as client:
         response = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "77")
@@ -61,14 +53,7 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
     pair is not kept, so AppMax's re-send is delivered instead of answered as a duplicate."""
 
     async with silent_server() as port:
-        hanging = create_app(
-            make_settings(
-                database_url=database_url,
-                temporal_task_queue=task_queue,
-                temporal_address=f"127.0.0.1:{port}",
-            ),
-            pool=pool,
-        )
+        hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
         async with app_client(hanging) as client:
             request = asyncio.create_task(
                 client.post("/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78"))

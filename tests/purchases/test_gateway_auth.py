@@ -127,14 +127,7 @@ async def test_temporal_down_answers_503_and_the_resend_is_accepted(
     database_url, pool, temporal_client, task_queue
 ) -> None:
     """Without Temporal the gateway answers 503; the same notification later gets its 200."""
-    down = create_app(
-        make_settings(
-            database_url=database_url,
-            temporal_task_queue=task_queue,
-            temporal_address=f"127.0.0.1:{free_port()}",
-        ),
-        pool=pool,
-    )
+    down = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{free_port()}")
     signed = notification("6006")
     async with app_client(down) as client:
         response = await client.post("/webhooks/mercadopago", **signed)
