@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,17 @@ async def app_client(app: Any, *, timeout: float = 30) -> AsyncIterator[httpx.As
         ) as client,
     ):
         yield client
+
+
+async def cut_off(call: Awaitable[object]) -> None:
+    """Start `call` (a request into a hanging dependency), check it is still waiting after 1.5 s,
+    then cancel it: a request that dies mid-way (a crash, a client that went away)."""
+    request = asyncio.ensure_future(call)
+    await asyncio.sleep(1.5)
+    assert not request.done()
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
 
 
 @asynccontextmanager
