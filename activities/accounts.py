@@ -15,12 +15,30 @@ from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import credentials
-from activities.failures import PROVIDER_REJECTED, provider_failure
+from activities.failures import provider_failure
+from contracts import signups as names
+from contracts.errors import DUPLICATE_CODES, ErrorCode
+from contracts.signups import (
+    AttemptOutcome,
+    AuthUserCleanup,
+    AuthUserRef,
+    CustomerCleanup,
+    CustomerRef,
+    CustomerSpec,
+    NewAuthUser,
+    NewProfile,
+    PreviousSubscription,
+    ProfileRef,
+    SavedCustomer,
+    SavedSubscription,
+    SubscriptionCleanup,
+    SubscriptionRef,
+    SubscriptionSpec,
+)
 from db import profiles as db_profiles
 from providers.asaas import AsaasCustomer, AsaasSubscription
 from providers.clients import ProviderClients
@@ -31,10 +49,6 @@ BRAZIL = ZoneInfo("America/Sao_Paulo")
 # How many customers with our externalReference one compensation deletes at most (duplicates are
 # possible because Asaas has no idempotency key).
 _MAX_DUPLICATE_CUSTOMERS = 10
-
-# ApplicationError types the workflows act on.
-AUTH_FAILED = "auth_failed"
-DUPLICATE_CODES = {"email": "email_exists", "phone": "phone_exists", "cpf_cnpj": "cpf_exists"}
 
 Referenced = TypeVar("Referenced", AsaasCustomer, AsaasSubscription)
 
@@ -50,104 +64,9 @@ def unseal_password(settings: Settings, sealed: str) -> str:
     return credentials.unseal_password(settings.secret("credentials_key"), sealed)
 
 
-# --- inputs and outputs -------------------------------------------------------------------------
-
-
-class NewAuthUser(BaseModel):
-    email: str
-    phone: str
-    name: str
-    sealed_password: str
-    # Written into the user's metadata: proves, on a retry, that an existing user is ours.
-    registration_key: str
-
-
-class AuthUserRef(BaseModel):
-    auth_user_id: uuid.UUID
-
-
-class AuthUserCleanup(BaseModel):
-    """Delete by id when known; otherwise by e-mail, only a user this registration created."""
-
-    auth_user_id: uuid.UUID | None = None
-    email: str | None = None
-    registration_key: str | None = None
-
-
-class NewProfile(BaseModel):
-    auth_user_id: uuid.UUID
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str
-
-
-class ProfileRef(BaseModel):
-    profile_id: uuid.UUID
-    auth_user_id: uuid.UUID
-
-
-class CustomerSpec(BaseModel):
-    profile_id: uuid.UUID
-    name: str
-    email: str
-    phone: str
-    cpf_cnpj: str
-
-
-class CustomerRef(BaseModel):
-    customer_id: str
-    created: bool
-
-
-class CustomerCleanup(BaseModel):
-    profile_id: uuid.UUID
-    customer_id: str | None = None
-
-
-class SavedCustomer(BaseModel):
-    profile_id: uuid.UUID
-    customer_id: str | None
-
-
-class SubscriptionSpec(BaseModel):
-    customer_id: str
-    billing_type: str
-    price_cents: int
-    cycle: str
-    description: str
-    external_reference: str  # the checkout workflow id: one subscription per attempt
-
-
-class SubscriptionRef(BaseModel):
-    subscription_id: str
-
-
-class SubscriptionCleanup(BaseModel):
-    external_reference: str
-    subscription_id: str | None = None
-
-
-class SavedSubscription(BaseModel):
-    profile_id: uuid.UUID
-    workflow_id: str
-    subscription_id: str | None = None
-    # What the profile held before this attempt: undoing the save restores it.
-    previous_subscription_id: str | None = None
-
-
-class PreviousSubscription(BaseModel):
-    """The subscription a later checkout replaces (the profile's before the attempt)."""
-
-    subscription_id: str
-
-
-class AttemptOutcome(BaseModel):
-    workflow_id: str
-    outcome: str
-
-
-def _provider_failure(exc: ProviderError, *, permanent_type: str = PROVIDER_REJECTED) -> NoReturn:
+def _provider_failure(
+    exc: ProviderError, *, permanent_type: ErrorCode = ErrorCode.PROVIDER_REJECTED
+) -> NoReturn:
     """Raise the ApplicationError Temporal should see for a provider's error."""
     raise provider_failure(exc, permanent_type=permanent_type) from exc
 
@@ -174,7 +93,7 @@ class AccountActivities:
 
     # --- Supabase Auth --------------------------------------------------------------------------
 
-    @activity.defn(name="accounts.create_auth_user")
+    @activity.defn(name=names.CREATE_AUTH_USER)
     async def create_auth_user(self, new: NewAuthUser) -> AuthUserRef:
         """Create the auth user; a duplicate made by this same registration counts as success."""
         supabase = self._providers.supabase
@@ -190,15 +109,16 @@ class AccountActivities:
             try:
                 existing = await supabase.find_user_by_email(new.email)
             except ProviderError as lookup:
-                _provider_failure(lookup, permanent_type=AUTH_FAILED)
+                _provider_failure(lookup, permanent_type=ErrorCode.AUTH_FAILED)
             if existing and existing.user_metadata.get("registration_key") == new.registration_key:
                 return AuthUserRef(auth_user_id=uuid.UUID(str(existing.id)))
-            code = exc.code if exc.code in ("email_exists", "phone_exists") else "email_exists"
+            duplicates = (ErrorCode.EMAIL_EXISTS, ErrorCode.PHONE_EXISTS)
+            code = ErrorCode(exc.code) if exc.code in duplicates else ErrorCode.EMAIL_EXISTS
             raise ApplicationError(exc.message, type=code, non_retryable=True) from exc
         except ProviderError as exc:
-            _provider_failure(exc, permanent_type=AUTH_FAILED)
+            _provider_failure(exc, permanent_type=ErrorCode.AUTH_FAILED)
 
-    @activity.defn(name="accounts.delete_auth_user")
+    @activity.defn(name=names.DELETE_AUTH_USER)
     async def delete_auth_user(self, target: AuthUserCleanup) -> None:
         """Delete the auth user (already gone counts as deleted); never someone else's."""
         supabase = self._providers.supabase
@@ -217,18 +137,18 @@ class AccountActivities:
 
     # --- profiles ---------------------------------------------------------------------------------
 
-    @activity.defn(name="accounts.create_profile")
+    @activity.defn(name=names.CREATE_PROFILE)
     async def create_profile(self, new: NewProfile) -> ProfileRef:
         """Insert the profile; the unique indexes turn duplicates into email/phone/cpf_exists."""
         try:
             async with self._pool.connection() as conn:
                 profile = await db_profiles.insert_profile(conn, **new.model_dump())
         except db_profiles.DuplicateProfile as exc:
-            code = DUPLICATE_CODES.get(exc.field, "email_exists")
+            code = DUPLICATE_CODES.get(exc.field, ErrorCode.EMAIL_EXISTS)
             raise ApplicationError(f"duplicate {exc.field}", type=code, non_retryable=True) from exc
         return ProfileRef(profile_id=profile.profile_id, auth_user_id=profile.auth_user_id)
 
-    @activity.defn(name="accounts.delete_profile")
+    @activity.defn(name=names.DELETE_PROFILE)
     async def delete_profile(self, target: AuthUserRef) -> None:
         """Delete the profile of this auth user, if there is one."""
         async with self._pool.connection() as conn:
@@ -236,7 +156,7 @@ class AccountActivities:
 
     # --- Asaas customer ---------------------------------------------------------------------------
 
-    @activity.defn(name="accounts.ensure_asaas_customer")
+    @activity.defn(name=names.ENSURE_ASAAS_CUSTOMER)
     async def ensure_asaas_customer(self, spec: CustomerSpec) -> CustomerRef:
         """The Asaas customer whose externalReference is the profile id, created only if absent;
         duplicates that a lost create left behind are deleted, keeping `keeper` of them (the
@@ -262,7 +182,7 @@ class AccountActivities:
             _provider_failure(exc)
         return CustomerRef(customer_id=kept.id, created=created and kept.id == customer.id)
 
-    @activity.defn(name="accounts.delete_asaas_customer")
+    @activity.defn(name=names.DELETE_ASAAS_CUSTOMER)
     async def delete_asaas_customer(self, target: CustomerCleanup) -> None:
         """Delete the customer and any other customer carrying the profile's externalReference."""
         asaas = self._providers.asaas
@@ -280,20 +200,20 @@ class AccountActivities:
             f"more than {_MAX_DUPLICATE_CUSTOMERS} Asaas customers for {target.profile_id}"
         )
 
-    @activity.defn(name="accounts.save_asaas_customer")
+    @activity.defn(name=names.SAVE_ASAAS_CUSTOMER)
     async def save_asaas_customer(self, saved: SavedCustomer) -> None:
         assert saved.customer_id is not None
         async with self._pool.connection() as conn:
             await db_profiles.set_asaas_customer(conn, saved.profile_id, saved.customer_id)
 
-    @activity.defn(name="accounts.clear_asaas_customer")
+    @activity.defn(name=names.CLEAR_ASAAS_CUSTOMER)
     async def clear_asaas_customer(self, saved: SavedCustomer) -> None:
         async with self._pool.connection() as conn:
             await db_profiles.clear_asaas_customer(conn, saved.profile_id, saved.customer_id)
 
     # --- Asaas subscription -----------------------------------------------------------------------
 
-    @activity.defn(name="accounts.create_subscription")
+    @activity.defn(name=names.CREATE_SUBSCRIPTION)
     async def create_subscription(self, spec: SubscriptionSpec) -> SubscriptionRef:
         """The attempt's one subscription: looked up by its externalReference, created only if
         absent, and any other one carrying the reference deleted before it is saved.
@@ -326,7 +246,7 @@ class AccountActivities:
             _provider_failure(exc)
         return SubscriptionRef(subscription_id=kept.id)
 
-    @activity.defn(name="accounts.delete_subscription")
+    @activity.defn(name=names.DELETE_SUBSCRIPTION)
     async def delete_subscription(self, target: SubscriptionCleanup) -> None:
         """Delete the attempt's subscription by id, and every one carrying its externalReference
         (a lost create may have made more than one)."""
@@ -339,7 +259,7 @@ class AccountActivities:
         except ProviderError as exc:
             _provider_failure(exc)
 
-    @activity.defn(name="accounts.cancel_previous_subscription")
+    @activity.defn(name=names.CANCEL_PREVIOUS_SUBSCRIPTION)
     async def cancel_previous_subscription(self, previous: PreviousSubscription) -> None:
         """Delete the subscription the new one replaces; already gone (404) counts as done."""
         try:
@@ -347,7 +267,7 @@ class AccountActivities:
         except ProviderError as exc:
             _provider_failure(exc)
 
-    @activity.defn(name="accounts.save_subscription")
+    @activity.defn(name=names.SAVE_SUBSCRIPTION)
     async def save_subscription(self, saved: SavedSubscription) -> None:
         assert saved.subscription_id is not None
         async with self._pool.connection() as conn:
@@ -355,14 +275,14 @@ class AccountActivities:
                 conn, saved.profile_id, saved.workflow_id, saved.subscription_id
             )
 
-    @activity.defn(name="accounts.clear_subscription")
+    @activity.defn(name=names.CLEAR_SUBSCRIPTION)
     async def clear_subscription(self, saved: SavedSubscription) -> None:
         async with self._pool.connection() as conn:
             await db_profiles.clear_subscription(
                 conn, saved.profile_id, saved.workflow_id, saved.previous_subscription_id
             )
 
-    @activity.defn(name="accounts.finish_checkout")
+    @activity.defn(name=names.FINISH_CHECKOUT)
     async def finish_checkout(self, outcome: AttemptOutcome) -> None:
         async with self._pool.connection() as conn:
             await db_profiles.finish_checkout_attempt(conn, outcome.workflow_id, outcome.outcome)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.accounts import BRAZIL, _provider_failure
+from contracts.asaas import APPLY_PAYMENT, PaymentOutcome, PaymentRef
+from contracts.errors import ErrorCode
 from db import profiles as db_profiles
 from db import subscriptions
 from providers.clients import ProviderClients
@@ -24,23 +25,6 @@ from providers.errors import ProviderError
 
 # Asaas statuses of a charge that has been paid (RECEIVED_IN_CASH: marked paid by hand).
 PAID = frozenset({"CONFIRMED", "RECEIVED", "RECEIVED_IN_CASH"})
-# The checkout that owns a subscription has not saved one yet: try again later.
-CHECKOUT_RUNNING = "checkout_running"
-
-
-class PaymentRef(BaseModel):
-    payment_id: str
-
-
-class PaymentOutcome(BaseModel):
-    """What applying the payment did: `applied`, `already_applied`, `not_paid`,
-    `subscription_replaced`, `duplicate_deleted`, `unknown_subscription`, `unknown_payment` or
-    `not_a_subscription_payment`."""
-
-    payment_id: str
-    outcome: str
-    subscription_id: str | None = None
-    status: str | None = None
 
 
 class AsaasPaymentActivities:
@@ -48,7 +32,7 @@ class AsaasPaymentActivities:
         self._pool = pool
         self._providers = providers
 
-    @activity.defn(name="asaas.apply_payment")
+    @activity.defn(name=APPLY_PAYMENT)
     async def apply_payment(self, ref: PaymentRef) -> PaymentOutcome:
         """Re-read the payment from Asaas and apply it; idempotent, so any number of events (or a
         reconciliation) may ask for the same payment."""
@@ -106,7 +90,7 @@ class AsaasPaymentActivities:
             # Saved just now, or the attempt has not chosen yet: decide on a later try.
             raise ApplicationError(
                 f"checkout {attempt.workflow_id} has not settled its subscription yet",
-                type=CHECKOUT_RUNNING,
+                type=ErrorCode.CHECKOUT_RUNNING,
             )
         # The attempt kept another one (or was undone): this one must not bill anybody.
         try:

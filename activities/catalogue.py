@@ -16,10 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
 from activities.emails import brl
-from db import orders, products
-from db.journal import insert_log
-from providers.mercadopago import MercadoPagoPayment
-from workflows.purchase_types import (
+from contracts.purchases import (
     CATALOGUE_MISMATCH,
     MATCH_PRODUCT,
     MatchProduct,
@@ -27,6 +24,9 @@ from workflows.purchase_types import (
     PaymentItem,
     ProductMatch,
 )
+from db import orders, products
+from db.journal import insert_log
+from providers.mercadopago import MercadoPagoPayment
 
 # More lines than any checkout of ours makes: refused rather than searched.
 MAX_ITEMS = 10

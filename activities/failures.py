@@ -14,15 +14,12 @@ from datetime import timedelta
 
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from contracts.errors import ErrorCode
 from providers.errors import ProviderError, RateLimitedError, TransientError
-
-PROVIDER_UNAVAILABLE = "provider_unavailable"
-PROVIDER_RATE_LIMITED = "provider_rate_limited"
-PROVIDER_REJECTED = "provider_rejected"
 
 
 def provider_failure(
-    exc: ProviderError, *, permanent_type: str = PROVIDER_REJECTED
+    exc: ProviderError, *, permanent_type: ErrorCode = ErrorCode.PROVIDER_REJECTED
 ) -> ApplicationError:
     """The ApplicationError to raise (`from exc`) for a provider's error."""
     if isinstance(exc, TransientError):
@@ -32,7 +29,7 @@ def provider_failure(
             f"{exc.service} {'limitou as chamadas' if limited else 'indisponível'}: "
             f"{exc.message}{exc.details_suffix}",
             {"retry_after": exc.retry_after},
-            type=PROVIDER_RATE_LIMITED if limited else PROVIDER_UNAVAILABLE,
+            type=ErrorCode.PROVIDER_RATE_LIMITED if limited else ErrorCode.PROVIDER_UNAVAILABLE,
             next_retry_delay=delay,
         )
     return ApplicationError(
@@ -45,7 +42,7 @@ def provider_failure(
 def is_rate_limited(failure: BaseException) -> bool:
     """Whether an activity failure (or the ApplicationError inside it) is a provider's 429."""
     cause = failure.cause if isinstance(failure, ActivityError) else failure
-    return isinstance(cause, ApplicationError) and cause.type == PROVIDER_RATE_LIMITED
+    return isinstance(cause, ApplicationError) and cause.type == ErrorCode.PROVIDER_RATE_LIMITED
 
 
 def retry_after(failure: BaseException) -> timedelta | None:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from psycopg_pool import AsyncConnectionPool
-from pydantic import BaseModel, Field
 from temporalio import activity
 
+from contracts.journal import RECORD, LogEntry
 from db.journal import insert_log
 from telemetry import events
-
-
-class LogEntry(BaseModel):
-    workflow_id: str
-    event: str
-    stage: str | None = None
-    attempt: int | None = None
-    error: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class JournalActivities:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
 
-    @activity.defn(name="journal.record")
+    @activity.defn(name=RECORD)
     async def record(self, entry: LogEntry) -> None:
         """Append one line to integration_logs."""
         async with self._pool.connection() as conn:

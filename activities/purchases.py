@@ -18,15 +18,8 @@ from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, payment_method_label, render
 from activities.failures import provider_failure
-from db import operations, order_errors, orders
-from db.journal import insert_log
-from providers.clients import ProviderClients
-from providers.errors import ProviderError
-from providers.mercadopago import MercadoPagoPayment
-from providers.resend import EmailMessage
-from settings import Settings
-from telemetry import events
-from workflows.purchase_types import (
+from contracts.errors import ErrorCode
+from contracts.purchases import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
@@ -40,14 +33,26 @@ from workflows.purchase_types import (
     Payment,
     StageChange,
 )
+from db import operations, order_errors, orders
+from db.journal import insert_log
+from providers.clients import ProviderClients
+from providers.errors import ConflictError, NotFoundError, ProviderError
+from providers.mercadopago import MercadoPagoPayment
+from providers.resend import EmailMessage
+from settings import Settings
+from telemetry import events
 
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+_REFUSALS: dict[type[ProviderError], ErrorCode] = {
+    ConflictError: ErrorCode.CONFLICT_ERROR,
+    NotFoundError: ErrorCode.NOT_FOUND_ERROR,
+}
 
 
 def failure(exc: ProviderError) -> ApplicationError:
     """A provider's error as Temporal must see it (the one mapping of `activities.failures`);
     a refusal keeps its error class as its type, which `last_error` shows."""
-    return provider_failure(exc, permanent_type=type(exc).__name__)
+    return provider_failure(exc, permanent_type=_REFUSALS.get(type(exc), ErrorCode.PERMANENT_ERROR))
 
 
 def payer_name(payment: MercadoPagoPayment) -> str | None:
@@ -65,7 +70,9 @@ def payer_name(payment: MercadoPagoPayment) -> str | None:
 
 def _refunded() -> ApplicationError:
     return ApplicationError(
-        "o pedido foi estornado: não é provisionado", type="OrderRefunded", non_retryable=True
+        "o pedido foi estornado: não é provisionado",
+        type=ErrorCode.ORDER_REFUNDED,
+        non_retryable=True,
     )
 
 
@@ -129,7 +136,7 @@ class PurchaseActivities:
         if not order.customer_email:
             raise ApplicationError(
                 "o pagamento não informa o e-mail do cliente",
-                type="InvalidData",
+                type=ErrorCode.INVALID_DATA,
                 non_retryable=True,
             )
         await self._log_attempt(ref.order_id, "creating_user")
@@ -182,7 +189,9 @@ class PurchaseActivities:
                     if await orders.email_sent(conn, key):
                         return
                 raise ApplicationError(
-                    "a senha gerada não está mais guardada", type="InvalidData", non_retryable=True
+                    "a senha gerada não está mais guardada",
+                    type=ErrorCode.INVALID_DATA,
+                    non_retryable=True,
                 )
             password = self._cipher.decrypt(order.encrypted_password).decode()
         await self._send(
@@ -276,7 +285,9 @@ class PurchaseActivities:
         async with self._pool.connection() as conn:
             order = await orders.get_order(conn, order_id)
         if order is None:
-            raise ApplicationError(f"order {order_id} is not recorded", type="OrderMissing")
+            raise ApplicationError(
+                f"order {order_id} is not recorded", type=ErrorCode.ORDER_MISSING
+            )
         return order
 
     async def _send(
@@ -288,7 +299,9 @@ class PurchaseActivities:
                     await orders.erase_password(conn, order.order_id)
                 return
         if not order.customer_email:
-            raise ApplicationError("sem e-mail do cliente", type="InvalidData", non_retryable=True)
+            raise ApplicationError(
+                "sem e-mail do cliente", type=ErrorCode.INVALID_DATA, non_retryable=True
+            )
         subject, html, text = render(
             email_type,
             product_name=self._settings.product_name,

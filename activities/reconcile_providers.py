@@ -23,25 +23,14 @@ from activities.accounts import BRAZIL, _provider_failure
 from activities.asaas_payments import PAID
 from activities.catalogue import judge, mercadopago_items
 from activities.reconcile import find_orphans, running_sagas
-from db import orders, products
-from db import reconcile as db_reconcile
-from db.journal import insert_log
-from providers.clients import ProviderClients
-from providers.errors import ProviderError
-from providers.mercadopago import MercadoPagoPayment
-from settings import Settings
-from telemetry import events
-from workflows.asaas_payment import workflow_id as asaas_workflow_id
-from workflows.asaas_payment_client import hand_off_payment
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.asaas import workflow_id as asaas_workflow_id
+from contracts.purchases import (
     MP_STATES,
     Payment,
     PaymentNotice,
-    PurchaseConfig,
     workflow_id,
 )
-from workflows.reconcile_types import (
+from contracts.reconcile import (
     ASAAS_PAGE,
     FIND_ORPHANS,
     MERCADOPAGO_PAGE,
@@ -54,6 +43,16 @@ from workflows.reconcile_types import (
     PageResult,
     PruneInput,
 )
+from db import orders, products
+from db import reconcile as db_reconcile
+from db.journal import insert_log
+from providers.clients import ProviderClients
+from providers.errors import ProviderError
+from providers.mercadopago import MercadoPagoPayment
+from settings import Settings
+from telemetry import events
+from workflows.asaas_payment_client import hand_off_payment
+from workflows.purchase_client import hand_off, purchase_config
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class ReconcileActivities:
             orderless = [by_id[pid] for pid, has_order in due if not has_order]
             ours = await self._sells(conn, orderless) if orderless else set()
         chosen = [pid for pid, has_order in due if has_order or pid in ours]
-        config = PurchaseConfig.from_settings(self._settings)
+        config = purchase_config(self._settings)
         client = activity.client()
 
         async def recover(payment_id: str) -> str:

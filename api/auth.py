@@ -11,9 +11,10 @@ from fastapi import Depends, Header
 
 from api.deps import SettingsDep
 from api.errors import ApiError
+from contracts.errors import ErrorCode
 from settings import secret_matches
 
-_UNAUTHORIZED = ApiError(401, "unauthorized", "Não autorizado")
+_UNAUTHORIZED = ApiError(ErrorCode.UNAUTHORIZED)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 
 from api.errors import ApiError, install_error_handlers
 from api.middleware import BodyLimitMiddleware
+from contracts.errors import ErrorCode
 from settings import Settings, SettingsError
 from workflows.codec import EncryptionCodec, PayloadKeyError
 
@@ -48,7 +49,7 @@ class TokenVerifier:
     async def verify(self, authorization: str | None) -> None:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise _unauthorized("missing_token", "Autenticação necessária")
+            raise ApiError(ErrorCode.MISSING_TOKEN)
         # PyJWKClient fetches with urllib (blocking): keep the event loop free.
         await asyncio.to_thread(self._verify, token.strip())
 
@@ -63,20 +64,12 @@ class TokenVerifier:
                 options={"require": ["exp", "aud"]},
             )
         except jwt.InvalidAudienceError:
-            raise ApiError(
-                403, "wrong_audience", "Token não emitido para o servidor de codec"
-            ) from None
+            raise ApiError(ErrorCode.WRONG_AUDIENCE) from None
         except jwt.PyJWKClientConnectionError as exc:
             logger.warning("cannot read the identity provider's JWKS: %s", exc)
-            raise ApiError(
-                503, "identity_provider_unavailable", "Provedor de identidade indisponível"
-            ) from None
+            raise ApiError(ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE) from None
         except (jwt.PyJWTError, jwt.PyJWKClientError):
-            raise _unauthorized("invalid_token", "Token inválido ou expirado") from None
-
-
-def _unauthorized(code: str, message: str) -> ApiError:
-    return ApiError(401, code, message)
+            raise ApiError(ErrorCode.INVALID_TOKEN, message="Token inválido ou expirado") from None
 
 
 def create_codec_app(settings: Settings) -> FastAPI:
@@ -114,15 +107,13 @@ def create_codec_app(settings: Settings) -> FastAPI:
         try:
             payloads = json_format.Parse(await request.body(), Payloads())
         except json_format.ParseError as exc:
-            raise ApiError(
-                400, "malformed_payloads", 'Corpo inválido: esperado {"payloads": [...]}'
-            ) from exc
+            raise ApiError(ErrorCode.MALFORMED_PAYLOADS) from exc
         try:
             converted = await work(payloads.payloads)
         except PayloadKeyError as exc:
-            raise ApiError(422, "unknown_key", "Chave de criptografia desconhecida") from exc
+            raise ApiError(ErrorCode.UNKNOWN_KEY) from exc
         except (InvalidTag, DecodeError) as exc:  # tampered or truncated ciphertext
-            raise ApiError(422, "undecodable_payload", "Payload não pôde ser decifrado") from exc
+            raise ApiError(ErrorCode.UNDECODABLE_PAYLOAD) from exc
         body = json_format.MessageToJson(Payloads(payloads=converted))
         return Response(body, media_type="application/json")
 

@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from api.errors import ApiError
+from contracts.errors import ErrorCode
 from settings import Settings
 from workflows.client import connect
 
@@ -50,7 +51,7 @@ async def get_temporal(request: Request) -> Client:
         return await temporal.get()
     except Exception as exc:
         logger.warning("Temporal unreachable: %s", exc)
-        raise ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível") from exc
+        raise ApiError(ErrorCode.TEMPORAL_UNAVAILABLE) from exc
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

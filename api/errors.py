@@ -1,4 +1,5 @@
-"""Every error leaves the API in one shape: {"error": {"code", "message", "details"}}."""
+"""Every error leaves the API in one shape: {"error": {"code", "message", "details"}}, its code one
+of `contracts.errors.ErrorCode`, its status and pt-BR message the ones `ANSWERS` gives that code."""
 
 from __future__ import annotations
 
@@ -13,22 +14,125 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contracts.errors import ErrorCode
+
+# The status and pt-BR message of every code the API answers with (docs/interfaces.md, "Errors").
+# A route may word the message for its context (`ApiError(..., message=...)`); the code and the
+# status are always these.
+ANSWERS: dict[ErrorCode, tuple[int, str]] = {
+    # signup
+    ErrorCode.EMAIL_EXISTS: (409, "Este e-mail já está cadastrado"),
+    ErrorCode.PHONE_EXISTS: (409, "Este telefone já está cadastrado"),
+    ErrorCode.CPF_EXISTS: (409, "Este CPF já está cadastrado"),
+    ErrorCode.AUTH_FAILED: (502, "Erro ao criar conta de acesso"),
+    ErrorCode.REGISTRATION_FAILED: (
+        503,
+        "Erro ao criar conta. Tente novamente em alguns instantes.",
+    ),
+    ErrorCode.REGISTRATION_ROLLED_BACK: (
+        502,
+        "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
+    ),
+    ErrorCode.CHECKOUT_FAILED: (502, "Erro ao criar checkout"),
+    ErrorCode.CHECKOUT_IN_PROGRESS: (409, "Já existe um checkout em andamento para esta conta"),
+    ErrorCode.CHECKOUT_UNAVAILABLE: (503, "Checkout indisponível. Tente novamente em instantes."),
+    ErrorCode.CHECKOUT_PENDING: (
+        503,
+        "Checkout ainda em processamento. Tente novamente em alguns instantes.",
+    ),
+    ErrorCode.PROFILE_NOT_FOUND: (404, "Perfil não encontrado"),
+    # credits
+    ErrorCode.PROFILE_WITHOUT_SUBSCRIPTION: (
+        409,
+        "Este perfil ainda não tem assinatura: conceda os créditos depois que o primeiro "
+        "checkout for concluído",
+    ),
+    ErrorCode.INSUFFICIENT_CREDITS: (402, "Créditos insuficientes"),
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: (
+        422,
+        "Esta Idempotency-Key já foi usada com outros dados",
+    ),
+    # admin orders
+    ErrorCode.ORDER_NOT_FOUND: (404, "Pedido não encontrado"),
+    ErrorCode.ORDER_NOT_RUNNING: (409, "O pedido não tem processamento em andamento"),
+    ErrorCode.ORDER_FINISHED: (409, "O pedido já está encerrado e não pode ser cancelado"),
+    # webhooks
+    ErrorCode.INVALID_SIGNATURE: (401, "Assinatura inválida"),
+    ErrorCode.INVALID_TOKEN: (401, "Token inválido"),
+    ErrorCode.INVALID_PAYLOAD: (400, "Notificação inválida"),
+    ErrorCode.MISSING_PAYMENT_ID: (400, "Notificação sem data.id"),
+    ErrorCode.MALFORMED_EVENT: (400, "Evento malformado"),
+    ErrorCode.NOT_RECORDED: (503, "Evento não registrado; reenvie mais tarde"),
+    ErrorCode.HANDOFF_FAILED: (503, "Serviço temporariamente indisponível"),
+    # the codec server
+    ErrorCode.MISSING_TOKEN: (401, "Autenticação necessária"),
+    ErrorCode.WRONG_AUDIENCE: (403, "Token não emitido para o servidor de codec"),
+    ErrorCode.IDENTITY_PROVIDER_UNAVAILABLE: (503, "Provedor de identidade indisponível"),
+    ErrorCode.MALFORMED_PAYLOADS: (400, 'Corpo inválido: esperado {"payloads": [...]}'),
+    ErrorCode.UNKNOWN_KEY: (422, "Chave de criptografia desconhecida"),
+    ErrorCode.UNDECODABLE_PAYLOAD: (422, "Payload não pôde ser decifrado"),
+    # any route
+    ErrorCode.TEMPORAL_UNAVAILABLE: (503, "Serviço temporariamente indisponível"),
+    ErrorCode.DATABASE_UNAVAILABLE: (
+        503,
+        "Serviço temporariamente indisponível. Tente novamente em instantes.",
+    ),
+    ErrorCode.NOT_READY: (503, "Serviço ainda não está pronto"),
+    ErrorCode.RATE_LIMITED: (429, "Muitas tentativas. Tente novamente mais tarde."),
+    ErrorCode.VALIDATION_ERROR: (422, "Dados inválidos"),
+    ErrorCode.MALFORMED_JSON: (400, "JSON malformado"),
+    ErrorCode.INTERNAL_ERROR: (500, "Erro interno. Tente novamente mais tarde."),
+    # plain HTTP errors raised by the framework itself (routing, methods, sizes, ...)
+    ErrorCode.BAD_REQUEST: (400, "Requisição inválida"),
+    ErrorCode.UNAUTHORIZED: (401, "Não autorizado"),
+    ErrorCode.FORBIDDEN: (403, "Acesso negado"),
+    ErrorCode.NOT_FOUND: (404, "Recurso não encontrado"),
+    ErrorCode.METHOD_NOT_ALLOWED: (405, "Método não permitido"),
+    ErrorCode.PAYLOAD_TOO_LARGE: (413, "Corpo da requisição muito grande"),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: (415, "Tipo de conteúdo não suportado"),
+    ErrorCode.TOO_MANY_REQUESTS: (429, "Muitas requisições"),
+    ErrorCode.SERVICE_UNAVAILABLE: (503, "Serviço indisponível"),
+}
+# A framework error of another status keeps its status, with this code.
+_OTHER_HTTP_ERROR = (ErrorCode.HTTP_ERROR, "Erro na requisição")
+_HTTP_ERRORS: dict[int, ErrorCode] = {
+    ANSWERS[code][0]: code
+    for code in (
+        ErrorCode.BAD_REQUEST,
+        ErrorCode.UNAUTHORIZED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NOT_FOUND,
+        ErrorCode.METHOD_NOT_ALLOWED,
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode.TOO_MANY_REQUESTS,
+        ErrorCode.SERVICE_UNAVAILABLE,
+    )
+}
+
+
+def message_of(code: ErrorCode) -> str:
+    """The pt-BR message `code` answers with when the route words nothing of its own."""
+    return ANSWERS[code][1]
+
 
 class ApiError(Exception):
-    """An error answer with a stable snake_case code and a pt-BR message for people."""
+    """An error answer: its code, with the status and message `ANSWERS` gives it (a route may
+    word the message for its context), and structured details."""
 
     def __init__(
         self,
-        status: int,
-        code: str,
-        message: str,
+        code: ErrorCode,
         details: Any = None,
+        *,
+        message: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        status, default = ANSWERS[code]
+        super().__init__(message or default)
         self.status = status
         self.code = code
-        self.message = message
+        self.message = message or default
         self.details = details
         self.headers = headers
 
@@ -80,32 +184,26 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 COMMON_ERRORS = (400, 413, 422)
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details}}
+def error_body(
+    code: ErrorCode, details: Any = None, *, message: str | None = None
+) -> dict[str, Any]:
+    """The body of an error answer (for code that answers below the exception handlers)."""
+    return {"error": {"code": code, "message": message or message_of(code), "details": details}}
 
 
 def error_response(
-    status: int,
-    code: str,
-    message: str,
+    code: ErrorCode,
     details: Any = None,
+    *,
+    message: str | None = None,
+    status: int | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
-
-
-# Plain HTTP errors raised by the framework itself (routing, methods, ...).
-_HTTP_ERRORS: dict[int, tuple[str, str]] = {
-    400: ("bad_request", "Requisição inválida"),
-    401: ("unauthorized", "Não autorizado"),
-    403: ("forbidden", "Acesso negado"),
-    404: ("not_found", "Recurso não encontrado"),
-    405: ("method_not_allowed", "Método não permitido"),
-    413: ("payload_too_large", "Corpo da requisição muito grande"),
-    415: ("unsupported_media_type", "Tipo de conteúdo não suportado"),
-    429: ("too_many_requests", "Muitas requisições"),
-    503: ("service_unavailable", "Serviço indisponível"),
-}
+    return JSONResponse(
+        error_body(code, details, message=message),
+        status_code=status or ANSWERS[code][0],
+        headers=headers,
+    )
 
 
 # pt-BR for the pydantic errors that no validator of ours words itself (a missing field, a
@@ -168,13 +266,18 @@ def install_error_handlers(app: FastAPI) -> None:
         # For the access line and webhook outcomes (telemetry.http): which refusal this was.
         request.scope["entrega.error_code"] = exc.code
         request.scope["entrega.error_details"] = exc.details
-        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        return error_response(exc.code, exc.details, message=exc.message, headers=exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code, message = _HTTP_ERRORS.get(exc.status_code, ("http_error", "Erro na requisição"))
+        code = _HTTP_ERRORS.get(exc.status_code)
         details = exc.detail if isinstance(exc.detail, dict | list) else None
-        return error_response(exc.status_code, code, message, details, headers=exc.headers)
+        if code is None:
+            other, message = _OTHER_HTTP_ERROR
+            return error_response(
+                other, details, message=message, status=exc.status_code, headers=exc.headers
+            )
+        return error_response(code, details, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -184,21 +287,16 @@ def install_error_handlers(app: FastAPI) -> None:
             where = malformed[0].get("loc", ())
             position = where[-1] if where and isinstance(where[-1], int) else None
             details = {"position": position, "reason": malformed[0].get("ctx", {}).get("error")}
-            return error_response(400, "malformed_json", "JSON malformado", details)
-        return error_response(422, "validation_error", "Dados inválidos", _validation_details(exc))
+            return error_response(ErrorCode.MALFORMED_JSON, details)
+        return error_response(ErrorCode.VALIDATION_ERROR, _validation_details(exc))
 
     # The database restarting or out of connections is an outage, not a bug: a retryable 503
     # (the transaction was rolled back, so nothing is half written).
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)
     async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(
-            503,
-            "database_unavailable",
-            "Serviço temporariamente indisponível. Tente novamente em instantes.",
-            headers={"Retry-After": "5"},
-        )
+        return error_response(ErrorCode.DATABASE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        return error_response(500, "internal_error", "Erro interno. Tente novamente mais tarde.")
+        return error_response(ErrorCode.INTERNAL_ERROR)

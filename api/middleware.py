@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 from api.validation import json_depth_exceeds
+from contracts.errors import ErrorCode
 
 REQUESTS = Counter(
     "entrega_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -69,7 +70,11 @@ class BodyLimitMiddleware:
             await self._send_error(
                 send,
                 400,
-                error_body("malformed_json", "JSON aninhado demais", {"max_depth": self.max_depth}),
+                error_body(
+                    ErrorCode.MALFORMED_JSON,
+                    {"max_depth": self.max_depth},
+                    message="JSON aninhado demais",
+                ),
             )
             return
         replayed = False
@@ -87,11 +92,7 @@ class BodyLimitMiddleware:
         await self._send_error(
             send,
             413,
-            error_body(
-                "payload_too_large",
-                "Corpo da requisição muito grande",
-                {"max_bytes": self.max_bytes},
-            ),
+            error_body(ErrorCode.PAYLOAD_TOO_LARGE, {"max_bytes": self.max_bytes}),
         )
 
     @staticmethod

@@ -14,6 +14,7 @@ from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError
+from contracts.errors import ErrorCode
 from db import rate_limits
 
 _PRUNE_EVERY = 0.01  # share of requests that also delete ended windows (sampling, not security)
@@ -44,9 +45,7 @@ async def enforce(
     if waits:
         retry_after = math.ceil(max(waits))
         raise ApiError(
-            429,
-            "rate_limited",
-            "Muitas tentativas. Tente novamente mais tarde.",
+            ErrorCode.RATE_LIMITED,
             {"retry_after_seconds": retry_after},
             headers={"Retry-After": str(retry_after)},
         )

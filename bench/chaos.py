@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import signal
@@ -35,9 +34,10 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from bench.common import RESULTS
+from bench.common import RESULTS, dev_stack_env
 from db import embedded
-from devstack import DevStack, Ports, dev_environment
+from db.operations import STUCK_STAGES
+from devstack import DevStack
 
 APPROVED, REFUNDED, CHARGED_BACK, REJECTED = "approved", "refunded", "charged_back", "rejected"
 # Purchase scenarios and their weights (the mix).
@@ -64,14 +64,6 @@ AMOUNT = "49.90"  # the `entrega-acesso` product's price
 # Restarted children are started from this one long-lived thread: the kernel signals a child
 # when the *thread* that forked it ends (PR_SET_PDEATHSIG), and asyncio's pool threads do end.
 SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-spawner")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- the stack ---------------------------------------------------------------------------------
@@ -147,17 +139,7 @@ class ChaosStack(DevStack):
 
 
 def start_stack(home: Path, resend_rate: float) -> ChaosStack:
-    ports = Ports(
-        api=_free_port(), sandbox=_free_port(), temporal=_free_port(), temporal_ui=_free_port()
-    )
-    sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
+    overrides = {
         "RESEND_RATE_LIMIT": str(resend_rate),
         # Two workers on one host would both take the dev metrics address: metrics are off here.
         "WORKER_METRICS_ADDRESS": "",
@@ -172,9 +154,7 @@ def start_stack(home: Path, resend_rate: float) -> ChaosStack:
         "CHECKOUT_RATE_PER_ADDRESS": "0",
         "CHECKOUT_RATE_PER_USER": "0",
     }
-    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
-        base.pop(name, None)
-    env = dev_environment(base, home, sandbox_url)
+    ports, env = dev_stack_env(home, overrides)
     stack = ChaosStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
     stack.start()
     return stack
@@ -777,15 +757,7 @@ async def settle(s: Storm, seconds: float = 900) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         busy = 0
-        for stage in (
-            "queued",
-            "creating_user",
-            "sending_credentials",
-            "failed_at_user",
-            "failed_at_email",
-            "failed_permanent",
-            "awaiting_payment",
-        ):
+        for stage in (*STUCK_STAGES, "awaiting_payment"):
             # Watched through the admin API (a CLI process per look would cost the busy machine
             # seconds a round); what is parked is retried with the CLI, as an operator would.
             listed = await s.call_api(
@@ -848,9 +820,9 @@ def confirmations_pending(database_url: str) -> int:
 async def check(stack: ChaosStack, record: Record) -> list[str]:
     from temporalio.client import Client
 
+    from contracts.search_attributes import STAGE
     from workflows.client import data_converter
     from workflows.codec import parse_payload_keys
-    from workflows.search_attributes import STAGE
 
     violations: list[str] = []
     async with httpx.AsyncClient(

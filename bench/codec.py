@@ -28,16 +28,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
 from api.app import create_app
-from bench.common import summary_ms, write_result
-from bench.purchases import Bench, _bounded, _free_port, _pool, _wait_completed
+from bench.common import dev_stack_env, summary_ms, write_result
+from bench.purchases import Bench, _bounded, _pool, _wait_completed, hand_off_all
 from bench.sagas import _person
-from devstack import DevStack, Ports, dev_environment
+from contracts.purchases import workflow_id
+from contracts.signups import RegistrationInput
+from devstack import DevStack
 from providers.clients import open_provider_clients
 from worker import build_worker
 from workflows.client import data_converter
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import PaymentNotice, PurchaseConfig, workflow_id
-from workflows.signup_types import RegistrationInput
+from workflows.purchase_client import purchase_config
 
 
 async def _side(
@@ -52,7 +52,7 @@ async def _side(
     pool = await _pool(settings.database_url)
     app = create_app(settings, pool=pool, temporal=client)
     made = await bench.payments(f"codec-{name}", args.purchases)
-    config = PurchaseConfig.from_settings(settings)
+    config = purchase_config(settings)
     try:
         async with (
             open_provider_clients(settings) as providers,
@@ -63,20 +63,7 @@ async def _side(
             ) as api,
         ):
             started = time.perf_counter()
-            await _bounded(
-                [
-                    lambda p=p: hand_off(
-                        client,
-                        provider="mercadopago",
-                        provider_order_id=p,
-                        notice=PaymentNotice(action="payment.created"),
-                        config=config,
-                        task_queue=queue,
-                    )
-                    for p, _ in made
-                ],
-                50,
-            )
+            await hand_off_all(client, [p for p, _ in made], config, queue)
             await _wait_completed(
                 settings.database_url, [workflow_id("mercadopago", p) for p, _ in made]
             )
@@ -166,26 +153,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating plain/codec rounds")
     args = parser.parse_args()
 
-    ports = Ports(
-        api=_free_port(),
-        sandbox=_free_port(),
-        temporal=_free_port(),
-        temporal_ui=_free_port(),
-        codec=_free_port(),
-    )
     home = Path(tempfile.mkdtemp(prefix="entrega-bench-codec-"))
+    ports, env = dev_stack_env(home)
     sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "CODEC_SERVER_PORT": str(ports.codec),
-    }
-    base.pop("DATABASE_URL", None)
-    base.pop("TEMPORAL_ADDRESS", None)
-    env = dev_environment(base, home, sandbox_url)
     stack = DevStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
     print(f"starting a stack in {home} ...", flush=True)
     stack.start()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import tempfile
 import threading
 import time
@@ -26,17 +24,10 @@ from typing import Any
 
 import httpx
 
-from bench.common import summary_ms, write_result
+from bench.common import dev_stack_env, free_port, summary_ms, write_result
 from bench.purchases import Bench, _bounded, _wait_completed
 from bench.sagas import _person
-from devstack import DevStack, Ports, dev_environment
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from devstack import DevStack
 
 
 class Collector:
@@ -61,7 +52,7 @@ class Collector:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -98,25 +89,8 @@ async def _workload(env: dict[str, str], purchases: int, registrations: int) -> 
 
 
 def _one_stack(label: str, extra_env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    ports = Ports(
-        api=_free_port(), sandbox=_free_port(), temporal=_free_port(), temporal_ui=_free_port()
-    )
     home = Path(tempfile.mkdtemp(prefix=f"entrega-bench-observe-{label}-"))
-    sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "WORKER_METRICS_PORT": str(_free_port()),
-        "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
-        **extra_env,
-    }
-    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "OTEL_EXPORTER_OTLP_ENDPOINT"):
-        if name not in extra_env:
-            base.pop(name, None)
-    env = dev_environment(base, home, sandbox_url)
+    ports, env = dev_stack_env(home, {"WORKER_METRICS_PORT": str(free_port()), **extra_env})
     stack = DevStack(home=home, env=env, ports=ports, say=lambda line: None)
     print(f"[{label}] starting a stack in {home} ...", flush=True)
     stack.start()

@@ -15,7 +15,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows import search_attributes
+    from contracts import search_attributes
 
 TIMEOUT = timedelta(seconds=30)
 

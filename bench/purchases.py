@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -37,24 +36,17 @@ import psycopg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.common import RESULTS, percentile
+from bench.common import RESULTS, dev_stack_env, percentile
 from bench.purchase_baseline import NoopPurchaseWorkflow, noop
-from devstack import DEV_SECRETS, DevStack, Ports, dev_environment, sandbox_env
+from contracts.purchases import PaymentNotice, PurchaseConfig, PurchaseInput, workflow_id
+from devstack import DEV_SECRETS, DevStack, sandbox_env
 from providers.clients import open_provider_clients
 from providers.mercadopago_signature import sign
 from settings import Settings
 from worker import build_activities
 from workflows.client import connect
 from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import PaymentNotice, PurchaseConfig, PurchaseInput, workflow_id
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from workflows.purchase_client import hand_off, purchase_config
 
 
 def summary(values_s: list[float]) -> dict[str, float]:
@@ -221,9 +213,7 @@ class Bench:
         assert self.settings.database_url
         pool = await _pool(self.settings.database_url)
         # E-mails on this worker's own queue, as the baseline's are.
-        config = PurchaseConfig.from_settings(self.settings).model_copy(
-            update={"email_task_queue": None}
-        )
+        config = purchase_config(self.settings).model_copy(update={"email_task_queue": None})
         try:
             async with open_provider_clients(self.settings) as providers:
                 worker = Worker(
@@ -236,20 +226,7 @@ class Bench:
                 async with worker:
                     ids = [workflow_id("mercadopago", p) for p, _ in made]
                     started = time.perf_counter()
-                    await _bounded(
-                        [
-                            lambda p=p: hand_off(
-                                client,
-                                provider="mercadopago",
-                                provider_order_id=p,
-                                notice=PaymentNotice(action="payment.created"),
-                                config=config,
-                                task_queue=task_queue,
-                            )
-                            for p, _ in made
-                        ],
-                        50,
-                    )
+                    await hand_off_all(client, [p for p, _ in made], config, task_queue)
                     await _wait_completed(self.settings.database_url, ids)
                     purchases = count / (time.perf_counter() - started)
 
@@ -287,7 +264,7 @@ class Bench:
         started = time.perf_counter()
         await _bounded([lambda p=p: self.notify(p) for p, _ in through_gateway], concurrency)
         gateway_rate = (count - sum(self.refused.values())) / (time.perf_counter() - started)
-        config = PurchaseConfig.from_settings(self.settings)
+        config = purchase_config(self.settings)
         started = time.perf_counter()
         await _bounded(
             [
@@ -317,6 +294,26 @@ async def _pool(database_url: str):  # type: ignore[no-untyped-def]
     from db.pool import open_pool
 
     return await open_pool(database_url, max_size=20)
+
+
+async def hand_off_all(
+    client: Client, payment_ids: list[str], config: PurchaseConfig, task_queue: str
+) -> None:
+    """Hand every Mercado Pago payment to its workflow directly (no gateway), 50 at a time."""
+    await _bounded(
+        [
+            lambda p=p: hand_off(
+                client,
+                provider="mercadopago",
+                provider_order_id=p,
+                notice=PaymentNotice(action="payment.created"),
+                config=config,
+                task_queue=task_queue,
+            )
+            for p in payment_ids
+        ],
+        50,
+    )
 
 
 async def _bounded(calls: list[Callable[[], Awaitable[Any]]], concurrency: int) -> list[Any]:
@@ -437,30 +434,11 @@ def main() -> None:
             parser.error("--existing needs --database-url (printed by `entrega dev`)")
         api_url, sandbox_url = args.api_url, args.sandbox_url
     else:
-        ports = Ports(
-            api=_free_port(),
-            sandbox=_free_port(),
-            temporal=_free_port(),
-            temporal_ui=_free_port(),
-            codec=_free_port(),
-        )
         home = Path(tempfile.mkdtemp(prefix="entrega-bench-purchases-"))
+        # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
+        ports, env = dev_stack_env(home, {"RESEND_RATE_LIMIT": "1000"})
         sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
         api_url = f"http://127.0.0.1:{ports.api}"
-        base = {
-            **os.environ,
-            "API_PORT": str(ports.api),
-            "SANDBOX_PORT": str(ports.sandbox),
-            "TEMPORAL_PORT": str(ports.temporal),
-            "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-            "CODEC_SERVER_PORT": str(ports.codec),
-            "SANDBOX_GATEWAY_URL": api_url,
-            # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
-            "RESEND_RATE_LIMIT": "1000",
-        }
-        base.pop("DATABASE_URL", None)
-        base.pop("TEMPORAL_ADDRESS", None)
-        env = dev_environment(base, home, sandbox_url)
         stack = DevStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
         print(f"starting a stack in {home} ...", flush=True)
         stack.start()

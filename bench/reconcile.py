@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import secrets
-import socket
-import sys
 import tempfile
 import time
 import uuid
@@ -26,16 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import write_result
-
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from bench.common import free_port, local_database, local_temporal, serve, write_result
 
 
 class CountingApp:
@@ -72,40 +61,24 @@ def _payment(payment_id: str, now: str) -> dict[str, Any]:
 
 
 async def measure(payments: int, page_size: int) -> dict[str, Any]:
-    import uvicorn
     from temporalio.contrib.pydantic import pydantic_data_converter
-    from temporalio.testing import WorkflowEnvironment
 
-    from db import embedded
-    from db.migrate import migrate
+    from contracts.reconcile import ReconcileInput
     from db.pool import open_pool
-    from db.seed import seed_dev_plan
     from devstack import DEV_SECRETS, sandbox_env
     from providers.clients import open_provider_clients
     from sandbox.app import create_app as create_sandbox
     from settings import Settings
     from worker import build_worker
-    from workflows import search_attributes
     from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-    from workflows.reconcile_types import ReconcileInput
 
     async with AsyncExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-reconcile-")))
-        base_url = embedded.start(home / "pg")
-        stack.callback(embedded.stop, home / "pg")
-        database_url = embedded.ensure_database(base_url, "bench")
-        migrate(database_url)
-        seed_dev_plan(database_url)
-        temporal = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            data_converter=pydantic_data_converter,
-            search_attributes=list(search_attributes.ALL),
-            dev_server_log_level="error",
-        )
-        stack.push_async_callback(temporal.shutdown)
+        database_url = await local_database(stack, home)
+        temporal = await local_temporal(stack, pydantic_data_converter)
 
         secrets_ = {name.lower(): value for name, value in DEV_SECRETS.items()}
-        port = _free_port()
+        port = free_port()
         sandbox_url = f"http://127.0.0.1:{port}"
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -117,18 +90,7 @@ async def measure(payments: int, page_size: int) -> dict[str, Any]:
         )
         sandbox_app = create_sandbox(settings)
         counting = CountingApp(sandbox_app)
-        server = uvicorn.Server(
-            uvicorn.Config(counting, host="127.0.0.1", port=port, log_level="warning")
-        )
-        serving = asyncio.create_task(server.serve())
-
-        async def _stop_sandbox() -> None:
-            server.should_exit = True
-            await serving
-
-        stack.push_async_callback(_stop_sandbox)
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-            await asyncio.sleep(0.02)
+        await serve(stack, counting, port)
 
         # N approved payments at MP, each with its completed order: all already handled.
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -30,7 +30,7 @@ import httpx
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bench.common import RESULTS, percentile
+from bench.common import RESULTS, free_port, local_database, local_temporal, percentile, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -116,15 +116,6 @@ def _process_cpu() -> dict[str, float]:
     return totals
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _cpf(n: int) -> str:
     from validate_docbr import CPF
 
@@ -148,31 +139,15 @@ def _person(run: str, n: int) -> dict[str, str]:
 @asynccontextmanager
 async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str, str]]:
     """Everything on free ports in a temp dir; yields (api_url, jwt_secret)."""
-    import uvicorn
-    from temporalio.testing import WorkflowEnvironment
 
-    from db import embedded
-    from db.migrate import migrate
-    from db.seed import seed_dev_plan
     from devstack import sandbox_env
     from sandbox.app import create_app as create_sandbox
     from settings import Settings
-    from workflows import search_attributes
 
     async with AsyncExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sagas-")))
-        base_url = embedded.start(home / "pg")
-        stack.callback(embedded.stop, home / "pg")
-        database_url = embedded.ensure_database(base_url, "bench")
-        migrate(database_url)
-        seed_dev_plan(database_url)
-
-        temporal = await WorkflowEnvironment.start_local(
-            dev_server_existing_path=str(BIN / "temporal"),
-            search_attributes=list(search_attributes.ALL),
-            dev_server_log_level="error",
-        )
-        stack.push_async_callback(temporal.shutdown)
+        database_url = await local_database(stack, home)
+        temporal = await local_temporal(stack)
         temporal_address = temporal.client.service_client.config.target_host
 
         env = {**os.environ, **SECRETS, "ENTREGA_ENV": "dev", "ENTREGA_HOME": str(home)}
@@ -183,23 +158,10 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
         )
         clock = SandboxClock(create_sandbox(sandbox_settings))
         clock_holder.append(clock)
-        sandbox_port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                clock, host="127.0.0.1", port=sandbox_port, log_level="warning", access_log=False
-            )
-        )
-        serving = asyncio.create_task(server.serve())
+        sandbox_port = free_port()
+        await serve(stack, clock, sandbox_port)
 
-        async def _stop_sandbox() -> None:
-            server.should_exit = True
-            await serving
-
-        stack.push_async_callback(_stop_sandbox)
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
-            await asyncio.sleep(0.02)
-
-        api_port = _free_port()
+        api_port = free_port()
         env |= sandbox_env(f"http://127.0.0.1:{sandbox_port}") | {
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,

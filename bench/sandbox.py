@@ -18,7 +18,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import RESULTS, percentile
+from bench.common import RESULTS, free_port, percentile
 from devstack import DEV_SECRETS
 
 MP_TOKEN = os.environ.get("MERCADOPAGO_ACCESS_TOKEN", DEV_SECRETS["MERCADOPAGO_ACCESS_TOKEN"])
@@ -57,13 +56,6 @@ class Result:
     concurrency: int
     sandbox_cpu_seconds: float | None
     sandbox_requests_per_cpu_second: float | None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:

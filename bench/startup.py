@@ -13,19 +13,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import write_result
+from bench.common import free_port, write_result
 
 ROOT = Path(__file__).parents[1]
 READY = "Press Ctrl-C to stop everything."
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _one_run(home: Path, ports: dict[str, int]) -> tuple[float, float]:
@@ -57,7 +48,7 @@ def _one_run(home: Path, ports: dict[str, int]) -> tuple[float, float]:
 
 def main() -> None:
     ports = {
-        name: _free_port()
+        name: free_port()
         for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -66,10 +66,10 @@ def orders_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """The most recently changed orders first (with --stuck: the longest stuck first)."""
+    from contracts.purchases import STAGES
     from db import operations, orders
     from db.order_views import order_view
     from settings import parse_duration
-    from workflows.purchase_types import STAGES
 
     if stage is not None and stage not in STAGES:
         err_console.print(f"[red]unknown stage {stage!r}[/red]; one of: {', '.join(STAGES)}")
@@ -198,10 +198,10 @@ def orders_retry(
     """Signal `retry`: cut any wait short and run the failed step again (exit 1 if any fails).
 
     Each retry sent is recorded with who sent it (ENTREGA_OPERATOR or the OS user) and why."""
+    from contracts.purchases import STAGES
     from db import orders
     from workflows.client import connect
     from workflows.purchase_client import request_retry
-    from workflows.purchase_types import STAGES
 
     if not order_ids and not stage:
         err_console.print("[red]give ORDER_ID... or --stage[/red]")
@@ -259,11 +259,11 @@ def orders_cancel(
     away; refund the payment at the provider for that."""
     from temporalio.service import RPCError, RPCStatusCode
 
+    from contracts.purchases import CancelRequest
     from db import orders
     from db.order_views import FINISHED_STAGES
     from workflows.client import connect
     from workflows.purchase_client import request_cancel
-    from workflows.purchase_types import CancelRequest
 
     if not reason.strip():
         err_console.print("[red]--reason must say why[/red]")

@@ -83,9 +83,9 @@ def _reconcile_providers(settings: Settings, as_json: bool) -> None:
     """`entrega reconcile --providers`: both provider reconciliations, now, on the worker."""
     import uuid as _uuid
 
+    from contracts.reconcile import SCHEDULE_ASAAS, SCHEDULE_MERCADOPAGO, ReconcileInput
     from workflows.reconcile_asaas import ReconcileAsaasWorkflow
     from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-    from workflows.reconcile_types import SCHEDULE_ASAAS, SCHEDULE_MERCADOPAGO, ReconcileInput
 
     async def _run() -> list[dict[str, Any]]:
         client = await temporal_client(settings)

@@ -25,7 +25,7 @@ def _registration_ids(settings: Settings, email: str) -> list[str]:
     """The workflow ids a registration of `email` may have: the keyed hash, and the e-mail
     itself for runs started before ids were hashed. Exit 2 if it is no e-mail address."""
     from api.validation import normalize_email
-    from workflows import registration
+    from contracts.signups import legacy_registration_workflow_id, registration_workflow_id
 
     try:
         normalized = normalize_email(email)
@@ -33,8 +33,8 @@ def _registration_ids(settings: Settings, email: str) -> list[str]:
         err_console.print(f"not an e-mail address: {email!r}", highlight=False)
         raise typer.Exit(2) from None
     return [
-        registration.workflow_id(normalized, settings.secret("registration_id_key")),
-        registration.legacy_workflow_id(normalized),
+        registration_workflow_id(normalized, settings.secret("registration_id_key")),
+        legacy_registration_workflow_id(normalized),
     ]
 
 
@@ -60,7 +60,7 @@ def sagas_list(
 ) -> None:
     """Signup sagas that had to be undone; `--stage compensation_failed` shows the parked ones."""
 
-    from workflows.search_attributes import STAGE
+    from contracts.search_attributes import STAGE
 
     settings = load_settings()
 
@@ -107,7 +107,7 @@ def sagas_retry(
     from temporalio.client import Client, WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    from workflows.search_attributes import STAGE
+    from contracts.search_attributes import STAGE
 
     settings = load_settings()
     if not workflow_ids and not stage:

@@ -16,8 +16,8 @@ from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
+from contracts.purchases import CATALOGUE_MISMATCH, OrderState, StageChange
 from db.journal import insert_log
-from workflows.purchase_types import CATALOGUE_MISMATCH, OrderState, StageChange
 
 REFUNDED_STATES = ("refunded", "charged_back")
 # Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will;

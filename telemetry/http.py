@@ -18,6 +18,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from contracts.errors import ErrorCode
 from telemetry import events
 from telemetry.logs import REQUEST_ID
 
@@ -92,7 +93,7 @@ class RequestContextMiddleware:
             logging.getLogger("entrega.api").exception("unexpected error on %s", _route(scope))
             if status_sent:
                 raise
-            body = json.dumps(error_body("internal_error", _INTERNAL)).encode()
+            body = json.dumps(error_body(ErrorCode.INTERNAL_ERROR)).encode()
             await tagged_send(
                 {
                     "type": "http.response.start",

@@ -18,13 +18,13 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from contracts import search_attributes
 from db import embedded
 from db.migrate import migrate
 from db.seed import seed_dev_plan
 from settings import SECRET_FIELDS, Settings
 from tests.privacy import RecordStartedWorkflows, scan_ids, scan_server
 from tests.support import SandboxHandle, register_on_test_server, serve
-from workflows import search_attributes
 from workflows.client import data_converter
 from workflows.schedules import ensure_schedules, schedules
 

@@ -1,21 +1,28 @@
-"""Helpers shared by the tests: free ports and real HTTP servers for ASGI apps."""
+"""Helpers shared by the tests: free ports, real HTTP servers and in-process clients for ASGI
+apps."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 from starlette.types import ASGIApp
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
-from workflows import search_attributes
+from contracts import search_attributes
 
 
 def free_port() -> int:
@@ -23,6 +30,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@asynccontextmanager
+async def app_client(app: Any, *, timeout: float = 30) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process HTTP client for the FastAPI `app` (base URL http://api), with its lifespan
+    (start-up and shutdown) run around it."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=timeout
+        ) as client,
+    ):
+        yield client
+
+
+async def cut_off(call: Awaitable[object]) -> None:
+    """Start `call` (a request into a hanging dependency), check it is still waiting after 1.5 s,
+    then cancel it: a request that dies mid-way (a crash, a client that went away)."""
+    request = asyncio.ensure_future(call)
+    await asyncio.sleep(1.5)
+    assert not request.done()
+    request.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
 
 
 @asynccontextmanager
@@ -116,6 +147,21 @@ class SandboxHandle:
         """Where the sandbox sends webhooks (MP notifications, Apphooks, Asaas events)."""
         response = await self.http.put("/_sandbox/config", json={"gateway_url": gateway_url})
         response.raise_for_status()
+
+
+@asynccontextmanager
+async def recording_env(data_converter: DataConverter) -> AsyncIterator[WorkflowEnvironment]:
+    """The pip-installed time-skipping test server a history recorder runs its scenarios on,
+    with Entrega's search attributes."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+        data_converter=data_converter,
+    )
+    try:
+        await register_on_test_server(env.client)
+        yield env
+    finally:
+        await env.shutdown()
 
 
 async def register_on_test_server(client: Client) -> None:

@@ -16,9 +16,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.asaas_payments import AsaasPaymentActivities, PaymentOutcome, PaymentRef
+    from activities.asaas_payments import AsaasPaymentActivities
+    from contracts.asaas import SIGNAL, PaymentOutcome, PaymentRef
 
-SIGNAL = "payment_event"
 # Asaas may be down for a while, and a checkout may still be settling its subscription: keep
 # trying, never faster than this backoff, never giving up (the payment must land).
 APPLY_RETRY = RetryPolicy(
@@ -27,10 +27,6 @@ APPLY_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
 )
 APPLY_TIMEOUT = timedelta(seconds=30)
-
-
-def workflow_id(payment_id: str) -> str:
-    return f"asaas-payment:{payment_id}"
 
 
 @workflow.defn

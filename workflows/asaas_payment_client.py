@@ -8,8 +8,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 
-from activities.asaas_payments import PaymentRef
-from workflows.asaas_payment import SIGNAL, AsaasPaymentWorkflow, workflow_id
+from contracts.asaas import SIGNAL, PaymentRef, workflow_id
+from workflows.asaas_payment import AsaasPaymentWorkflow
 
 # Well inside the time Asaas waits for an answer; past it the gateway answers 503 and Asaas
 # sends the event again.

@@ -12,40 +12,31 @@ for good, the new subscription is undone instead and the previous one stays.
 
 from __future__ import annotations
 
-import uuid
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.saga import STEP_TIMEOUT, SagaWorkflow, StepFailed
 
 with workflow.unsafe.imports_passed_through():
-    from activities.accounts import (
-        AccountActivities,
+    from activities.accounts import AccountActivities
+    from contracts.errors import ErrorCode
+    from contracts.signups import (
         AttemptOutcome,
         AuthUserCleanup,
         AuthUserRef,
+        CheckoutInput,
+        CheckoutResult,
         CustomerCleanup,
-        CustomerRef,
         CustomerSpec,
         PreviousSubscription,
         SavedCustomer,
         SavedSubscription,
         SubscriptionCleanup,
-        SubscriptionRef,
         SubscriptionSpec,
     )
-    from workflows.signup_types import CheckoutInput, CheckoutResult
 
-# Failure types the API maps to answers (docs/interfaces.md).
-REGISTRATION_ROLLED_BACK = "registration_rolled_back"
-CHECKOUT_FAILED = "checkout_failed"
 # Patch id of the step that deletes the replaced subscription.
 REPLACE_PREVIOUS = "cancel-previous-subscription"
-
-
-def workflow_id(profile_id: uuid.UUID, attempt: int) -> str:
-    return f"checkout:{profile_id}:{attempt}"
 
 
 @workflow.defn
@@ -60,7 +51,11 @@ class CheckoutWorkflow(SagaWorkflow):
         except StepFailed as failed:
             await saga.compensate()
             await self._finish(this_workflow, "rolled_back")
-            answer = REGISTRATION_ROLLED_BACK if checkout.is_first_attempt else CHECKOUT_FAILED
+            answer = (
+                ErrorCode.REGISTRATION_ROLLED_BACK
+                if checkout.is_first_attempt
+                else ErrorCode.CHECKOUT_FAILED
+            )
             raise ApplicationError(failed.message, type=answer, non_retryable=True) from failed
         saga.complete()
         await self._finish(this_workflow, "completed")
@@ -90,7 +85,7 @@ class CheckoutWorkflow(SagaWorkflow):
                 AccountActivities.delete_asaas_customer,
                 CustomerCleanup(profile_id=checkout.profile_id),
             )
-            customer: CustomerRef = await saga.run_step(
+            customer = await saga.run_step(
                 "asaas_customer",
                 AccountActivities.ensure_asaas_customer,
                 CustomerSpec(
@@ -115,7 +110,7 @@ class CheckoutWorkflow(SagaWorkflow):
             AccountActivities.delete_subscription,
             SubscriptionCleanup(external_reference=this_workflow),
         )
-        subscription: SubscriptionRef = await saga.run_step(
+        subscription = await saga.run_step(
             "subscription",
             AccountActivities.create_subscription,
             SubscriptionSpec(

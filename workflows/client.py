@@ -15,10 +15,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 
+from contracts import search_attributes
 from settings import Settings
 from telemetry import tracing
 from telemetry.temporal import RequestIdInterceptor
-from workflows import search_attributes
 from workflows.codec import EncryptionCodec, PayloadKey
 
 

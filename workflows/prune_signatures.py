@@ -6,17 +6,17 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import PAGE_RETRY, PAGE_TIMEOUT, PRUNE_SIGNATURES, PruneInput
+    from activities.reconcile_providers import ReconcileActivities
+    from contracts.reconcile import PAGE_RETRY, PAGE_TIMEOUT, PruneInput
 
 
 @workflow.defn
 class PruneWebhookSignaturesWorkflow:
     @workflow.run
     async def run(self, params: PruneInput) -> int:
-        pruned: int = await workflow.execute_activity(
-            PRUNE_SIGNATURES,
+        pruned = await workflow.execute_activity_method(
+            ReconcileActivities.prune_signatures,
             params,
-            result_type=int,
             start_to_close_timeout=PAGE_TIMEOUT,
             retry_policy=PAGE_RETRY,
         )

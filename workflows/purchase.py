@@ -8,26 +8,22 @@ is written to the orders table, the `EntregaStage` search attribute and the `sta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.catalogue import CatalogueActivities
     from activities.failures import is_rate_limited, retry_after
-    from activities.journal import LogEntry
-    from workflows import search_attributes
-    from workflows.purchase_types import (
-        CREATE_USER,
-        DEACTIVATE_USER,
-        FETCH_PAYMENT,
-        MATCH_PRODUCT,
-        SEND_CONFIRMATION,
-        SEND_CREDENTIALS,
-        SET_STAGE,
+    from activities.journal import JournalActivities
+    from activities.purchases import PurchaseActivities
+    from contracts import search_attributes
+    from contracts.journal import LogEntry
+    from contracts.purchases import (
         CancelRequest,
         FetchPayment,
         MatchProduct,
@@ -35,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
         OrderState,
         Payment,
         PaymentNotice,
-        ProductMatch,
         PurchaseInput,
         PurchaseResult,
         PurchaseStatus,
@@ -44,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         StageEntry,
     )
 
+A = TypeVar("A")
 T = TypeVar("T")
 
 REVOKED = ("refunded", "charged_back")
@@ -105,7 +101,9 @@ def _reason(err: ActivityError | ApplicationError) -> str:
 
 @workflow.defn(name="PurchaseWorkflow")
 class PurchaseWorkflow:
-    def __init__(self) -> None:
+    @workflow.init
+    def __init__(self, purchase: PurchaseInput) -> None:
+        self._input = purchase
         self._stage: Stage = "awaiting_payment"
         self._attempts = 0
         self._last_error: str | None = None
@@ -116,7 +114,6 @@ class PurchaseWorkflow:
         self._retry_requested = False
         self._payment: Payment | None = None
         self._user_id: str | None = None
-        self._input: PurchaseInput | None = None
         self._match_products = False
         self._cancel: CancelRequest | None = None
         self._stage_since = False
@@ -165,7 +162,6 @@ class PurchaseWorkflow:
             return self._result()
 
     async def _run(self, purchase: PurchaseInput) -> PurchaseResult:
-        self._input = purchase
         # Every patch is decided here, in the run's first activation: a first `patched` call
         # right after a local activity resolves can disagree between the original run and its
         # replay (the SDK learns of the marker one activation late), so none is made there.
@@ -238,7 +234,6 @@ class PurchaseWorkflow:
 
     async def _provision(self, order: OrderState) -> None:
         """Create the user, then send the credentials; park on the retry schedule on failure."""
-        assert self._input
         schedule = self._input.config.retry_schedule
         round_ = 0
         credentials_sent = order.credentials_sent
@@ -247,17 +242,16 @@ class PurchaseWorkflow:
             try:
                 if self._user_id is None:
                     await self._enter("creating_user")
-                    self._user_id = await workflow.execute_activity(
-                        CREATE_USER,
+                    self._user_id = await workflow.execute_activity_method(
+                        PurchaseActivities.create_user,
                         self._ref(),
-                        result_type=str,
                         start_to_close_timeout=self._step_timeout,
                         retry_policy=self._step_retry(),
                     )
                 if not credentials_sent:
                     await self._enter("sending_credentials")
-                    await workflow.execute_activity(
-                        SEND_CREDENTIALS,
+                    await workflow.execute_activity_method(
+                        PurchaseActivities.send_credentials,
                         self._ref(),
                         task_queue=self._input.config.email_task_queue,
                         start_to_close_timeout=self._step_timeout,
@@ -291,10 +285,9 @@ class PurchaseWorkflow:
         as it stands once it matches or is no longer approved."""
         while payment.state in ("approved", "pending"):
             if payment.state == "approved":
-                match: ProductMatch = await workflow.execute_local_activity(
-                    MATCH_PRODUCT,
+                match = await workflow.execute_local_activity_method(
+                    CatalogueActivities.match_product,
                     MatchProduct(order_id=workflow.info().workflow_id, payment=payment),
-                    result_type=ProductMatch,
                     start_to_close_timeout=self._step_timeout,
                     retry_policy=_DB_RETRY,
                 )
@@ -331,7 +324,6 @@ class PurchaseWorkflow:
 
     async def _listen_for_revocation(self) -> None:
         """A completed order keeps listening for a refund or chargeback for a while."""
-        assert self._input
         until = workflow.now() + self._input.config.revocation_window
         while (remaining := until - workflow.now()) > timedelta(0):
             if not await self._wait(lambda: self._has_news, remaining):
@@ -343,10 +335,9 @@ class PurchaseWorkflow:
     async def _revoke(self) -> None:
         while True:
             try:
-                deactivated = await workflow.execute_activity(
-                    DEACTIVATE_USER,
+                deactivated = await workflow.execute_activity_method(
+                    PurchaseActivities.deactivate_user,
                     self._ref(),
-                    result_type=bool,
                     start_to_close_timeout=self._step_timeout,
                     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=5)),
                 )
@@ -364,10 +355,9 @@ class PurchaseWorkflow:
             await self._enter("cancelled", error="pagamento estornado antes do acesso")
 
     async def _send_confirmation(self) -> None:
-        assert self._input
         try:
-            await workflow.execute_activity(
-                SEND_CONFIRMATION,
+            await workflow.execute_activity_method(
+                PurchaseActivities.send_confirmation,
                 self._ref(),
                 task_queue=self._input.config.email_task_queue,
                 start_to_close_timeout=self._step_timeout,
@@ -378,8 +368,8 @@ class PurchaseWorkflow:
                 ),
             )
         except ActivityError as err:
-            await workflow.execute_activity(
-                "journal.record",
+            await workflow.execute_activity_method(
+                JournalActivities.record,
                 LogEntry(
                     workflow_id=workflow.info().workflow_id,
                     event="confirmation_abandoned",
@@ -406,7 +396,6 @@ class PurchaseWorkflow:
 
     async def _refresh(self) -> Payment:
         """The payment's facts: fetched from Mercado Pago, or taken from AppMax's notices."""
-        assert self._input
         notices = self._notices[self._consumed :]
         self._consumed = len(self._notices)
         if self._input.provider == "mercadopago":
@@ -414,9 +403,8 @@ class PurchaseWorkflow:
                 try:
                     # Local: a quick read whose only effect is its answer; no server round trips.
                     self._payment = await self._local(
-                        FETCH_PAYMENT,
+                        PurchaseActivities.fetch_payment,
                         FetchPayment(provider_order_id=self._input.provider_order_id),
-                        Payment,
                         _FETCH_RETRY,
                     )
                     return self._payment
@@ -441,7 +429,6 @@ class PurchaseWorkflow:
         return self._payment
 
     async def _enter(self, stage: Stage, *, error: str | None = None) -> OrderState:
-        assert self._input
         self._stage = stage
         if error is not None or stage in ("queued", "completed"):
             self._last_error = error
@@ -453,8 +440,8 @@ class PurchaseWorkflow:
         self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
-        state: OrderState = await self._local(
-            SET_STAGE,
+        return await self._local(
+            PurchaseActivities.set_stage,
             StageChange(
                 order_id=workflow.info().workflow_id,
                 provider=self._input.provider,
@@ -465,51 +452,34 @@ class PurchaseWorkflow:
                 next_retry_at=self._next_retry_at,
                 payment=self._payment,
             ),
-            OrderState,
             _DB_RETRY,
         )
-        return state
 
     async def _local(
-        self, activity: str, arg: object, result_type: type[T], retry: RetryPolicy
+        self,
+        activity: Callable[[PurchaseActivities, A], Awaitable[T]],
+        arg: A,
+        retry: RetryPolicy,
     ) -> T:
         """A local activity bounded to seconds, then the same activity as a regular one with
         `retry`'s backoff (runs from before the patch: local, retried as `retry` says)."""
         if not self._bounded_local:
-            return cast(
-                T,
-                await workflow.execute_local_activity(
-                    activity,
-                    arg,
-                    result_type=result_type,
-                    start_to_close_timeout=self._step_timeout,
-                    retry_policy=retry,
-                ),
+            return await workflow.execute_local_activity_method(
+                activity, arg, start_to_close_timeout=self._step_timeout, retry_policy=retry
             )
         try:
-            return cast(
-                T,
-                await workflow.execute_local_activity(
-                    activity,
-                    arg,
-                    result_type=result_type,
-                    start_to_close_timeout=min(self._step_timeout, _LOCAL_BUDGET),
-                    schedule_to_close_timeout=_LOCAL_BUDGET,
-                    retry_policy=_LOCAL_RETRY,
-                ),
+            return await workflow.execute_local_activity_method(
+                activity,
+                arg,
+                start_to_close_timeout=min(self._step_timeout, _LOCAL_BUDGET),
+                schedule_to_close_timeout=_LOCAL_BUDGET,
+                retry_policy=_LOCAL_RETRY,
             )
         except _StepFailure as err:
             if _is_permanent(err):
                 raise
-        return cast(
-            T,
-            await workflow.execute_activity(
-                activity,
-                arg,
-                result_type=result_type,
-                start_to_close_timeout=self._step_timeout,
-                retry_policy=retry,
-            ),
+        return await workflow.execute_activity_method(
+            activity, arg, start_to_close_timeout=self._step_timeout, retry_policy=retry
         )
 
     def _show_details(self) -> None:
@@ -529,11 +499,9 @@ class PurchaseWorkflow:
 
     @property
     def _step_timeout(self) -> timedelta:
-        assert self._input
         return self._input.config.step_timeout
 
     def _step_retry(self) -> RetryPolicy:
-        assert self._input
         return RetryPolicy(
             initial_interval=self._input.config.step_initial_interval,
             maximum_attempts=self._input.config.step_attempts,

@@ -12,9 +12,8 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
 )
 
-from workflows import search_attributes
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_types import (
+from contracts import search_attributes
+from contracts.purchases import (
     CancelRequest,
     PaymentNotice,
     Provider,
@@ -23,10 +22,25 @@ from workflows.purchase_types import (
     PurchaseStatus,
     workflow_id,
 )
+from settings import Settings
+from workflows.purchase import PurchaseWorkflow
 
 # Long enough for a healthy server under load, short enough for the provider's own deadline
 # (Mercado Pago waits 22 s): past it the gateway answers 503 and the provider re-sends.
 HANDOFF_TIMEOUT = timedelta(seconds=5)
+
+
+def purchase_config(settings: Settings) -> PurchaseConfig:
+    """The settings a new purchase workflow is started with (fixed for its whole run)."""
+    return PurchaseConfig(
+        retry_schedule=settings.retry_schedule,
+        payment_deadline=settings.purchase_payment_deadline,
+        revocation_window=settings.purchase_revocation_window,
+        step_attempts=settings.purchase_step_attempts,
+        step_initial_interval=settings.purchase_step_initial_interval_seconds,
+        step_timeout=settings.purchase_step_timeout_seconds,
+        email_task_queue=settings.email_task_queue,
+    )
 
 
 async def hand_off(

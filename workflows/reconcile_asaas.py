@@ -14,13 +14,12 @@ from typing import get_args
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
-        ASAAS_PAGE,
+    from activities.reconcile_providers import ReconcileActivities
+    from contracts.reconcile import (
         PAGE_RETRY,
         PAGE_TIMEOUT,
         AsaasSweep,
         PageRequest,
-        PageResult,
         ReconcileInput,
         ReconcileResult,
     )
@@ -36,12 +35,11 @@ class ReconcileAsaasWorkflow:
         for sweep in get_args(AsaasSweep):
             offset = 0
             while True:
-                page: PageResult = await workflow.execute_activity(
-                    ASAAS_PAGE,
+                page = await workflow.execute_activity_method(
+                    ReconcileActivities.asaas_page,
                     PageRequest(
                         begin=begin, end=end, offset=offset, limit=params.page_size, sweep=sweep
                     ),
-                    result_type=PageResult,
                     start_to_close_timeout=PAGE_TIMEOUT,
                     retry_policy=PAGE_RETRY,
                 )

@@ -11,12 +11,11 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
-        MERCADOPAGO_PAGE,
+    from activities.reconcile_providers import ReconcileActivities
+    from contracts.reconcile import (
         PAGE_RETRY,
         PAGE_TIMEOUT,
         PageRequest,
-        PageResult,
         ReconcileInput,
         ReconcileResult,
     )
@@ -31,10 +30,9 @@ class ReconcileMercadoPagoWorkflow:
         result = ReconcileResult(provider="mercadopago", begin=begin, end=end)
         offset = 0
         while True:
-            page: PageResult = await workflow.execute_activity(
-                MERCADOPAGO_PAGE,
+            page = await workflow.execute_activity_method(
+                ReconcileActivities.mercadopago_page,
                 PageRequest(begin=begin, end=end, offset=offset, limit=params.page_size),
-                result_type=PageResult,
                 start_to_close_timeout=PAGE_TIMEOUT,
                 retry_policy=PAGE_RETRY,
             )

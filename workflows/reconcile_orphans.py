@@ -9,8 +9,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.reconcile_types import (
-        FIND_ORPHANS,
+    from activities.reconcile_providers import ReconcileActivities
+    from contracts.reconcile import (
         PAGE_RETRY,
         PAGE_TIMEOUT,
         OrphansInput,
@@ -22,10 +22,9 @@ with workflow.unsafe.imports_passed_through():
 class ReconcileOrphansWorkflow:
     @workflow.run
     async def run(self, params: OrphansInput) -> OrphansResult:
-        result: OrphansResult = await workflow.execute_activity(
-            FIND_ORPHANS,
+        result = await workflow.execute_activity_method(
+            ReconcileActivities.find_orphans,
             params,
-            result_type=OrphansResult,
             start_to_close_timeout=PAGE_TIMEOUT,
             retry_policy=PAGE_RETRY,
         )

@@ -3,43 +3,24 @@ what was done. Workflow id `registration:<keyed hash of the normalized e-mail>`.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.saga import SagaWorkflow, StepFailed
 
 with workflow.unsafe.imports_passed_through():
-    from activities.accounts import (
-        AUTH_FAILED,
-        DUPLICATE_CODES,
-        AccountActivities,
+    from activities.accounts import AccountActivities
+    from contracts.errors import DUPLICATE_CODES, ErrorCode
+    from contracts.signups import (
         AuthUserCleanup,
-        AuthUserRef,
         NewAuthUser,
         NewProfile,
-        ProfileRef,
+        RegistrationInput,
+        RegistrationResult,
     )
-    from workflows.signup_types import RegistrationInput, RegistrationResult
 
-# Failure types the API maps to answers (docs/interfaces.md): duplicates pass through as they are.
-REGISTRATION_FAILED = "registration_failed"
+# Duplicates pass through to the API as they are (docs/interfaces.md).
 _DUPLICATES = frozenset(DUPLICATE_CODES.values())
-
-
-def workflow_id(email: str, key: str) -> str:
-    """`registration:<HMAC-SHA256 of the normalized e-mail>`: two registrations of one e-mail meet
-    in one id, and the id (visible to whoever reads Temporal) holds no e-mail. `key` is
-    REGISTRATION_ID_KEY, which must never change: a new key would split old and new ids."""
-    digest = hmac.new(key.encode(), email.encode(), hashlib.sha256).hexdigest()
-    return f"registration:{digest}"
-
-
-def legacy_workflow_id(email: str) -> str:
-    """The id registrations had before (`registration:<e-mail>`); such runs may still exist."""
-    return f"registration:{email}"
 
 
 @workflow.defn
@@ -55,7 +36,7 @@ class RegistrationWorkflow(SagaWorkflow):
                 AccountActivities.delete_auth_user,
                 AuthUserCleanup(email=new.email, registration_key=registration_key),
             )
-            user: AuthUserRef = await saga.run_step(
+            user = await saga.run_step(
                 "auth_user",
                 AccountActivities.create_auth_user,
                 NewAuthUser(
@@ -67,7 +48,7 @@ class RegistrationWorkflow(SagaWorkflow):
                 ),
             )
             saga.add_compensation("profile", AccountActivities.delete_profile, user)
-            profile: ProfileRef = await saga.run_step(
+            profile = await saga.run_step(
                 "profile",
                 AccountActivities.create_profile,
                 NewProfile(
@@ -89,10 +70,10 @@ class RegistrationWorkflow(SagaWorkflow):
         return RegistrationResult(profile_id=profile.profile_id, auth_user_id=user.auth_user_id)
 
 
-def _answer_for(step: str | None, cause: str | None) -> str:
+def _answer_for(step: str | None, cause: str | None) -> ErrorCode:
     """Which documented error a failed registration answers with."""
     if cause in _DUPLICATES:
-        return cause
+        return ErrorCode(cause)
     if step == "auth_user":
-        return AUTH_FAILED
-    return REGISTRATION_FAILED
+        return ErrorCode.AUTH_FAILED
+    return ErrorCode.REGISTRATION_FAILED

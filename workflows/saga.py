@@ -5,21 +5,21 @@ run in reverse, retried with backoff, and parked for a person (stage `compensati
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.search_attributes import STAGE
+from contracts.search_attributes import STAGE
 
 with workflow.unsafe.imports_passed_through():
-    from activities.journal import JournalActivities, LogEntry
-    from workflows.signup_types import SagaStatus
+    from activities.journal import JournalActivities
+    from contracts.journal import LogEntry
+    from contracts.signups import SagaStatus
 
 # Stages of a signup saga, as the `status` query reports them. The EntregaStage search attribute
 # is set from `compensating` on: only sagas that had to undo something show up in listings.
@@ -57,6 +57,13 @@ _JOURNAL_LOCAL_RETRY = RetryPolicy(
 _JOURNAL_BACKOFF = RetryPolicy(maximum_interval=timedelta(minutes=2))
 
 
+# A step's argument and result: `run_step` returns what its activity method returns.
+A = TypeVar("A")
+R = TypeVar("R")
+# An activity method of some activities class, taking one argument.
+Step = Callable[[Any, A], Awaitable[R]]
+
+
 def failure_type(error: BaseException) -> str | None:
     """The ApplicationError type at the root of an activity failure, if any."""
     cause = error.cause if isinstance(error, ActivityError) else error
@@ -81,8 +88,8 @@ class StepFailed(Exception):
 @dataclass
 class Compensation:
     step: str
-    activity: Callable[..., Any]
-    arg: BaseModel
+    activity: Step[Any, None]
+    arg: Any
 
 
 class Saga:
@@ -108,11 +115,11 @@ class Saga:
             compensations_pending=[c.step for c in reversed(self._compensations)],
         )
 
-    def add_compensation(self, step: str, activity: Callable[..., Any], arg: BaseModel) -> None:
+    def add_compensation(self, step: str, activity: Step[A, None], arg: A) -> None:
         """Register how to undo `step`; call it just before running the step."""
         self._compensations.append(Compensation(step, activity, arg))
 
-    async def run_step(self, step: str, activity: Callable[..., Any], arg: BaseModel) -> Any:
+    async def run_step(self, step: str, activity: Step[A, R], arg: A) -> R:
         """Run one step with the step retry policy and journal its outcome.
 
         Steps are local activities: a person is waiting on the answer, and a local activity costs
@@ -121,7 +128,7 @@ class Saga:
         self.step = step
         self._journal_is_bounded()  # decided before the first local activity, see there
         try:
-            result = await workflow.execute_local_activity(
+            result = await workflow.execute_local_activity_method(
                 activity, arg, start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY
             )
         except FailureError as exc:
@@ -146,7 +153,7 @@ class Saga:
         while self._compensations:
             compensation = self._compensations[-1]
             try:
-                await workflow.execute_activity(
+                await workflow.execute_activity_method(
                     compensation.activity,
                     compensation.arg,
                     start_to_close_timeout=STEP_TIMEOUT,

@@ -26,12 +26,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from settings import Settings
-from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
-from workflows.reconcile_asaas import ReconcileAsaasWorkflow
-from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-from workflows.reconcile_orphans import ReconcileOrphansWorkflow
-from workflows.reconcile_types import (
+from contracts.reconcile import (
     SCHEDULE_ASAAS,
     SCHEDULE_MERCADOPAGO,
     SCHEDULE_ORPHANS,
@@ -40,6 +35,11 @@ from workflows.reconcile_types import (
     PruneInput,
     ReconcileInput,
 )
+from settings import Settings
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 
 SCHEDULE_IDS = (SCHEDULE_MERCADOPAGO, SCHEDULE_ASAAS, SCHEDULE_ORPHANS, SCHEDULE_PRUNE)
 

@@ -18,20 +18,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from settings import Settings
-from workflows import registration as registration_workflow
-
-# The checkout's failure types, for the API to answer by.
-from workflows.checkout import CHECKOUT_FAILED as CHECKOUT_FAILED
-from workflows.checkout import REGISTRATION_ROLLED_BACK as REGISTRATION_ROLLED_BACK
-from workflows.checkout import CheckoutWorkflow
-from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import (
+from contracts.signups import (
     CheckoutInput,
     CheckoutResult,
     RegistrationInput,
     RegistrationResult,
+    legacy_registration_workflow_id,
+    registration_workflow_id,
 )
+from settings import Settings
+from workflows.checkout import CheckoutWorkflow
+from workflows.registration import RegistrationWorkflow
 
 # How many concurrent registrations of one e-mail a request waits out before giving up.
 _MAX_TURNS = 3
@@ -85,10 +82,8 @@ async def register(
     it succeeded, so this one is a duplicate (EmailTaken); it failed, so this one may try in its
     turn. Raises SagaFailed, EmailTaken, NoTurnLeft, TimeoutError or RPCError.
     """
-    workflow_id = registration_workflow.workflow_id(
-        new.email, settings.secret("registration_id_key")
-    )
-    legacy = temporal.get_workflow_handle(registration_workflow.legacy_workflow_id(new.email))
+    workflow_id = registration_workflow_id(new.email, settings.secret("registration_id_key"))
+    legacy = temporal.get_workflow_handle(legacy_registration_workflow_id(new.email))
     for _ in range(_MAX_TURNS):
         # A run started before ids were hashed (`registration:<e-mail>`) may still be going: it
         # is a concurrent registration of this e-mail like any other.

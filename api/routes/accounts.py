@@ -2,57 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from temporalio.service import RPCError
 
-from activities.accounts import DUPLICATE_CODES, seal_password
+from activities.accounts import seal_password
 from api import rate_limits, validation
 from api.auth import CurrentUser
 from api.deps import PoolDep, SettingsDep, get_temporal
-from api.errors import ApiError, responses
-from db import profiles as db_profiles
-from workflows import signup_client
-from workflows.signup_types import (
+from api.errors import ApiError, message_of, responses
+from contracts.errors import DUPLICATE_CODES, ErrorCode
+from contracts.signups import (
     CheckoutInput,
     CheckoutResult,
     RegistrationInput,
     RegistrationResult,
 )
+from db import profiles as db_profiles
+from workflows import signup_client
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
-# The documented answers (docs/interfaces.md), keyed by the failure type of the saga.
-_ANSWERS: dict[str, tuple[int, str]] = {
-    "email_exists": (409, "Este e-mail já está cadastrado"),
-    "phone_exists": (409, "Este telefone já está cadastrado"),
-    "cpf_exists": (409, "Este CPF já está cadastrado"),
-    "auth_failed": (502, "Erro ao criar conta de acesso"),
-    "registration_failed": (503, "Erro ao criar conta. Tente novamente em alguns instantes."),
-    signup_client.REGISTRATION_ROLLED_BACK: (
-        502,
-        "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
-    ),
-}
-_CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
+# The failure types a registration saga answers with as they are (docs/interfaces.md); any
+# other is `registration_failed`.
+_REGISTRATION_ANSWERS = frozenset(
+    {
+        ErrorCode.EMAIL_EXISTS,
+        ErrorCode.PHONE_EXISTS,
+        ErrorCode.CPF_EXISTS,
+        ErrorCode.AUTH_FAILED,
+        ErrorCode.REGISTRATION_FAILED,
+        ErrorCode.REGISTRATION_ROLLED_BACK,
+    }
+)
 # The level-2 answer ends with what went wrong on a line of its own, as the old system's did.
 _DETAILS_LINE = "\nDetalhes: "
-_IN_PROGRESS = ApiError(
-    409, "checkout_in_progress", "Já existe um checkout em andamento para esta conta"
-)
-
-
 # The request field each duplicate is about.
-_DUPLICATE_FIELDS = {"email_exists": "email", "phone_exists": "phone", "cpf_exists": "cpfCnpj"}
+_DUPLICATE_FIELDS = {
+    ErrorCode.EMAIL_EXISTS: "email",
+    ErrorCode.PHONE_EXISTS: "phone",
+    ErrorCode.CPF_EXISTS: "cpfCnpj",
+}
 
 
-def _answer(code: str, details: Any = None) -> ApiError:
-    status, message = _ANSWERS[code]
-    if code in _DUPLICATE_FIELDS:
-        details = {"field": _DUPLICATE_FIELDS[code]}
-    return ApiError(status, code, message, details)
+def _answer(code: ErrorCode) -> ApiError:
+    field = _DUPLICATE_FIELDS.get(code)
+    return ApiError(code, {"field": field} if field else None)
 
 
 class RegisterRequest(BaseModel):
@@ -105,7 +102,7 @@ async def register(
     try:
         temporal = await get_temporal(request)
     except ApiError as exc:
-        raise _answer("registration_failed") from exc
+        raise _answer(ErrorCode.REGISTRATION_FAILED) from exc
     async with pool.connection() as conn:
         # A fast refusal for the obvious duplicate; the unique indexes still decide the races.
         taken = await db_profiles.find_conflict(
@@ -124,12 +121,14 @@ async def register(
         return await signup_client.register(temporal, settings, new)
     except signup_client.SagaFailed as failed:
         # The providers' own words stay in integration_logs; people get the documented answer.
-        known = failed.code if failed.code in _ANSWERS else None
-        raise _answer(known or "registration_failed") from failed
+        answer = ErrorCode.REGISTRATION_FAILED
+        if failed.code in _REGISTRATION_ANSWERS:
+            answer = ErrorCode(failed.code)
+        raise _answer(answer) from failed
     except signup_client.EmailTaken as exc:
-        raise _answer("email_exists") from exc
+        raise _answer(ErrorCode.EMAIL_EXISTS) from exc
     except (signup_client.NoTurnLeft, TimeoutError, RPCError) as exc:
-        raise _answer("registration_failed") from exc
+        raise _answer(ErrorCode.REGISTRATION_FAILED) from exc
 
 
 @router.post("/checkout/create", status_code=201, responses=responses(401, 404, 409, 429, 502, 503))
@@ -157,13 +156,11 @@ async def create_checkout(
     async with pool.connection() as conn:
         profile = await db_profiles.get_by_auth_user_id(conn, user.auth_user_id)
         if profile is None:
-            raise ApiError(404, "profile_not_found", "Perfil não encontrado")
+            raise ApiError(ErrorCode.PROFILE_NOT_FOUND)
         plan = await db_profiles.get_plan(conn, body.plan_id)
         if plan is None:
             raise ApiError(
-                422,
-                "validation_error",
-                "Dados inválidos",
+                ErrorCode.VALIDATION_ERROR,
                 [{"field": "plan_id", "message": "Plano inexistente", "type": "value_error"}],
             )
         try:
@@ -171,14 +168,14 @@ async def create_checkout(
                 conn, profile.profile_id, plan.plan_id, body.billing_type
             )
         except db_profiles.CheckoutInProgress as exc:
-            raise _IN_PROGRESS from exc
+            raise ApiError(ErrorCode.CHECKOUT_IN_PROGRESS) from exc
         # Read again now that the attempt is ours to run: no other attempt can change the
         # profile until it finishes, and the one before may have finished just now.
         profile = await db_profiles.get_profile(conn, profile.profile_id)
         if attempt.plan_id != plan.plan_id:  # an adopted attempt runs what it was numbered for
             plan = await db_profiles.get_plan(conn, attempt.plan_id)
     if profile is None or plan is None:
-        raise ApiError(404, "profile_not_found", "Perfil não encontrado")
+        raise ApiError(ErrorCode.PROFILE_NOT_FOUND)
     checkout = CheckoutInput(
         profile_id=profile.profile_id,
         auth_user_id=profile.auth_user_id,
@@ -199,23 +196,16 @@ async def create_checkout(
             temporal, settings, attempt.workflow_id, checkout, adopted=adopted
         )
     except signup_client.AttemptAlreadyStarted as exc:
-        raise _IN_PROGRESS from exc
+        raise ApiError(ErrorCode.CHECKOUT_IN_PROGRESS) from exc
     except signup_client.AttemptNotStarted as exc:
-        raise ApiError(
-            503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
-        ) from exc
+        raise ApiError(ErrorCode.CHECKOUT_UNAVAILABLE) from exc
     except signup_client.SagaFailed as failed:
-        code, message = failed.code, failed.message
-        if code == signup_client.REGISTRATION_ROLLED_BACK:
-            status, text = _ANSWERS[code]
-            raise ApiError(status, code, text + _DETAILS_LINE + message, message) from failed
-        raise ApiError(
-            502, signup_client.CHECKOUT_FAILED, _CHECKOUT_FAILED_PREFIX + message, message
-        ) from failed
+        message = failed.message
+        if failed.code == ErrorCode.REGISTRATION_ROLLED_BACK:
+            rolled_back = ErrorCode.REGISTRATION_ROLLED_BACK
+            text = message_of(rolled_back) + _DETAILS_LINE + message
+            raise ApiError(rolled_back, message, message=text) from failed
+        text = f"{message_of(ErrorCode.CHECKOUT_FAILED)}: {message}"
+        raise ApiError(ErrorCode.CHECKOUT_FAILED, message, message=text) from failed
     except TimeoutError as exc:
-        raise ApiError(
-            503,
-            "checkout_pending",
-            "Checkout ainda em processamento. Tente novamente em alguns instantes.",
-            {"workflow_id": attempt.workflow_id},
-        ) from exc
+        raise ApiError(ErrorCode.CHECKOUT_PENDING, {"workflow_id": attempt.workflow_id}) from exc

@@ -12,11 +12,12 @@ from api import validation
 from api.auth import AdminOnly, Operator
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError, responses
+from contracts.errors import ErrorCode
+from contracts.purchases import STAGES, CancelRequest
 from db import operations, order_views, orders
 from db.order_views import FINISHED_STAGES
 from telemetry import events
 from workflows.purchase_client import live_status, request_cancel, request_retry
-from workflows.purchase_types import STAGES, CancelRequest
 
 router = APIRouter(
     prefix="/api/v1/admin/orders",
@@ -27,7 +28,7 @@ router = APIRouter(
 # Order ids reach SQL and Temporal: refuse anything else at the edge (a NUL failed in PostgreSQL).
 OrderIdPath = Annotated[validation.OrderKey, Path()]
 
-_NOT_FOUND = ApiError(404, "order_not_found", "Pedido não encontrado")
+_NOT_FOUND = ApiError(ErrorCode.ORDER_NOT_FOUND)
 
 
 async def resolve_order_id(pool: PoolDep, key: str) -> tuple[str, bool]:
@@ -60,8 +61,8 @@ def _signal_failed(exc: RPCError, recorded: bool) -> ApiError:
     if exc.status == RPCStatusCode.NOT_FOUND and not recorded:
         return _NOT_FOUND
     if exc.status == RPCStatusCode.NOT_FOUND:
-        return ApiError(409, "order_not_running", "O pedido não tem processamento em andamento")
-    return ApiError(503, "temporal_unavailable", "Serviço temporariamente indisponível")
+        return ApiError(ErrorCode.ORDER_NOT_RUNNING)
+    return ApiError(ErrorCode.TEMPORAL_UNAVAILABLE)
 
 
 @router.get("", summary="List orders, optionally in one stage")
@@ -71,7 +72,9 @@ async def list_orders(
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     if stage is not None and stage not in STAGES:
-        raise ApiError(422, "validation_error", "Etapa desconhecida", {"stages": list(STAGES)})
+        raise ApiError(
+            ErrorCode.VALIDATION_ERROR, {"stages": list(STAGES)}, message="Etapa desconhecida"
+        )
     async with pool.connection() as conn:
         found = await orders.list_orders(conn, stage=stage, limit=limit)
     return {"orders": [order_views.order_view(order) for order in found]}
@@ -133,12 +136,7 @@ async def cancel_order(
     async with pool.connection() as conn:
         order = await orders.get_order(conn, workflow_id)
     if order is not None and order.stage in FINISHED_STAGES:
-        raise ApiError(
-            409,
-            "order_finished",
-            "O pedido já está encerrado e não pode ser cancelado",
-            {"stage": order.stage},
-        )
+        raise ApiError(ErrorCode.ORDER_FINISHED, {"stage": order.stage})
     try:
         await request_cancel(
             temporal, workflow_id, CancelRequest(reason=body.reason, actor=operator)

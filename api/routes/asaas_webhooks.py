@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
+from contracts.errors import ErrorCode
 from db import subscriptions
 from settings import secret_matches
 from workflows.asaas_payment_client import hand_off_payment
@@ -113,12 +114,12 @@ async def asaas_webhook(
 ) -> dict[str, str]:
     """200 only once the event is recorded and handed off (Asaas counts nothing else as success)."""
     if not secret_matches(settings.secret("asaas_webhook_token"), asaas_access_token):
-        raise ApiError(401, "invalid_token", "Token do webhook inválido")
+        raise ApiError(ErrorCode.INVALID_TOKEN, message="Token do webhook inválido")
     raw = await request.body()
     try:
         event = AsaasEvent.model_validate_json(raw)
     except ValidationError as exc:
-        raise ApiError(400, "malformed_event", "Evento malformado", _problems(exc)) from exc
+        raise ApiError(ErrorCode.MALFORMED_EVENT, _problems(exc)) from exc
     payment = event.payment
     if payment is not None and not _PAYMENT_ID.fullmatch(payment.id):
         problem = {
@@ -126,10 +127,10 @@ async def asaas_webhook(
             "message": "Identificador de cobrança inválido",
             "type": "value_error",
         }
-        raise ApiError(400, "malformed_event", "Evento malformado", [problem])
+        raise ApiError(ErrorCode.MALFORMED_EVENT, [problem])
     payload: dict[str, Any] = json.loads(raw)  # kept whole: fields we ignore today may matter
     if validation.has_nul(payload):  # jsonb cannot hold it: the insert would fail on every re-send
-        raise ApiError(400, "malformed_event", "Evento com caractere nulo (\\u0000)")
+        raise ApiError(ErrorCode.MALFORMED_EVENT, message="Evento com caractere nulo (\\u0000)")
     try:
         async with pool.connection() as conn, conn.transaction():
             recorded = await subscriptions.record_event(
@@ -142,9 +143,7 @@ async def asaas_webhook(
                 payload=payload,
             )
     except psycopg.Error as exc:
-        raise ApiError(
-            503, "not_recorded", "Evento não registrado; reenvie mais tarde", type(exc).__name__
-        ) from exc
+        raise ApiError(ErrorCode.NOT_RECORDED, type(exc).__name__) from exc
     if payment is not None:
         # Only the payment id is taken from the body: the workflow reads the rest from Asaas.
         temporal = await get_temporal(request)
@@ -157,5 +156,5 @@ async def asaas_webhook(
             )
         except Exception as exc:
             log.warning("hand-off of Asaas payment %s failed: %s", payment.id, exc)
-            raise ApiError(503, "handoff_failed", "Serviço temporariamente indisponível") from exc
+            raise ApiError(ErrorCode.HANDOFF_FAILED) from exc
     return {"status": "recorded" if recorded else "duplicate"}

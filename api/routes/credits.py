@@ -22,6 +22,7 @@ from api import validation
 from api.auth import CurrentUser, Operator
 from api.deps import PoolDep
 from api.errors import ApiError, responses
+from contracts.errors import ErrorCode
 from db import credits, operations
 from db.pool import in_autocommit
 from telemetry import events
@@ -30,13 +31,11 @@ router = APIRouter(prefix="/api/v1", tags=["credits"])
 
 
 def _key_reused() -> ApiError:
-    return ApiError(
-        422, "idempotency_key_reused", "Esta Idempotency-Key já foi usada com outros dados"
-    )
+    return ApiError(ErrorCode.IDEMPOTENCY_KEY_REUSED)
 
 
 def _profile_not_found() -> ApiError:
-    return ApiError(404, "profile_not_found", "Perfil não encontrado")
+    return ApiError(ErrorCode.PROFILE_NOT_FOUND)
 
 
 class ShipmentRequest(BaseModel):
@@ -195,8 +194,8 @@ async def create_shipment(
             ),
         )
     except credits.InsufficientCredits:
-        events.spend_refused("insufficient_credits", str(user.auth_user_id))
-        raise ApiError(402, "insufficient_credits", "Créditos insuficientes") from None
+        events.spend_refused(ErrorCode.INSUFFICIENT_CREDITS, str(user.auth_user_id))
+        raise ApiError(ErrorCode.INSUFFICIENT_CREDITS) from None
     except credits.IdempotencyKeyReused:
         raise _key_reused() from None
     except credits.ProfileNotFound:
@@ -276,15 +275,10 @@ async def create_credit_purchase(
     except credits.ProfileNotFound:
         raise _profile_not_found() from None
     except credits.NoSubscription:
-        raise ApiError(
-            409,
-            "profile_without_subscription",
-            "Este perfil ainda não tem assinatura: conceda os créditos depois que o primeiro "
-            "checkout for concluído",
-        ) from None
+        raise ApiError(ErrorCode.PROFILE_WITHOUT_SUBSCRIPTION) from None
     except credits.CheckoutInProgress:
         raise ApiError(
-            409,
-            "checkout_in_progress",
-            "Há um checkout em andamento para este perfil. Tente novamente em alguns instantes.",
+            ErrorCode.CHECKOUT_IN_PROGRESS,
+            message="Há um checkout em andamento para este perfil. "
+            "Tente novamente em alguns instantes.",
         ) from None

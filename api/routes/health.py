@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import TemporalConnection
-from api.errors import responses
+from api.errors import error_response, responses
+from contracts.errors import ErrorCode
 from telemetry.metrics import api_metrics
 
 # Probes and metrics live at the root, where load balancers and Prometheus look for them.
@@ -56,16 +57,7 @@ async def readyz(request: Request) -> JSONResponse:
     ready = all(value == "ok" for value in results.values())
     if ready:
         return JSONResponse({"status": "ready", "checks": results})
-    return JSONResponse(
-        {
-            "error": {
-                "code": "not_ready",
-                "message": "Serviço ainda não está pronto",
-                "details": results,
-            }
-        },
-        status_code=503,
-    )
+    return error_response(ErrorCode.NOT_READY, results)
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -19,20 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
-from db import orders
-from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
-from providers.mercadopago_signature import InvalidSignature, verify
-from settings import Settings
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.errors import ErrorCode
+from contracts.purchases import (
     APPMAX_STATES,
     Payment,
     PaymentItem,
     PaymentNotice,
     Provider,
-    PurchaseConfig,
     workflow_id,
 )
+from db import orders
+from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
+from providers.mercadopago_signature import InvalidSignature, verify
+from settings import Settings
+from workflows.purchase_client import hand_off, purchase_config
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def _json_body(raw: bytes) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise ApiError(400, "malformed_json", "JSON malformado") from None
+        raise ApiError(ErrorCode.MALFORMED_JSON) from None
 
 
 def _problems(exc: ValidationError) -> list[dict[str, Any]]:
@@ -160,13 +160,13 @@ async def _deliver(
             provider=provider,
             provider_order_id=provider_order_id,
             notice=notice,
-            config=PurchaseConfig.from_settings(settings),
+            config=purchase_config(settings),
             task_queue=settings.temporal_task_queue,
         )
     except Exception as exc:
         log.warning("hand-off of %s %s failed: %s", provider, provider_order_id, exc)
         # The provider re-sends on 503; transport details stay in our logs, not in the answer.
-        raise ApiError(503, "handoff_failed", "Serviço temporariamente indisponível") from exc
+        raise ApiError(ErrorCode.HANDOFF_FAILED) from exc
     return {"status": "accepted", "order_id": handle.id}
 
 
@@ -191,7 +191,7 @@ async def mercadopago_notification(
             tolerance_seconds=settings.mercadopago_signature_tolerance_seconds.total_seconds(),
         )
     except InvalidSignature as exc:
-        raise ApiError(401, "invalid_signature", "Assinatura inválida", exc.reason) from None
+        raise ApiError(ErrorCode.INVALID_SIGNATURE, exc.reason) from None
 
     body = _json_body(await request.body())
     notification = MercadoPagoNotification()
@@ -199,14 +199,14 @@ async def mercadopago_notification(
         try:
             notification = MercadoPagoNotification.model_validate(body)
         except ValidationError as exc:
-            raise ApiError(400, "invalid_payload", "Notificação inválida", _problems(exc)) from None
+            raise ApiError(ErrorCode.INVALID_PAYLOAD, _problems(exc)) from None
     topic = request.query_params.get("type") or request.query_params.get("topic")
     if topic is None:
         topic = notification.type
     if topic != "payment":
         return {"status": "ignored"}
     if not data_id:
-        raise ApiError(400, "missing_payment_id", "Notificação sem data.id")
+        raise ApiError(ErrorCode.MISSING_PAYMENT_ID)
 
     # A signature is good once: a captured notification sent again within the window is refused.
     # Old ones are forgotten by the `prune-webhook-signatures` schedule.
@@ -214,9 +214,7 @@ async def mercadopago_notification(
     # during it, leaves the signature unused for Mercado Pago's re-send.
     async with orders.signature_once(pool, signature) as fresh:
         if not fresh:
-            raise ApiError(
-                401, "invalid_signature", "Assinatura inválida", "signature already used"
-            )
+            raise ApiError(ErrorCode.INVALID_SIGNATURE, "signature already used")
         return await _deliver(
             request,
             settings,
@@ -241,11 +239,13 @@ async def appmax_hook(
     """Check the URL token, then hand granting and revoking events to the order's workflow,
     each (event, order id) once."""
     if not verify_token(settings.secret("appmax_webhook_token"), token):
-        raise ApiError(401, "invalid_token", "Token inválido")
+        raise ApiError(ErrorCode.INVALID_TOKEN)
     try:
         hook = CheckedApphook.model_validate(_json_body(await request.body()))
     except ValidationError as exc:
-        raise ApiError(400, "invalid_payload", "Apphook inválido", _problems(exc)) from None
+        raise ApiError(
+            ErrorCode.INVALID_PAYLOAD, _problems(exc), message="Apphook inválido"
+        ) from None
     state = APPMAX_STATES.get(hook.event)
     if state is None:
         return {"status": "ignored"}

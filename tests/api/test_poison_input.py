@@ -20,6 +20,7 @@ from settings import Settings
 from tests.conftest import TEST_SECRETS
 from tests.credits.conftest import SHIPMENT, Customer, Ledger
 from tests.sagas.conftest import person
+from tests.support import app_client
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -32,12 +33,7 @@ async def api(
     pool: AsyncConnectionPool, settings: Settings, temporal_client: Client
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, pool=pool, temporal=temporal_client)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
-        ) as client,
-    ):
+    async with app_client(app) as client:
         yield client
 
 

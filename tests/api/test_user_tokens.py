@@ -19,6 +19,7 @@ from api.auth import current_user
 from settings import Settings
 from tests.conftest import TEST_SECRETS
 from tests.credits.conftest import SHIPMENT, Ledger
+from tests.support import app_client
 
 pytestmark = pytest.mark.db
 
@@ -76,12 +77,7 @@ BAD_TOKENS = {
 @pytest.fixture
 async def api(pool: AsyncConnectionPool, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, pool=pool)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
-        ) as client,
-    ):
+    async with app_client(app) as client:
         yield client
 
 

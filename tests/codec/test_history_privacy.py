@@ -7,24 +7,17 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from contracts.signups import RegistrationInput
 from tests.conftest import converter_for_tests
 from tests.privacy import history_bytes, needles, scan_ids
-from tests.sagas.conftest import person, registration_id
+from tests.sagas.conftest import person, registration_id, registration_input
 from workflows.codec import ENCODING
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
 
 def _input(n: int = 0) -> RegistrationInput:
-    data = person(n)
-    return RegistrationInput(
-        name=data["name"],
-        email=data["email"],
-        phone=data["phone"],
-        cpf_cnpj=data["cpfCnpj"],
-        sealed_password="sealed",
-    )
+    return registration_input(person(n))
 
 
 async def test_scan_sees_plaintext_and_not_ciphertext() -> None:

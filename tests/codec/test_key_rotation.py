@@ -7,13 +7,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
+from contracts.signups import RegistrationInput, RegistrationResult
 from tests.conftest import TEST_SECRETS
 from tests.sagas.conftest import registration_id
 from workflows.checkout import CheckoutWorkflow
 from workflows.client import data_converter
 from workflows.codec import KEY_ID_METADATA, PayloadKeyError, new_payload_key, parse_payload_keys
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput, RegistrationResult
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

@@ -10,7 +10,6 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -21,11 +20,10 @@ from api.codec_server import create_codec_app
 from providers.clients import open_provider_clients
 from tests.conftest import TEMPORAL_BIN, converter_for_tests, make_settings, sandbox_urls
 from tests.privacy import scan_server
-from tests.sagas.conftest import person, registration_id
-from tests.support import free_port, serve
+from tests.sagas.conftest import person, registration_id, registration_input
+from tests.support import app_client, free_port, serve
 from worker import build_worker
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox, pytest.mark.timeout(120)]
 
@@ -107,13 +105,7 @@ async def test_ui_without_the_codec_shows_ciphertext() -> None:
         data = person(0)
         handle = await env.client.start_workflow(
             RegistrationWorkflow.run,
-            RegistrationInput(
-                name=data["name"],
-                email=data["email"],
-                phone=data["phone"],
-                cpf_cnpj=data["cpfCnpj"],
-                sealed_password=seal_password(make_settings(), data["password"]),
-            ),
+            registration_input(data, seal_password(make_settings(), data["password"])),
             id=registration_id(0),
             task_queue="no-worker-here",  # only the input in its history matters
         )
@@ -135,8 +127,7 @@ async def _register_through_the_api(temporal: Client, pool, sandbox, database_ur
     async with (
         open_provider_clients(settings) as providers,
         build_worker(temporal, settings, pool, providers, task_queue=queue),
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
+        app_client(app) as api,
     ):
         response = await api.post("/api/v1/profiles/register", json=person(0), timeout=30)
         assert response.status_code == 201, response.text

@@ -28,6 +28,19 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _dev_env(tmp_path: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports for every process of `entrega dev`, and its environment: its own home under
+    `tmp_path`, and none of the caller's database or Temporal."""
+    ports = {
+        name: free_port()
+        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
+    }
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
+    env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
+    env["ENTREGA_HOME"] = str(tmp_path / "home")
+    return ports, env
+
+
 def _start_dev(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "cli", "dev"],
@@ -60,13 +73,7 @@ def _wait_for_banner(process: subprocess.Popen[str], timeout: float = 90) -> str
 def test_dev_stack_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
     """All five processes answer, the CLI reaches them via dev.env, a second copy fails, and
     SIGINT frees every port."""
-    ports = {
-        name: free_port()
-        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
-    }
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
-    env["ENTREGA_HOME"] = str(tmp_path / "home")
+    ports, env = _dev_env(tmp_path)
 
     dev = _start_dev(env, tmp_path)
     try:
@@ -165,13 +172,7 @@ def test_variables_already_set_win_over_dev_values(tmp_path: Path) -> None:
 
 def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
     """Even if `entrega dev` is SIGKILLed (no chance to clean up), its children stop too."""
-    ports = {
-        name: free_port()
-        for name in ("API", "SANDBOX", "TEMPORAL", "TEMPORAL_UI", "WORKER_METRICS", "CODEC_SERVER")
-    }
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS")}
-    env |= {f"{name}_PORT": str(port) for name, port in ports.items()}
-    env["ENTREGA_HOME"] = str(tmp_path / "home")
+    ports, env = _dev_env(tmp_path)
     dev = _start_dev(env, tmp_path)
     children: list[psutil.Process] = []
     try:

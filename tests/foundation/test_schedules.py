@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy
 
+from contracts.reconcile import ReconcileInput
 from tests.conftest import make_settings
-from workflows.reconcile_types import ReconcileInput
 from workflows.schedules import SCHEDULE_IDS, ensure_schedules
 
 pytestmark = pytest.mark.temporal

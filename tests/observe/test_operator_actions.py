@@ -3,20 +3,17 @@ and a stuck order is findable by how long its stage has lasted."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import timedelta
 
 import pytest
 from click.testing import Result
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from typer.testing import CliRunner
 
-from cli import app as cli_app
+from contracts.search_attributes import STAGE_SINCE
 from db import operations
 from tests.conftest import TEST_SECRETS
-from tests.purchases.stack import purchase_stack, stack_settings
-from workflows.search_attributes import STAGE_SINCE
+from tests.purchases.stack import entrega, purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -115,14 +112,7 @@ async def test_retry_is_recorded_with_the_operator_and_reason(stack) -> None:
 
 
 async def _cli(stack, *args: str, operator: str = "carla") -> Result:
-    env = {
-        "DATABASE_URL": stack.settings.database_url,
-        "TEMPORAL_ADDRESS": stack.settings.temporal_address,
-        "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
-        "ENTREGA_ENV": "test",
-        "ENTREGA_OPERATOR": operator,
-    }
-    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)
+    return await entrega(stack.settings, *args, ENTREGA_OPERATOR=operator)
 
 
 async def test_cli_lists_stuck_orders_and_cancels_on_the_record(stack) -> None:

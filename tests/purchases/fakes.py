@@ -16,8 +16,8 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from activities.journal import LogEntry
-from workflows.purchase_types import (
+from contracts.journal import LogEntry
+from contracts.purchases import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
@@ -182,7 +182,7 @@ async def wait_for_stage(
 
 async def search_stage(client: Client, workflow_id: str) -> str | None:
     """The EntregaStage search attribute as Temporal's visibility store has it."""
-    from workflows import search_attributes
+    from contracts import search_attributes
 
     description = await client.get_workflow_handle(workflow_id).describe()
     return description.typed_search_attributes.get(search_attributes.STAGE)

@@ -21,18 +21,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.conftest import converter_for_tests
-from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
-from tests.support import register_on_test_server
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     CREATE_USER,
     CancelRequest,
     Payment,
     PaymentNotice,
     PurchaseConfig,
 )
+from tests.conftest import converter_for_tests
+from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
+from tests.support import recording_env
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 CONFIG = PurchaseConfig(
@@ -223,17 +223,10 @@ async def main(names: list[str]) -> None:
     unknown = set(names) - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenarios {sorted(unknown)}; known: {', '.join(SCENARIOS)}")
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=converter_for_tests(),
-    )
-    try:
-        await register_on_test_server(env.client)
+    async with recording_env(converter_for_tests()) as env:
         missing = [n for n in SCENARIOS if not (HISTORIES / f"{n}.json").exists()]
         for name in names or missing:
             await record(env.client, env, name)
-    finally:
-        await env.shutdown()
 
 
 if __name__ == "__main__":

@@ -4,28 +4,74 @@ worker with the real activities → provider sandbox → PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+from click.testing import Result
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
+from typer.testing import CliRunner
 
 from api.app import create_app
+from cli import app as cli_app
 from db import orders
 from providers.clients import open_provider_clients
 from settings import Settings
-from tests.conftest import make_settings, sandbox_urls
+from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from tests.purchases.fakes import search_stage
 from tests.support import SandboxHandle, serve
 from worker import WORKFLOWS, build_activities, build_email_worker
 from workflows.purchase_client import query_status
 
 _PASSWORD = re.compile(r"Senha provisória: (\S+)")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def entrega(settings: Settings, *args: str, **env: str) -> Result:
+    """Run the `entrega` CLI against the stack of `settings` (its database, its Temporal with
+    its payload keys), in a thread: it runs its own event loop. `env` adds variables."""
+    env = {
+        "ENTREGA_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_PAYLOAD_KEYS": settings.secret("temporal_payload_keys"),
+        **env,
+    }
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)
+
+
+def worker_process(settings: Settings, **env: str) -> subprocess.Popen[bytes]:
+    """A real `entrega worker` process (`python -m cli worker`) on the database, Temporal
+    server, task queue and sandbox of `settings`; `env` adds variables."""
+    env = {
+        **os.environ,
+        **{name.upper(): value for name, value in TEST_SECRETS.items()},
+        "ENTREGA_ENV": "test",
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "MERCADOPAGO_API_URL": settings.mercadopago_api_url,
+        "LOVABLE_FUNCTIONS_URL": settings.lovable_functions_url,
+        "RESEND_API_URL": settings.resend_api_url,
+        "SUPABASE_URL": settings.supabase_url,
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @dataclass

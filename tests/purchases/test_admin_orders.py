@@ -6,11 +6,9 @@ import asyncio
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from cli import app as cli_app
 from tests.conftest import TEST_SECRETS
-from tests.purchases.stack import purchase_stack, stack_settings
+from tests.purchases.stack import entrega, purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -83,21 +81,15 @@ async def test_cli_lists_and_shows_orders(stack) -> None:
     await stack.mp_notify(payment_id)
     order_id = f"purchase:mercadopago:{payment_id}"
     await stack.wait_stage(order_id, "completed")
-    env = {
-        "ENTREGA_ENV": "test",
-        "DATABASE_URL": stack.settings.database_url,
-        "TEMPORAL_ADDRESS": stack.settings.temporal_address,
-        "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
-    }
 
-    async def entrega(*args: str) -> object:
-        result = await asyncio.to_thread(CliRunner().invoke, cli_app, list(args), env=env)
+    async def cli(*args: str) -> object:
+        result = await entrega(stack.settings, *args)
         assert result.exit_code == 0, result.output
         return json.loads(result.output)
 
-    listed = await entrega("orders", "list", "--stage", "completed", "--json")
+    listed = await cli("orders", "list", "--stage", "completed", "--json")
     assert [o["order_id"] for o in listed] == [order_id]
-    shown = await entrega("orders", "show", payment_id, "--json")
+    shown = await cli("orders", "show", payment_id, "--json")
     assert shown["order"]["stage"] == shown["workflow"]["stage"] == "completed"
     assert {e["email_type"] for e in shown["email_logs"]} >= {"credentials"}
     assert "encrypted_password" not in shown["order"]

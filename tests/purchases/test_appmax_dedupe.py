@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import pytest
 
-from api.app import create_app
-from tests.conftest import TEST_SECRETS, make_settings
-from tests.purchases.test_gateway_auth import _app, client_for
-from tests.support import free_port, silent_server
+from tests.conftest import TEST_SECRETS
+from tests.purchases.test_gateway_auth import _app
+from tests.support import app_client, cut_off, free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -31,20 +27,13 @@ async def test_failed_hand_off_is_forgotten_and_a_re_send_is_a_duplicate(
 ) -> None:
     """Temporal down: 503 and the pair is not kept; AppMax's re-send is accepted; a further
     re-send of the same (event, order) is acknowledged as a duplicate, another event is not."""
-    down = create_app(
-        make_settings(
-            database_url=database_url,
-            temporal_task_queue=task_queue,
-            temporal_address=f"127.0.0.1:{free_port()}",
-        ),
-        pool=pool,
-    )
-    async with client_for(down) as client:
+    down = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{free_port()}")
+    async with app_client(down) as client:
         response = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "77")
         )
     assert response.status_code == 503, response.text
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answers = [
             (await client.post("/webhooks/appmax", params=TOKEN, json=apphook(event, "77"))).json()
             for event in ("OrderPaid", "OrderPaid", "OrderRefund")
@@ -61,24 +50,12 @@ async def test_an_apphook_cut_off_mid_hand_off_is_not_kept(
     pair is not kept, so AppMax's re-send is delivered instead of answered as a duplicate."""
 
     async with silent_server() as port:
-        hanging = create_app(
-            make_settings(
-                database_url=database_url,
-                temporal_task_queue=task_queue,
-                temporal_address=f"127.0.0.1:{port}",
-            ),
-            pool=pool,
-        )
-        async with client_for(hanging) as client:
-            request = asyncio.create_task(
+        hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
+        async with app_client(hanging) as client:
+            await cut_off(
                 client.post("/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78"))
             )
-            await asyncio.sleep(1.5)
-            assert not request.done()
-            request.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await request
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post(
             "/webhooks/appmax", params=TOKEN, json=apphook("OrderPaid", "78")
         )

@@ -6,16 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.purchases.stack import Stack, purchase_stack, stack_settings
+from tests.purchases.stack import Stack
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
-
-
-@pytest.fixture
-async def stack(database_url, pool, temporal_client, sandbox, task_queue):
-    settings = stack_settings(database_url, sandbox.url, temporal_client, task_queue)
-    async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
-        yield stack
 
 
 async def mp_payment(stack: Stack, **fields: Any) -> str:

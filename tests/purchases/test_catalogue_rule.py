@@ -9,13 +9,13 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from activities.catalogue import CatalogueActivities, judge
-from db import orders, products
-from workflows.purchase_types import (
+from contracts.purchases import (
     MatchProduct,
     Payment,
     PaymentItem,
     StageChange,
 )
+from db import orders, products
 
 pytestmark = pytest.mark.db
 

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import time
 import uuid
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError, RPCStatusCode
@@ -17,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app import create_app
 from providers.mercadopago_signature import sign
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.support import free_port, silent_server
+from tests.support import app_client, cut_off, free_port, silent_server
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 
@@ -50,19 +46,9 @@ def _app(database_url, pool, temporal_client, task_queue, **over):
     return create_app(settings, pool=pool, temporal=temporal_client)
 
 
-@asynccontextmanager
-async def client_for(app):
-    """An in-process HTTP client for `app`, with its lifespan run."""
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client,
-    ):
-        yield client
-
-
 @pytest.fixture
 async def gateway(database_url, pool, temporal_client, task_queue):
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         yield client
 
 
@@ -139,20 +125,13 @@ async def test_temporal_down_answers_503_and_the_resend_is_accepted(
     database_url, pool, temporal_client, task_queue
 ) -> None:
     """Without Temporal the gateway answers 503; the same notification later gets its 200."""
-    down = create_app(
-        make_settings(
-            database_url=database_url,
-            temporal_task_queue=task_queue,
-            temporal_address=f"127.0.0.1:{free_port()}",
-        ),
-        pool=pool,
-    )
+    down = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{free_port()}")
     signed = notification("6006")
-    async with client_for(down) as client:
+    async with app_client(down) as client:
         response = await client.post("/webhooks/mercadopago", **signed)
     assert response.status_code == 503, response.text
     assert response.json()["error"]["details"] is None  # no transport internals leak out
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         assert (await client.post("/webhooks/mercadopago", **signed)).status_code == 200
     await temporal_client.get_workflow_handle("purchase:mercadopago:6006").terminate()
 
@@ -166,14 +145,9 @@ async def test_a_notification_cut_off_mid_hand_off_leaves_its_signature_unused(
     signed = notification("5005")
     async with silent_server() as port:
         hanging = _app(database_url, pool, None, task_queue, temporal_address=f"127.0.0.1:{port}")
-        async with client_for(hanging) as client:
-            request = asyncio.create_task(client.post("/webhooks/mercadopago", **signed))
-            await asyncio.sleep(1.5)
-            assert not request.done()
-            request.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await request
-    async with client_for(_app(database_url, pool, temporal_client, task_queue)) as client:
+        async with app_client(hanging) as client:
+            await cut_off(client.post("/webhooks/mercadopago", **signed))
+    async with app_client(_app(database_url, pool, temporal_client, task_queue)) as client:
         answer = await client.post("/webhooks/mercadopago", **signed)
     assert answer.status_code == 200, answer.text
     await temporal_client.get_workflow_handle("purchase:mercadopago:5005").terminate()

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.purchases.stack import purchase_stack, stack_settings
-
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
-
-
-@pytest.fixture
-async def stack(database_url, pool, temporal_client, sandbox, task_queue):
-    settings = stack_settings(database_url, sandbox.url, temporal_client, task_queue)
-    async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
-        yield stack
 
 
 async def test_approved_payment_reaches_the_customer(stack) -> None:

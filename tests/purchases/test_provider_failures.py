@@ -6,13 +6,11 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import pytest
-from typer.testing import CliRunner
 
 from activities.credentials import cipher
-from cli import app as cli_app
 from db import orders
 from tests.conftest import TEST_SECRETS
-from tests.purchases.stack import purchase_stack, stack_settings
+from tests.purchases.stack import entrega, purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -108,15 +106,7 @@ async def test_exhausted_schedule_parks_until_cli_retry(make_stack) -> None:
         parked = await stack.wait_stage(order_id, "failed_permanent")
         assert parked.attempts == 3
         await stack.sandbox.clear_faults()
-        env = {
-            "ENTREGA_ENV": "test",
-            "DATABASE_URL": stack.settings.database_url,
-            "TEMPORAL_ADDRESS": stack.settings.temporal_address,
-            "TEMPORAL_PAYLOAD_KEYS": stack.settings.secret("temporal_payload_keys"),
-        }
-        result = await asyncio.to_thread(
-            CliRunner().invoke, cli_app, ["orders", "retry", "--stage", "failed_permanent"], env=env
-        )
+        result = await entrega(stack.settings, "orders", "retry", "--stage", "failed_permanent")
         assert result.exit_code == 0, result.output
         assert f"{order_id}: retry requested" in result.output
         await stack.wait_stage(order_id, "completed")

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from contracts.purchases import Payment, StageChange
 from db import orders
-from workflows.purchase_types import Payment, StageChange
 
 pytestmark = pytest.mark.db
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from activities.catalogue import CatalogueActivities
+from contracts.purchases import CATALOGUE_MISMATCH, MatchProduct, Payment, StageChange
 from db import orders
-from workflows.purchase_types import CATALOGUE_MISMATCH, MatchProduct, Payment, StageChange
 
 pytestmark = pytest.mark.db
 

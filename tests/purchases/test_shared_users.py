@@ -7,19 +7,10 @@ import re
 
 import pytest
 
-from tests.purchases.stack import purchase_stack, stack_settings
-
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
 EMAIL = "ana@example.com"
 _PASSWORD = re.compile(r"Senha provisória: (\S+)")
-
-
-@pytest.fixture
-async def stack(database_url, pool, temporal_client, sandbox, task_queue):
-    settings = stack_settings(database_url, sandbox.url, temporal_client, task_queue)
-    async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
-        yield stack
 
 
 async def buy(stack) -> str:

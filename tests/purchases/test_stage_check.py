@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from activities.emails import EmailType
-from workflows.purchase_types import STAGES
+from contracts.purchases import STAGES
 
 pytestmark = pytest.mark.db
 

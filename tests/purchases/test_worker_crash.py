@@ -3,46 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_SECRETS
-from tests.purchases.stack import Stack, stack_settings
+from tests.purchases.stack import Stack, stack_settings, worker_process
 from tests.support import serve
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
-ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 5
 
 
 def _start_worker(settings) -> subprocess.Popen[bytes]:
-    """`python -m cli worker` with the test's database, Temporal server, queue and sandbox."""
-    env = {
-        **os.environ,
-        **{name.upper(): value for name, value in TEST_SECRETS.items()},
-        "ENTREGA_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
-        "MERCADOPAGO_API_URL": settings.mercadopago_api_url,
-        "LOVABLE_FUNCTIONS_URL": settings.lovable_functions_url,
-        "RESEND_API_URL": settings.resend_api_url,
-        "SUPABASE_URL": settings.supabase_url,
-        "HTTP_TIMEOUT_SECONDS": "2",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return worker_process(settings, HTTP_TIMEOUT_SECONDS="2")
 
 
 async def test_sigkilled_worker_loses_nothing(

@@ -3,47 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from tests.purchases.fakes import FAST, FakeWorld, approved
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     Payment,
     PaymentNotice,
     Provider,
     PurchaseConfig,
     PurchaseResult,
 )
+from tests.purchases.fakes import FAST, approved
+from workflows.purchase_client import hand_off
 
 pytestmark = pytest.mark.timeskip
 
 CONFIG = PurchaseConfig(step_attempts=2, step_initial_interval=FAST)
 
 REFUND = Payment(state="refunded", provider_status="estornado")
-
-
-@pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-@pytest.fixture
-async def client(
-    time_skipping_env: WorkflowEnvironment, world: FakeWorld, task_queue: str
-) -> AsyncIterator[Client]:
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[PurchaseWorkflow],
-        activities=world.activities(),
-    ):
-        yield time_skipping_env.client
 
 
 async def run(

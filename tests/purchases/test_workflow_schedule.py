@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from tests.purchases.fakes import FAST, FakeWorld, approved, status, wait_for_stage
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     CREATE_USER,
     DEACTIVATE_USER,
     FETCH_PAYMENT,
@@ -25,6 +19,8 @@ from workflows.purchase_types import (
     PaymentNotice,
     PurchaseConfig,
 )
+from tests.purchases.fakes import FAST, FakeWorld, approved, status, wait_for_stage
+from workflows.purchase_client import hand_off
 
 pytestmark = pytest.mark.timeskip
 
@@ -35,24 +31,6 @@ CONFIG = PurchaseConfig(
     step_attempts=2,
     step_initial_interval=FAST,
 )
-
-
-@pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-@pytest.fixture
-async def client(
-    time_skipping_env: WorkflowEnvironment, world: FakeWorld, task_queue: str
-) -> AsyncIterator[Client]:
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[PurchaseWorkflow],
-        activities=world.activities(),
-    ):
-        yield time_skipping_env.client
 
 
 async def start(client: Client, task_queue: str, world: FakeWorld, payment: Payment):

@@ -10,7 +10,6 @@ say so in the commit.
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -19,14 +18,9 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
-from workflows.reconcile_asaas import ReconcileAsaasWorkflow
-from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-from workflows.reconcile_orphans import ReconcileOrphansWorkflow
-from workflows.reconcile_types import (
+from contracts.reconcile import (
     ASAAS_PAGE,
     FIND_ORPHANS,
     MERCADOPAGO_PAGE,
@@ -39,6 +33,11 @@ from workflows.reconcile_types import (
     PruneInput,
     ReconcileInput,
 )
+from tests.support import recording_env
+from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
+from workflows.reconcile_asaas import ReconcileAsaasWorkflow
+from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
+from workflows.reconcile_orphans import ReconcileOrphansWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -115,15 +114,9 @@ async def record(client: Client, name: str) -> None:
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    try:
+    async with recording_env(pydantic_data_converter) as env:
         for name in SCENARIOS:
             await record(env.client, name)
-    finally:
-        await env.shutdown()
 
 
 if __name__ == "__main__":

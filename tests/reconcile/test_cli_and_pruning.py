@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from contracts.reconcile import PruneInput
 from tests.sagas.conftest import cli_env, run_cli, run_cli_capturing
 from tests.support import free_port
 from workflows.prune_signatures import PruneWebhookSignaturesWorkflow
-from workflows.reconcile_types import PruneInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from temporalio.client import WorkflowFailureError
 
+from contracts.reconcile import ReconcileInput, ReconcileResult
 from tests.reconcile.conftest import INTERVAL, eventually
 from workflows.reconcile_mercadopago import ReconcileMercadoPagoWorkflow
-from workflows.reconcile_types import ReconcileInput, ReconcileResult
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

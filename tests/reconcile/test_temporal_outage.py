@@ -11,12 +11,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from contracts import search_attributes
 from providers.clients import open_provider_clients
 from tests.conftest import TEMPORAL_BIN, converter_for_tests
 from tests.purchases.stack import Stack, stack_settings
 from tests.support import free_port, serve
 from worker import WORKFLOWS, build_activities, build_email_worker
-from workflows import search_attributes
 from workflows.schedules import ensure_schedules
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]

@@ -11,11 +11,12 @@ import pytest
 
 from activities.reconcile import Orphan, find_orphans
 from api.app import create_app
+from contracts.signups import RegistrationInput
+from contracts.signups import registration_workflow_id as workflow_id
 from providers.clients import ProviderClients, open_provider_clients
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
-from tests.support import SandboxHandle, user_token
+from tests.support import SandboxHandle, app_client, user_token
 from worker import build_worker
-from workflows.registration import workflow_id
 
 CPFS = ["52998224725", "11144477735", "39053344705", "15350946056", "71428793860"]
 
@@ -29,6 +30,18 @@ def person(n: int = 0, **overrides: str) -> dict[str, str]:
         "cpfCnpj": CPFS[n % len(CPFS)],
         "password": "segredo123",
     } | overrides
+
+
+def registration_input(data: dict[str, str], sealed_password: str = "sealed") -> RegistrationInput:
+    """The registration saga's input for `person(...)` data (its password already sealed, or a
+    stand-in where no activity unseals it)."""
+    return RegistrationInput(
+        name=data["name"],
+        email=data["email"],
+        phone=data["phone"],
+        cpf_cnpj=data["cpfCnpj"],
+        sealed_password=sealed_password,
+    )
 
 
 @dataclass
@@ -74,7 +87,7 @@ class SignupStack:
         handles Asaas payments, as before the webhook handed them over)."""
         from temporalio.service import RPCError, RPCStatusCode
 
-        from activities.asaas_payments import PaymentOutcome
+        from contracts.asaas import PaymentOutcome
 
         handle = self.temporal.get_workflow_handle(
             f"asaas-payment:{payment_id}", result_type=PaymentOutcome
@@ -125,10 +138,7 @@ async def stack(pool, sandbox, temporal_client, task_queue, database_url):
     async with (
         open_provider_clients(settings) as providers,
         build_worker(temporal_client, settings, pool, providers, task_queue=task_queue),
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api", timeout=30
-        ) as api,
+        app_client(app) as api,
     ):
         yield SignupStack(api, sandbox, pool, temporal_client, providers, app)
 

@@ -11,19 +11,17 @@ Each scenario runs on the time-skipping server with a fake `asaas.apply_payment`
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.asaas_payments import PaymentOutcome, PaymentRef
-from tests.support import register_on_test_server
-from workflows.asaas_payment import SIGNAL, AsaasPaymentWorkflow
+from contracts.asaas import SIGNAL, PaymentOutcome, PaymentRef
+from tests.support import recording_env
+from workflows.asaas_payment import AsaasPaymentWorkflow
 from workflows.asaas_payment_client import hand_off_payment
 
 HISTORIES = Path(__file__).parent.parent / "histories"
@@ -68,16 +66,9 @@ async def record(client: Client, name: str, *, event_during_apply: bool) -> None
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        await register_on_test_server(env.client)
+    async with recording_env(pydantic_data_converter) as env:
         await record(env.client, "asaas_payment_applied", event_during_apply=False)
         await record(env.client, "asaas_payment_event_during_apply", event_during_apply=True)
-    finally:
-        await env.shutdown()
 
 
 if __name__ == "__main__":

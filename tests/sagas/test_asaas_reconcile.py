@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from contracts.reconcile import ReconcileInput
 from db import profiles as db_profiles
 from tests.reconcile.conftest import eventually
 from tests.support import serve
 from workflows.reconcile_asaas import ReconcileAsaasWorkflow
-from workflows.reconcile_types import ReconcileInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 INTERVAL = timedelta(seconds=3)

@@ -9,17 +9,14 @@ import pytest
 
 from api.app import create_app
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
-from tests.support import free_port, user_token
+from tests.support import app_client, free_port, user_token
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
 
 async def _checkout(app, auth_user_id: str) -> httpx.Response:
     token = user_token(TEST_SECRETS["supabase_jwt_secret"], auth_user_id)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api,
-    ):
+    async with app_client(app) as api:
         return await api.post(
             "/api/v1/checkout/create",
             json={"plan_id": "basic", "billing_type": "PIX"},

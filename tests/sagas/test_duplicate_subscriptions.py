@@ -10,12 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from activities.accounts import (
-    AccountActivities,
-    CustomerSpec,
-    SubscriptionCleanup,
-    SubscriptionSpec,
-)
+from activities.accounts import AccountActivities
+from contracts.signups import CustomerSpec, SubscriptionCleanup, SubscriptionSpec
 from tests.sagas.conftest import person
 from tests.support import serve
 

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from activities.reconcile import find_orphans, running_sagas
+from contracts.reconcile import OrphansInput
 from tests.reconcile.conftest import eventually
 from workflows.reconcile_orphans import ReconcileOrphansWorkflow
-from workflows.reconcile_types import OrphansInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 

@@ -9,11 +9,12 @@ import asyncio
 import pytest
 
 from activities.accounts import seal_password
+from contracts.signups import legacy_registration_workflow_id as legacy_workflow_id
+from contracts.signups import registration_workflow_id as workflow_id
 from tests.conftest import TEST_SECRETS, make_settings
 from tests.privacy import LEGACY_RUNS
-from tests.sagas.conftest import person, registration_id, run_cli
-from workflows.registration import RegistrationWorkflow, legacy_workflow_id, workflow_id
-from workflows.signup_types import RegistrationInput
+from tests.sagas.conftest import person, registration_id, registration_input, run_cli
+from workflows.registration import RegistrationWorkflow
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -47,13 +48,7 @@ async def _start_legacy_run(stack, n: int):
     LEGACY_RUNS.add(legacy_workflow_id(data["email"]))  # personal data in its id, on purpose
     return await stack.temporal.start_workflow(
         RegistrationWorkflow.run,
-        RegistrationInput(
-            name=data["name"],
-            email=data["email"],
-            phone=data["phone"],
-            cpf_cnpj=data["cpfCnpj"],
-            sealed_password=seal_password(settings, data["password"]),
-        ),
+        registration_input(data, seal_password(settings, data["password"])),
         id=legacy_workflow_id(data["email"]),
         task_queue=stack.app.state.settings.temporal_task_queue,
     )

@@ -14,13 +14,19 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.accounts import AuthUserCleanup, AuthUserRef, NewAuthUser, NewProfile, ProfileRef
 from activities.journal import JournalActivities
+from contracts.search_attributes import STAGE
+from contracts.signups import (
+    AuthUserCleanup,
+    AuthUserRef,
+    NewAuthUser,
+    NewProfile,
+    ProfileRef,
+    RegistrationInput,
+)
 from tests.sagas.conftest import run_cli
 from workflows import saga
 from workflows.registration import RegistrationWorkflow
-from workflows.search_attributes import STAGE
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal]
 

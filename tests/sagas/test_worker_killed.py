@@ -12,10 +12,10 @@ import uuid
 import pytest
 
 from activities.accounts import seal_password
+from contracts.signups import RegistrationInput
 from tests.conftest import TEST_SECRETS, make_settings, sandbox_urls
 from worker import build_worker
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -36,6 +36,16 @@ def _worker_process(database_url: str, temporal_address: str, task_queue: str, s
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def _fault_fired(sandbox, failure: str) -> None:
+    """Wait (up to 20 s) until the sandbox's first fault has fired; fail with `failure`."""
+    for _ in range(400):
+        faults = (await sandbox.http.get("/_sandbox/faults")).json()
+        if faults and faults[0]["fired"] >= 1:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail(failure)
 
 
 async def test_killed_worker_mid_compensation(
@@ -65,13 +75,7 @@ async def test_killed_worker_mid_compensation(
             task_queue=queue,
         )
         # Kill once the first deletion has been refused: the compensation is backing off.
-        for _ in range(400):
-            faults = (await sandbox.http.get("/_sandbox/faults")).json()
-            if faults and faults[0]["fired"] >= 1:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the saga never reached its compensation")
+        await _fault_fired(sandbox, "the saga never reached its compensation")
         assert len((await sandbox.state())["auth_users"]) == 1
     finally:
         process.send_signal(signal.SIGKILL)
@@ -109,13 +113,7 @@ async def test_killed_worker_mid_step(
             id=f"registration:killed-step-{uuid.uuid4().hex[:8]}",
             task_queue=queue,
         )
-        for _ in range(400):
-            faults = (await sandbox.http.get("/_sandbox/faults")).json()
-            if faults and faults[0]["fired"] >= 1:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail("the worker never called Supabase")
+        await _fault_fired(sandbox, "the worker never called Supabase")
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

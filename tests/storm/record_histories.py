@@ -8,7 +8,6 @@ tests/sagas/test_replay.py. Never re-records an existing file.
 from __future__ import annotations
 
 import asyncio
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -19,17 +18,15 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.failures import PROVIDER_RATE_LIMITED
+from contracts.errors import ErrorCode
+from contracts.purchases import FETCH_PAYMENT, SEND_CREDENTIALS, OrderRef, PaymentNotice
 from tests.purchases.fakes import FakeWorld, approved
 from tests.purchases.record_histories import CONFIG
-from tests.storm.test_bounded_journal import Accounts
+from tests.storm.test_bounded_journal import Accounts, registration_running
 from tests.storm.test_bounded_local_activities import _pending_failure
-from tests.support import register_on_test_server
+from tests.support import recording_env
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
-from workflows.purchase_types import FETCH_PAYMENT, SEND_CREDENTIALS, OrderRef, PaymentNotice
-from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput
 
 HISTORIES = Path(__file__).parent.parent / "histories"
 
@@ -43,7 +40,9 @@ class RateLimitedWorld(FakeWorld):
     async def send_credentials(self, ref: OrderRef) -> None:  # type: ignore[override]
         if self.limited > 0:
             self.limited -= 1
-            raise ApplicationError("resend limitou as chamadas", type=PROVIDER_RATE_LIMITED)
+            raise ApplicationError(
+                "resend limitou as chamadas", type=ErrorCode.PROVIDER_RATE_LIMITED
+            )
         await FakeWorld.send_credentials(self, ref)
 
 
@@ -77,27 +76,8 @@ async def purchase(env: WorkflowEnvironment, name: str, world: FakeWorld) -> Non
 
 
 async def registration(env: WorkflowEnvironment, name: str) -> None:
-    client = env.client
     accounts = Accounts()
-    task_queue = f"record-{uuid.uuid4()}"
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[RegistrationWorkflow],
-        activities=[accounts.create_auth_user, accounts.create_profile, accounts.record],
-    ):
-        handle = await client.start_workflow(
-            RegistrationWorkflow.run,
-            RegistrationInput(
-                name="Ana",
-                email="ana@example.com",
-                phone="+5511987654321",
-                cpf_cnpj="52998224725",
-                sealed_password="sealed",
-            ),
-            id=f"registration:{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+    async with registration_running(env.client, f"record-{uuid.uuid4()}", accounts) as handle:
         await env.sleep(timedelta(seconds=30))
         assert await _pending_failure(handle, "journal.record")
         accounts.healthy = True
@@ -116,20 +96,13 @@ def _write(name: str, text: str) -> None:
 
 
 async def main() -> None:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
-        data_converter=pydantic_data_converter,
-    )
-    try:
-        await register_on_test_server(env.client)
+    async with recording_env(pydantic_data_converter) as env:
         await purchase(env, "purchase_storm_completed", FakeWorld())
         fell_back = FakeWorld()
         fell_back.fail(FETCH_PAYMENT)
         await purchase(env, "purchase_storm_fetch_fell_back", fell_back)
         await purchase(env, "purchase_storm_rate_limited", RateLimitedWorld())
         await registration(env, "registration_storm_journal_fell_back")
-    finally:
-        await env.shutdown()
 
 
 if __name__ == "__main__":

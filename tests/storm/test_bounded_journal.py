@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.accounts import AuthUserRef, NewAuthUser, NewProfile, ProfileRef
-from activities.journal import LogEntry
+from contracts.journal import LogEntry
+from contracts.signups import (
+    AuthUserRef,
+    NewAuthUser,
+    NewProfile,
+    ProfileRef,
+    RegistrationInput,
+    RegistrationResult,
+)
 from tests.storm.test_bounded_local_activities import _pending_failure
 from workflows.registration import RegistrationWorkflow
-from workflows.signup_types import RegistrationInput, RegistrationResult
 
 pytestmark = pytest.mark.timeskip
 
@@ -43,20 +53,18 @@ class Accounts:
         self.lines.append(entry)
 
 
-async def test_six_hour_journal_outage(
-    own_time_skipping_env: WorkflowEnvironment, task_queue: str
-) -> None:
-    """The journal's local activity gives way to a regular one: pending with its failure, under
-    100 events after six hours, and every line written once the database is back."""
-    accounts = Accounts()
-    client = own_time_skipping_env.client
+@asynccontextmanager
+async def registration_running(
+    client: Client, task_queue: str, accounts: Accounts
+) -> AsyncIterator[WorkflowHandle[Any, RegistrationResult]]:
+    """A worker with `accounts` as the activities, and Ana's registration started on it."""
     async with Worker(
         client,
         task_queue=task_queue,
         workflows=[RegistrationWorkflow],
         activities=[accounts.create_auth_user, accounts.create_profile, accounts.record],
     ):
-        handle = await client.start_workflow(
+        yield await client.start_workflow(
             RegistrationWorkflow.run,
             RegistrationInput(
                 name="Ana",
@@ -68,6 +76,15 @@ async def test_six_hour_journal_outage(
             id=f"registration:{uuid.uuid4()}",
             task_queue=task_queue,
         )
+
+
+async def test_six_hour_journal_outage(
+    own_time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The journal's local activity gives way to a regular one: pending with its failure, under
+    100 events after six hours, and every line written once the database is back."""
+    accounts = Accounts()
+    async with registration_running(own_time_skipping_env.client, task_queue, accounts) as handle:
         await own_time_skipping_env.sleep(timedelta(seconds=30))
         assert "database is down" in await _pending_failure(handle, "journal.record")
         await own_time_skipping_env.sleep(timedelta(hours=6))

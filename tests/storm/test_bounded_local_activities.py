@@ -15,12 +15,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.purchases import PurchaseActivities
-from db import orders
-from providers.clients import open_provider_clients
-from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
-from workflows.purchase import PurchaseWorkflow
-from workflows.purchase_client import hand_off
-from workflows.purchase_types import (
+from contracts.purchases import (
     FETCH_PAYMENT,
     SET_STAGE,
     FetchPayment,
@@ -29,6 +24,11 @@ from workflows.purchase_types import (
     PurchaseConfig,
     StageChange,
 )
+from db import orders
+from providers.clients import open_provider_clients
+from tests.purchases.fakes import FAST, FakeWorld, approved, wait_for_stage
+from workflows.purchase import PurchaseWorkflow
+from workflows.purchase_client import hand_off
 
 CONFIG = PurchaseConfig(step_attempts=2, step_initial_interval=FAST)
 

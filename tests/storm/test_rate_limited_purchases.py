@@ -9,13 +9,14 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.failures import PROVIDER_RATE_LIMITED, provider_failure
+from activities.failures import provider_failure
 from activities.purchases import PurchaseActivities
+from contracts.errors import ErrorCode
+from contracts.purchases import FetchPayment
 from providers.clients import open_provider_clients
 from providers.errors import PermanentError, RateLimitedError, TransientError
 from tests.purchases.stack import purchase_stack, stack_settings
 from workflows.purchase_client import query_status
-from workflows.purchase_types import FetchPayment
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
@@ -24,7 +25,7 @@ def test_mapping_honours_retry_after() -> None:
     """429 → retryable `provider_rate_limited` after Retry-After; 503 → retryable with its wait;
     a refusal → non-retryable."""
     limited = provider_failure(RateLimitedError("resend", "slow down", status=429, retry_after=3))
-    assert limited.type == PROVIDER_RATE_LIMITED and not limited.non_retryable
+    assert limited.type == ErrorCode.PROVIDER_RATE_LIMITED and not limited.non_retryable
     assert limited.next_retry_delay == timedelta(seconds=3)
     down = provider_failure(TransientError("lovable", "down", status=503, retry_after=7))
     assert down.next_retry_delay == timedelta(seconds=7) and not down.non_retryable

@@ -1,15 +1,13 @@
-"""What the purchase workflow, its activities and the gateway exchange (pydantic, no I/O)."""
+"""What the purchase workflow, its activities, the gateway and the database exchange (pydantic,
+no I/O)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
-
-if TYPE_CHECKING:
-    from settings import Settings
 
 Provider = Literal["mercadopago", "appmax"]
 
@@ -50,7 +48,7 @@ APPMAX_STATES: dict[str, PaymentState] = {
     "OrderChargeBackInTreatment": "charged_back",
 }
 
-# Activity names: the workflow refers to them by name, so it never imports provider code.
+# Activity names (the activity type on the wire; the workflow calls the methods they name).
 FETCH_PAYMENT = "purchases.fetch_payment"
 SET_STAGE = "purchases.set_stage"
 CREATE_USER = "purchases.create_user"
@@ -84,18 +82,6 @@ class PurchaseConfig(BaseModel):
     # The rate-limited e-mail queue (RESEND_RATE_LIMIT); None (runs started before it): the
     # workflow's own queue.
     email_task_queue: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PurchaseConfig:
-        return cls(
-            retry_schedule=settings.retry_schedule,
-            payment_deadline=settings.purchase_payment_deadline,
-            revocation_window=settings.purchase_revocation_window,
-            step_attempts=settings.purchase_step_attempts,
-            step_initial_interval=settings.purchase_step_initial_interval_seconds,
-            step_timeout=settings.purchase_step_timeout_seconds,
-            email_task_queue=settings.email_task_queue,
-        )
 
 
 class PaymentItem(BaseModel):

@@ -14,7 +14,7 @@ SCHEDULE_ASAAS = "reconcile-asaas"
 SCHEDULE_ORPHANS = "reconcile-orphans"
 SCHEDULE_PRUNE = "prune-webhook-signatures"
 
-# Activity names: the workflows refer to them by name, so they never import provider code.
+# Activity names (the activity type on the wire; the workflows call the methods they name).
 MERCADOPAGO_PAGE = "reconcile.mercadopago_page"
 ASAAS_PAGE = "reconcile.asaas_page"
 FIND_ORPHANS = "reconcile.find_orphans"
