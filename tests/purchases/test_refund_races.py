@@ -11,9 +11,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.purchases import PurchaseActivities
+from contracts.purchases import OrderRef, Payment, StageChange
 from db import orders
 from providers.clients import open_provider_clients
-from workflows.purchase_types import OrderRef, Payment, StageChange
 
 pytestmark = [pytest.mark.db, pytest.mark.sandbox]
 
