@@ -13,7 +13,10 @@ Each ledger side is measured twice: from Python (asyncio + psycopg, as the API r
 by pgbench itself (`sql_only`: the database's share, without the Python client on the same CPUs).
 A shipment here is the API's transaction without HTTP: one spend_credit statement in autocommit
 (it resolves the profile, locks it, spends, inserts; the server commits). After each side the
-ledger is checked: no grant overspent, one credit per shipment.
+ledger is checked: no grant overspent, one credit per shipment, and every profile's spend counter
+equal to its credit_usage rows.
+  serial  the server's time per spend_credit call (track_functions), one client spending over
+          the spread profiles: the function's own cost, without lock waits or the commit.
 Prints the numbers and writes them to bench/results/credits-<time>.json.
 """
 
@@ -142,10 +145,29 @@ def overspent(url: str) -> int:
                         GROUP BY profile_id, period_start HAVING count(*) > 100) g)
                  + (SELECT count(*) FROM shipments s WHERE NOT EXISTS
                         (SELECT 1 FROM credit_usage u WHERE u.shipment_id = s.shipment_id))
+                 + (SELECT count(*) FROM credit_spend_counter_drift)
             """
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def server_us_per_call(url: str, script: Path, seconds: float) -> float:
+    """Mean server time of one spend_credit call (its body, not the commit) with one client."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_reset()")
+    pgbench(url, "-n", "-c", "1", "-T", str(max(1, int(seconds))), "-f", str(script))
+    # pgbench's backend reports its function statistics when it exits.
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(50):
+            row = conn.execute(
+                "SELECT total_time / calls * 1000 FROM pg_stat_user_functions "
+                "WHERE funcname = 'spend_credit' AND calls > 0"
+            ).fetchone()
+            if row:
+                return round(float(row[0]), 1)
+            time.sleep(0.1)
+    raise RuntimeError("no function statistics for spend_credit")
 
 
 def run(
@@ -154,6 +176,13 @@ def run(
     name = f"bench_credits_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:  # a superuser's setting: without it, --server-url of another user skips `serial`
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET track_functions = 'pl'").format(sql.Identifier(name))
+            )
+            tracked = True
+        except psycopg.errors.InsufficientPrivilege:
+            tracked = False
     url = embedded.database_url(server_url, name)
     scripts = Path(tempfile.mkdtemp(prefix="bench-credits-"))
     try:
@@ -200,6 +229,12 @@ def run(
             sql_only = pgbench(url, *common, "-f", str(scripts / "spend_spread.sql"))
             spread.append((ours, sql_only, pg))
         spread_overspent = overspent(url)
+        print("serial server time per call ...", flush=True)
+        serial = (
+            server_us_per_call(url, scripts / "spend_spread.sql", min(seconds, 3))
+            if tracked
+            else None
+        )
     finally:
         shutil.rmtree(scripts, ignore_errors=True)
         with psycopg.connect(server_url, autocommit=True) as conn:
@@ -215,6 +250,7 @@ def run(
         "scale": scale,
         "hot": _summary(hot, "pgbench_update_tps", hot_overspent),
         "spread": _summary(spread, "pgbench_simple_update_tps", spread_overspent),
+        "serial": {"server_us_per_spend_credit_call": serial},
     }
 
 
@@ -266,6 +302,7 @@ def main() -> int:
     for side in ("hot", "spread"):
         summary = {k: v for k, v in result[side].items() if k != "rounds"}
         print(side, json.dumps(summary))
+    print("serial", json.dumps(result["serial"]))
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"credits-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2))

@@ -1,9 +1,9 @@
 """The credit ledger: spending a credit on a shipment, balances, and grants of purchased credits.
 
-The spend itself is the `spend_credit` SQL function (migration 0031): one statement that locks the
-profile, picks the credit and inserts the shipment with its usage row and idempotency record.
-Keeping it in the database means the profile lock is held for the time the server needs to do the
-work, not for round trips to this process.
+The spend itself is the `spend_credit` SQL function (migrations 0031, 0050, 0095): one statement
+that inserts the shipment, locks the profile, picks the credit and inserts its usage row and
+idempotency record. Keeping it in the database means the profile lock is held for the time the
+server needs to do the work, not for round trips to this process.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row, dict_row
+from psycopg.rows import class_row, dict_row, tuple_row
 from pydantic import BaseModel
 
 
@@ -138,6 +138,14 @@ async def profile_id_for_user(
     return row[0] if row else None
 
 
+# Prepared on each connection at its first use (prepare=True): the statement is parsed and planned
+# once per connection, and every call after that is a Bind/Execute of the one round trip.
+_SPEND = """
+    SELECT outcome, shipment_id, source_type, purchase_id, balance
+    FROM spend_credit(%s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
 async def spend_credit(
     conn: AsyncConnection[Any],
     *,
@@ -159,27 +167,23 @@ async def spend_credit(
     of the caller's, what it inserted becomes durable at the caller's commit and a rollback takes
     the shipment and its credit back together.
     """
-    cur = await conn.cursor(row_factory=dict_row).execute(
-        """
-        SELECT outcome, shipment_id, source_type, purchase_id, balance
-        FROM spend_credit(%(auth_user_id)s, %(idempotency_key)s, %(request_hash)s, %(shipment_id)s,
-                          %(recipient_name)s, %(destination_postal_code)s, %(weight_grams)s,
-                          %(reference)s)
-        """,
-        {
-            "auth_user_id": auth_user_id,
-            "idempotency_key": idempotency_key,
-            "request_hash": request_hash,
-            "shipment_id": shipment_id or uuid.uuid4(),
-            "recipient_name": recipient_name,
-            "destination_postal_code": destination_postal_code,
-            "weight_grams": weight_grams,
-            "reference": reference,
-        },
+    cur = await conn.cursor(row_factory=tuple_row).execute(
+        _SPEND,
+        (
+            auth_user_id,
+            idempotency_key,
+            request_hash,
+            shipment_id or uuid.uuid4(),
+            recipient_name,
+            destination_postal_code,
+            weight_grams,
+            reference,
+        ),
+        prepare=True,
     )
     row = await cur.fetchone()
     assert row is not None
-    outcome = row["outcome"]
+    outcome, spent_shipment, source_type, purchase_id, balance_json = row
     if outcome == "no_profile":
         raise ProfileNotFound(str(auth_user_id))
     if outcome == "insufficient":
@@ -187,9 +191,9 @@ async def spend_credit(
     if outcome == "key_reused":
         raise IdempotencyKeyReused(idempotency_key)
     return Spent(
-        shipment_id=row["shipment_id"],
-        credit=Credit(source_type=row["source_type"], purchase_id=row["purchase_id"]),
-        balance=Balance.model_validate(row["balance"]),
+        shipment_id=spent_shipment,
+        credit=Credit(source_type=source_type, purchase_id=purchase_id),
+        balance=Balance.model_validate(balance_json),
         replayed=outcome == "replayed",
     )
 
