@@ -17,7 +17,9 @@ from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, payment_method_label, render
 from activities.failures import provider_failure
+from activities.mailer import mailer_for
 from db import operations, order_errors, orders
+from db.email_batches import BatchItem
 from db.journal import insert_log
 from providers.clients import ProviderClients
 from providers.errors import ProviderError
@@ -76,6 +78,9 @@ class PurchaseActivities:
         self._pool = pool
         self._providers = providers
         self._cipher = cipher(settings.secret("credentials_key"))
+        self._mailer = mailer_for(
+            pool, providers.resend, requests_per_second=settings.resend_rate_limit
+        )
 
     @activity.defn(name=FETCH_PAYMENT)
     async def fetch_payment(self, request: FetchPayment) -> Payment:
@@ -274,7 +279,9 @@ class PurchaseActivities:
         }
         await self._log_attempt(order.order_id, f"sending_{email_type}")
         try:
-            message_id = await self._providers.resend.send_email(message, idempotency_key=key)
+            # Batched with the other e-mails of this worker; the `sent` row is written with the
+            # batch's answer.
+            await self._mailer.deliver(BatchItem(**logged, payload=message.payload()))
         except Exception as exc:
             await self._log_failure(order.order_id, f"sending_{email_type}", exc)
             async with self._pool.connection() as conn:
@@ -282,9 +289,8 @@ class PurchaseActivities:
             if isinstance(exc, ProviderError):
                 raise failure(exc) from exc
             raise
-        async with self._pool.connection() as conn, conn.transaction():
-            await orders.log_email(conn, **logged, status="sent", provider_message_id=message_id)
-            if email_type == "credentials":
+        if email_type == "credentials":
+            async with self._pool.connection() as conn:
                 await orders.erase_password(conn, order.order_id)
 
     async def _record_failure(self, request: FetchPayment, error: str) -> None:
