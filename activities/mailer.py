@@ -24,6 +24,7 @@ second one: its activity waits for, or re-sends, the batch that holds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 import weakref
 from collections.abc import Coroutine
@@ -38,9 +39,10 @@ from providers.errors import PermanentError, ProviderError, RateLimitedError, Tr
 from providers.resend import MAX_BATCH, BatchAnswer, ResendClient
 
 SERVICE = "resend"
-# Slots are spaced a tenth wider than the limit, so that a request's travel time never makes two
-# of them arrive closer than the provider counts.
-SLOT_MARGIN = 1.1
+# Slots are spaced a quarter wider than the limit, so that a busy worker's late start of one
+# request (claiming its batch, the event loop's other work) does not bring it within the
+# provider's window of the next one: a 429 costs its whole batch a retry.
+SLOT_MARGIN = 1.25
 
 
 @dataclass
@@ -89,10 +91,8 @@ class Mailer:
     async def deliver(self, item: BatchItem) -> str:
         """The e-mail's Resend id once Resend accepted it, in this or an earlier batch; raises
         the ProviderError that stopped it."""
-        async with self._pool.connection() as conn:
-            batch = await email_batches.claimed_batch(conn, item.idempotency_key)
-        if batch is not None:
-            return await self._from_batch(batch, item.idempotency_key)
+        # No look-up first: claiming for the next batch finds an earlier claim just as well (and
+        # then waits for, or re-sends, that batch), one statement per batch, not per e-mail.
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         waiting = self._pending.setdefault(item.idempotency_key, _Waiting(item))
         waiting.futures.append(future)
@@ -103,19 +103,26 @@ class Mailer:
     # --- new batches --------------------------------------------------------------------------
 
     async def _flush(self) -> None:
-        """Take a slot, then send what is waiting at its start; until nothing waits."""
+        """Until nothing waits: claim what is waiting for a batch, then take the next request
+        slot and post it at the slot's start (while it waits, the next batch fills up). The slot
+        is taken last, so that nothing slow (a connection from a busy pool, the claim) stands
+        between its start and the request."""
         try:
             while self._pending:
+                taken = self._take(self._max_batch)
+                if not taken:
+                    continue
+                batch = await self._claim(taken)
+                if batch is None:
+                    continue
                 try:
                     wait = await self._reserve()
                 except Exception as exc:
-                    for waiting in self._take(len(self._pending)):
-                        waiting.settle(exc)
-                    return
+                    await self._let_go(batch, taken, exc)
+                    continue
                 if wait:
                     await asyncio.sleep(wait)
-                if taken := self._take(self._max_batch):
-                    self._spawn(self._send_new(taken))
+                self._spawn(self._send_new(batch, taken))
         finally:
             self._flusher = None
 
@@ -129,7 +136,9 @@ class Mailer:
                 taken.append(waiting)
         return taken
 
-    async def _send_new(self, taken: list[_Waiting]) -> None:
+    async def _claim(self, taken: list[_Waiting]) -> Batch | None:
+        """A new batch of the e-mails no other batch has claimed, recorded; the others wait for
+        the batch that holds them."""
         batch_key = f"batch:{uuid.uuid4()}"
         try:
             async with self._pool.connection() as conn, conn.transaction():
@@ -137,24 +146,34 @@ class Mailer:
         except Exception as exc:
             for waiting in taken:
                 waiting.settle(exc)
-            return
-        mine = [w for w in taken if w.item.idempotency_key in claimed]
+            return None
         for waiting in taken:
             if waiting.item.idempotency_key not in claimed:
-                # Claimed by another batch meanwhile: that batch is its only one.
+                # Claimed by another batch (an earlier attempt's, or a twin's): its only one.
                 self._spawn(self._settle(waiting, self._from_key(waiting.item.idempotency_key)))
-        if not mine:
-            return
-        batch = Batch(batch_key=batch_key, items=[w.item for w in mine], message_ids=None)
+        mine = [w.item for w in taken if w.item.idempotency_key in claimed]
+        taken[:] = [w for w in taken if w.item.idempotency_key in claimed]
+        return Batch(batch_key=batch_key, items=mine, message_ids=None) if mine else None
+
+    async def _let_go(self, batch: Batch, taken: list[_Waiting], exc: Exception) -> None:
+        """Never sent: free its claims (best effort; a claim left behind only makes the retry
+        re-send this batch, which is its first send) and tell its callers."""
+        with contextlib.suppress(Exception):
+            async with self._pool.connection() as conn:
+                await email_batches.release(conn, batch.batch_key)
+        for waiting in taken:
+            waiting.settle(exc)
+
+    async def _send_new(self, batch: Batch, taken: list[_Waiting]) -> None:
         try:
             answer = await self._post(batch, fresh=True)
         except BaseException as exc:
-            for waiting in mine:
+            for waiting in taken:
                 waiting.settle(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for index, waiting in enumerate(mine):
+        for index, waiting in enumerate(taken):
             waiting.settle(_result(answer, index))
 
     # --- e-mails already claimed by a batch ---------------------------------------------------

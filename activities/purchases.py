@@ -253,6 +253,14 @@ class PurchaseActivities:
                 if email_type == "credentials":
                     await orders.erase_password(conn, order.order_id)
                 return
+            # In the same round trip: e-mails come by the hundred.
+            await insert_log(
+                conn,
+                workflow_id=order.order_id,
+                event="attempt",
+                stage=f"sending_{email_type}",
+                attempt=activity.info().attempt,
+            )
         if not order.customer_email:
             raise ApplicationError("sem e-mail do cliente", type="InvalidData", non_retryable=True)
         subject, html, text = render(
@@ -277,10 +285,9 @@ class PurchaseActivities:
             "recipient": order.customer_email,
             "idempotency_key": key,
         }
-        await self._log_attempt(order.order_id, f"sending_{email_type}")
         try:
-            # Batched with the other e-mails of this worker; the `sent` row is written with the
-            # batch's answer.
+            # Batched with the other e-mails of this worker. The batch's answer is recorded in
+            # one transaction: the `sent` row, and a credentials e-mail's password erased.
             await self._mailer.deliver(BatchItem(**logged, payload=message.payload()))
         except Exception as exc:
             await self._log_failure(order.order_id, f"sending_{email_type}", exc)
@@ -289,9 +296,6 @@ class PurchaseActivities:
             if isinstance(exc, ProviderError):
                 raise failure(exc) from exc
             raise
-        if email_type == "credentials":
-            async with self._pool.connection() as conn:
-                await orders.erase_password(conn, order.order_id)
 
     async def _record_failure(self, request: FetchPayment, error: str) -> None:
         """Name the failure on the order, so a person sees the outage while it lasts; best

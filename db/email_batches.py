@@ -68,7 +68,8 @@ async def record_answer(
     conn: AsyncConnection[Any], batch: Batch, ids: list[str | None], errors: dict[int, str]
 ) -> None:
     """Resend's answer: the batch's ids, one `sent` email_logs row per accepted e-mail (never a
-    second), a `failed` row per refused one, whose claim is let go so a retry may send it."""
+    second), the password of each accepted credentials e-mail erased, and the claims of the
+    refused ones let go (a `failed` row each)."""
     await conn.execute(
         "UPDATE email_batches SET message_ids = %(ids)s, answered_at = now() "
         "WHERE batch_key = %(batch)s",
@@ -92,6 +93,18 @@ async def record_answer(
             "provider_message_id, status, error) VALUES (%s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (idempotency_key) WHERE status = 'sent' DO NOTHING",
             rows,
+        )
+    # A credentials e-mail carried the generated password: accepted, it is never needed again.
+    delivered = [
+        item.workflow_id
+        for index, item in enumerate(batch.items)
+        if ids[index] is not None and item.email_type == "credentials"
+    ]
+    if delivered:
+        await conn.execute(
+            "UPDATE orders SET encrypted_password = NULL, updated_at = now() "
+            "WHERE order_id = ANY(%(ids)s::text[]) AND encrypted_password IS NOT NULL",
+            {"ids": delivered},
         )
     refused = [batch.items[index].idempotency_key for index in errors]
     if refused:
