@@ -214,6 +214,7 @@ def main() -> None:
         "CODEC_SERVER_PORT": str(ports.codec),
         "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
         "RESEND_RATE_LIMIT": str(LIMIT_PER_SECOND),
+        "WORKER_METRICS_PORT": str(_free_port()),
     }
     base.pop("DATABASE_URL", None)
     base.pop("TEMPORAL_ADDRESS", None)
