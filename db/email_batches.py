@@ -114,9 +114,12 @@ async def record_answer(
 async def release(
     conn: AsyncConnection[Any], batch_key: str, keys: list[str] | None = None
 ) -> None:
-    """Let go of the claims (all of the batch's, or `keys`): Resend sent none of those e-mails."""
+    """Let go of the claims (all of the batch's, or `keys`): Resend sent none of those e-mails.
+    All of a batch's are kept once its answer is recorded: a twin's re-send of it was heard."""
     await conn.execute(
         "DELETE FROM email_claims WHERE batch_key = %(batch)s "
+        "AND (%(keys)s::text[] IS NOT NULL OR NOT EXISTS ("
+        "    SELECT 1 FROM email_batches WHERE batch_key = %(batch)s AND message_ids IS NOT NULL)) "
         "AND (%(keys)s::text[] IS NULL OR idempotency_key = ANY(%(keys)s::text[]))",
         {"batch": batch_key, "keys": keys},
     )

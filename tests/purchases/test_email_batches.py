@@ -15,6 +15,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from activities.mailer import Mailer
+from db import email_batches
 from db.email_batches import BatchItem
 from providers.clients import ProviderClients, open_provider_clients
 from providers.errors import PermanentError, RateLimitedError, TransientError
@@ -187,3 +188,20 @@ async def test_two_workers_share_the_limit(
     assert limits[0]["refused"] == 0
     emails = (await sandbox.state())["emails"]
     assert by_key(emails) == Counter({f"o{n}": 1 for n in range(400)})
+
+
+async def test_an_answered_batch_keeps_its_claims(pool: AsyncConnectionPool) -> None:
+    """Once a batch's answer is recorded (a twin's re-send of it was heard), a late refusal of
+    another post of it lets none of its claims go; before that, they go."""
+    items = [item(1), item(2)]
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:a", items)
+        await email_batches.release(conn, "batch:a")
+    assert await claims(pool) == []
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:b", items)
+        batch = await email_batches.claimed_batch(conn, "o1:credentials")
+        assert batch is not None
+        await email_batches.record_answer(conn, batch, ["id-1", "id-2"], {})
+        await email_batches.release(conn, "batch:b")
+    assert sorted(await claims(pool)) == ["o1:credentials", "o2:credentials"]
