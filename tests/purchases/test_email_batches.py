@@ -8,7 +8,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -46,20 +46,28 @@ def item(n: int, to: str | None = None) -> BatchItem:
     )
 
 
-@pytest.fixture
-async def workers(sandbox: SandboxHandle, pool: AsyncConnectionPool) -> AsyncIterator[list[Mailer]]:
-    """Two worker processes' mailers: their own Resend clients, one database."""
-    settings = make_settings(
-        **sandbox_urls(sandbox.url), http_timeout_seconds=CLIENT_TIMEOUT_SECONDS
-    )
+@asynccontextmanager
+async def mailers(
+    sandbox: SandboxHandle, pool: AsyncConnectionPool, timeout: float
+) -> AsyncIterator[list[Mailer]]:
+    """Two worker processes' mailers: their own Resend clients (giving up after `timeout`
+    seconds), one database."""
+    settings = make_settings(**sandbox_urls(sandbox.url), http_timeout_seconds=timeout)
     async with AsyncExitStack() as stack:
-        mailers = []
+        made = []
         for _ in range(2):
             clients: ProviderClients = await stack.enter_async_context(
                 open_provider_clients(settings)
             )
-            mailers.append(Mailer(pool, clients.resend, requests_per_second=2))
-        yield mailers
+            made.append(Mailer(pool, clients.resend, requests_per_second=2))
+        yield made
+
+
+@pytest.fixture
+async def workers(sandbox: SandboxHandle, pool: AsyncConnectionPool) -> AsyncIterator[list[Mailer]]:
+    """Two workers' mailers with the production clients' patience."""
+    async with mailers(sandbox, pool, timeout=10) as made:
+        yield made
 
 
 async def sent_logs(pool: AsyncConnectionPool) -> Counter[str]:
@@ -99,11 +107,18 @@ async def test_twins_in_two_workers_send_each_e_mail_once(
 
 
 async def test_lost_answer_is_recovered_by_re_sending_the_same_batch(
-    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+    sandbox: SandboxHandle, pool: AsyncConnectionPool
 ) -> None:
     """Resend accepts the batch but the answer never arrives (the client gives up): the retry,
     even from another worker, re-sends that very batch under its key, and Resend answers the
     first ids; no second e-mail."""
+    async with mailers(sandbox, pool, timeout=CLIENT_TIMEOUT_SECONDS) as workers:
+        await _lose_an_answer_then_recover(workers, sandbox, pool)
+
+
+async def _lose_an_answer_then_recover(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
     await sandbox.fault(
         "resend",
         "send_batch",
