@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 from pydantic import BaseModel
 
 
@@ -46,7 +46,7 @@ async def claim(conn: AsyncConnection[Any], batch_key: str, items: list[BatchIte
     if mine:
         await conn.execute(
             "INSERT INTO email_batches (batch_key, items) VALUES (%(batch)s, %(items)s)",
-            {"batch": batch_key, "items": Jsonb([item.model_dump() for item in mine])},
+            {"batch": batch_key, "items": Json([item.model_dump() for item in mine])},
         )
     return [item.idempotency_key for item in mine]
 

@@ -5,6 +5,7 @@ worker process."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -220,3 +221,14 @@ async def test_an_answered_batch_keeps_its_claims(pool: AsyncConnectionPool) -> 
         await email_batches.record_answer(conn, batch, ["id-1", "id-2"], {})
         await email_batches.release(conn, "batch:b")
     assert sorted(await claims(pool)) == ["o1:credentials", "o2:credentials"]
+
+
+async def test_a_recorded_batch_re_sends_the_same_bytes(pool: AsyncConnectionPool) -> None:
+    """The bodies come back from email_batches in the order they were written, key by key, so a
+    re-send under the batch's key is byte for byte the first request."""
+    items = [item(1), item(2)]
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:c", items)
+        batch = await email_batches.claimed_batch(conn, "o2:credentials")
+    assert batch is not None
+    assert [json.dumps(i.payload) for i in batch.items] == [json.dumps(i.payload) for i in items]
