@@ -42,6 +42,8 @@ def secret_matches(expected: str, given: str | None) -> bool:
 
 
 # Addresses with no sensible production default.
+# Database connections the e-mail activities of one worker share at most (see worker_pool_size).
+EMAIL_POOL_SHARE = 8
 REQUIRED_OUTSIDE_DEV = ("database_url", "supabase_url", "lovable_functions_url")
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -217,10 +219,12 @@ class Settings(BaseSettings):
     worker_max_concurrent_activities: int = Field(default=16, ge=1)
     worker_max_concurrent_local_activities: int = Field(default=8, ge=1)
     worker_max_concurrent_workflow_tasks: int = Field(default=16, ge=2)
-    # E-mails run on their own task queue (`<TEMPORAL_TASK_QUEUE>-email`), so the server enforces
-    # RESEND_RATE_LIMIT across every worker; these are one worker's slots for it.
-    worker_max_concurrent_email_activities: int = Field(default=2, ge=1)
-    # Resend's limit per team, in requests per second, shared by all workers.
+    # E-mails run on their own task queue (`<TEMPORAL_TASK_QUEUE>-email`); these are one worker's
+    # slots for it. A worker sends its e-mails up to 100 per Resend request, so the slots are
+    # what fills a batch: an e-mail activity mostly waits for its batch's answer.
+    worker_max_concurrent_email_activities: int = Field(default=200, ge=1)
+    # Resend's limit per team, in requests per second, shared by all workers (through PostgreSQL,
+    # `activities/mailer.py`); each request carries up to 100 e-mails.
     resend_rate_limit: float = Field(default=2.0, gt=0)
     # Unset: one connection per activity slot of every kind (see `worker_pool_size`).
     worker_db_pool_max_size: int | None = Field(default=None, ge=1)
@@ -282,7 +286,7 @@ class Settings(BaseSettings):
                 f"WORKER_GRACEFUL_SHUTDOWN ({self.worker_graceful_shutdown}) is below "
                 f"PURCHASE_STEP_TIMEOUT_SECONDS ({step}): a deploy would cut attempts short"
             )
-        needed = self.worker_slots
+        needed = self.worker_connections_needed
         if self.worker_db_pool_max_size is not None and self.worker_db_pool_max_size < needed:
             raise SettingsError(
                 f"WORKER_DB_POOL_MAX_SIZE ({self.worker_db_pool_max_size}) is below the worker's "
@@ -324,8 +328,18 @@ class Settings(BaseSettings):
 
     @property
     def worker_pool_size(self) -> int:
-        """The worker's database pool: one connection per activity slot, unless set."""
-        return self.worker_db_pool_max_size or self.worker_slots
+        """The worker's database pool, unless set: one connection per activity slot, except that
+        e-mail activities, which hold one only for a few short statements, share at most
+        EMAIL_POOL_SHARE."""
+        return self.worker_db_pool_max_size or self.worker_connections_needed
+
+    @property
+    def worker_connections_needed(self) -> int:
+        return (
+            self.worker_max_concurrent_activities
+            + self.worker_max_concurrent_local_activities
+            + min(self.worker_max_concurrent_email_activities, EMAIL_POOL_SHARE)
+        )
 
     @property
     def email_task_queue(self) -> str:

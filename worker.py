@@ -21,6 +21,7 @@ from activities.purchases import PurchaseActivities
 from activities.reconcile_providers import ReconcileActivities
 from db.pool import open_pool
 from providers.clients import ProviderClients, open_provider_clients
+from providers.resend import MAX_BATCH
 from settings import Settings
 from telemetry import metrics, tracing
 from telemetry.process import configure_process
@@ -108,14 +109,16 @@ def build_email_worker(
     *,
     task_queue: str | None = None,
 ) -> Worker:
-    """The e-mail worker: the server hands out at most RESEND_RATE_LIMIT of its tasks per second
-    across every worker polling the queue, so all workers together stay within Resend's limit."""
+    """The e-mail worker. Its activities share the process's mailer, which sends up to 100
+    e-mails per Resend request and takes each request's slot from PostgreSQL, so all workers
+    together stay within RESEND_RATE_LIMIT requests per second; the server hands out at most
+    that many batches' worth of e-mail tasks per second across every worker."""
     return Worker(
         client,
         task_queue=f"{task_queue}-email" if task_queue else settings.email_task_queue,
         activities=build_email_activities(settings, pool, providers),
         max_concurrent_activities=settings.worker_max_concurrent_email_activities,
-        max_task_queue_activities_per_second=settings.resend_rate_limit,
+        max_task_queue_activities_per_second=settings.resend_rate_limit * MAX_BATCH,
         graceful_shutdown_timeout=settings.worker_graceful_shutdown,
     )
 

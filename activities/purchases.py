@@ -18,6 +18,7 @@ from activities.catalogue import mercadopago_items
 from activities.credentials import cipher, generate_password
 from activities.emails import EmailType, brl, payment_method_label, render
 from activities.failures import provider_failure
+from activities.mailer import mailer_for
 from contracts.errors import ErrorCode
 from contracts.purchases import (
     CREATE_USER,
@@ -34,6 +35,7 @@ from contracts.purchases import (
     StageChange,
 )
 from db import operations, order_errors, orders
+from db.email_batches import BatchItem
 from db.journal import insert_log
 from providers.clients import ProviderClients
 from providers.errors import ConflictError, NotFoundError, ProviderError
@@ -84,6 +86,9 @@ class PurchaseActivities:
         self._pool = pool
         self._providers = providers
         self._cipher = cipher(settings.secret("credentials_key"))
+        self._mailer = mailer_for(
+            pool, providers.resend, requests_per_second=settings.resend_rate_limit
+        )
 
     @activity.defn(name=FETCH_PAYMENT)
     async def fetch_payment(self, request: FetchPayment) -> Payment:
@@ -298,6 +303,14 @@ class PurchaseActivities:
                 if email_type == "credentials":
                     await orders.erase_password(conn, order.order_id)
                 return
+            # In the same round trip: e-mails come by the hundred.
+            await insert_log(
+                conn,
+                workflow_id=order.order_id,
+                event="attempt",
+                stage=f"sending_{email_type}",
+                attempt=activity.info().attempt,
+            )
         if not order.customer_email:
             raise ApplicationError(
                 "sem e-mail do cliente", type=ErrorCode.INVALID_DATA, non_retryable=True
@@ -324,9 +337,10 @@ class PurchaseActivities:
             "recipient": order.customer_email,
             "idempotency_key": key,
         }
-        await self._log_attempt(order.order_id, f"sending_{email_type}")
         try:
-            message_id = await self._providers.resend.send_email(message, idempotency_key=key)
+            # Batched with the other e-mails of this worker. The batch's answer is recorded in
+            # one transaction: the `sent` row, and a credentials e-mail's password erased.
+            await self._mailer.deliver(BatchItem(**logged, payload=message.payload()))
         except Exception as exc:
             await self._log_failure(order.order_id, f"sending_{email_type}", exc)
             async with self._pool.connection() as conn:
@@ -334,10 +348,6 @@ class PurchaseActivities:
             if isinstance(exc, ProviderError):
                 raise failure(exc) from exc
             raise
-        async with self._pool.connection() as conn, conn.transaction():
-            await orders.log_email(conn, **logged, status="sent", provider_message_id=message_id)
-            if email_type == "credentials":
-                await orders.erase_password(conn, order.order_id)
 
     async def _record_failure(self, request: FetchPayment, error: str) -> None:
         """Name the failure on the order, so a person sees the outage while it lasts; best

@@ -10,6 +10,7 @@ BENCHMARKS = [
     "startup",
     "sandbox",
     "purchases",
+    "emails",
     "sagas",
     "credits",
     "observe",

@@ -601,7 +601,7 @@ class Storm:
         """Faults changing over time: ≥30 % of provider calls failing, Resend's rate limit, and
         a full outage of each provider in turn."""
         rate = self.args.resend_rate
-        limit = {"service": "resend", "operation": "send_email", "per_second": rate}
+        limit = {"service": "resend", "per_second": rate}
         (await self.sandbox_call("POST", "/_sandbox/rate-limits", json=limit)).raise_for_status()
         self.record.faults[f"resend rate limit {rate:g}/s"] += 1
         outage = min(60.0, max(3.0, seconds / 10))  # a minute in the default run

@@ -1,4 +1,5 @@
-"""Resend: transactional e-mail (POST /emails) with its Idempotency-Key semantics."""
+"""Resend: transactional e-mail (POST /emails, POST /emails/batch) with its Idempotency-Key
+semantics."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from providers.base import ServiceClient, text
 from providers.errors import PermanentError, ProviderError, TransientError
 
 MAX_IDEMPOTENCY_KEY = 256
+MAX_BATCH = 100
 
 
 class EmailMessage(BaseModel):
@@ -33,6 +35,13 @@ class EmailMessage(BaseModel):
             "text": self.text,
             "tags": [{"name": name, "value": value} for name, value in self.tags.items()],
         }
+
+
+class BatchAnswer(BaseModel):
+    """Per e-mail of a batch, in request order: its Resend id, or why it was refused."""
+
+    ids: list[str | None]
+    errors: dict[int, str] = Field(default_factory=dict)
 
 
 class ResendClient(ServiceClient):
@@ -71,3 +80,39 @@ class ResendClient(ServiceClient):
         if not isinstance(email_id, str):
             raise self._unexpected("the e-mail answer has no id")
         return email_id
+
+    async def send_batch(self, payloads: list[dict[str, Any]], idempotency_key: str) -> BatchAnswer:
+        """Send 1 to 100 e-mails (bodies as `EmailMessage.payload()` makes them) in one request,
+        validated per e-mail (`permissive`): an invalid one is refused alone, in `errors` by its
+        position. The key covers the whole batch: a replay with the same bodies in the same order
+        answers the first ids without sending again."""
+        if not 0 < len(payloads) <= MAX_BATCH:
+            raise ValueError(f"a batch holds 1 to {MAX_BATCH} e-mails")
+        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise ValueError(f"an idempotency key has 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        response = await self._request(
+            "POST",
+            "/emails/batch",
+            json=payloads,
+            headers={"Idempotency-Key": idempotency_key, "x-batch-validation": "permissive"},
+        )
+        body = self._json(response)
+        data = body.get("data") if isinstance(body, dict) else None
+        raw_errors = body.get("errors") if isinstance(body, dict) else None
+        errors: dict[int, str] = {}
+        for item in raw_errors or []:
+            index = item.get("index") if isinstance(item, dict) else None
+            if not isinstance(index, int) or not 0 <= index < len(payloads):
+                raise self._unexpected("a batch error names no e-mail of the batch")
+            errors[index] = str(item.get("message") or "invalid e-mail")
+        valid = [index for index in range(len(payloads)) if index not in errors]
+        if (
+            not isinstance(data, list)
+            or len(data) != len(valid)
+            or not all(isinstance(d, dict) and isinstance(d.get("id"), str) for d in data)
+        ):
+            raise self._unexpected("the batch answer does not give one id per valid e-mail")
+        ids: list[str | None] = [None] * len(payloads)
+        for index, item in zip(valid, data, strict=True):
+            ids[index] = item["id"]
+        return BatchAnswer(ids=ids, errors=errors)

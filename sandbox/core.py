@@ -73,6 +73,7 @@ class State:
     lovable_idempotency: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     emails: list[dict[str, Any]] = field(default_factory=list)
     resend_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
+    resend_batch_idempotency: dict[str, dict[str, Any]] = field(default_factory=dict)
     asaas_customers: dict[str, dict[str, Any]] = field(default_factory=dict)
     asaas_subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     asaas_payments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -100,9 +101,8 @@ class State:
         data["mp_notified"] = sorted(self.mp_notified)
         data["appmax_orders"] = {str(k): v for k, v in self.appmax_orders.items()}
         # A request still in flight dies with the process; its key must be free afterwards.
-        data["resend_idempotency"] = {
-            k: v for k, v in self.resend_idempotency.items() if v["response"] is not None
-        }
+        for name in ("resend_idempotency", "resend_batch_idempotency"):
+            data[name] = {k: v for k, v in getattr(self, name).items() if v["response"] is not None}
         return data
 
     @classmethod

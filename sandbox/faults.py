@@ -30,7 +30,7 @@ OPERATIONS: dict[str, frozenset[str]] = {
     ),
     "supabase": frozenset({"create_user", "delete_user", "list_users", "token"}),
     "lovable": frozenset({"create_user", "deactivate_user"}),
-    "resend": frozenset({"send_email"}),
+    "resend": frozenset({"send_email", "send_batch"}),
     # The notifications the sandbox sends to the gateway; only `drop: true` applies to them.
     "webhooks": frozenset({"mercadopago", "appmax", "asaas"}),
 }

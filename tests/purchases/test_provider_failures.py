@@ -70,7 +70,7 @@ async def test_lovable_outage_shows_failed_at_user_then_recovers(make_stack) -> 
 async def test_resend_outage_retries_credentials_with_the_same_user(make_stack) -> None:
     """Resend down: failed_at_email; once back, one user, one e-mail of each kind."""
     async with make_stack(provisioning_retry_schedule="3s,3s") as stack:
-        await stack.sandbox.fault("resend", "send_email", status=500)
+        await stack.sandbox.fault("resend", "send_batch", status=500)
         order_id = await _one_order(stack)
         waiting = await stack.wait_stage(order_id, "failed_at_email")
         # Meanwhile the password exists only as a Fernet token: not in history, not in the logs.
@@ -117,7 +117,7 @@ async def test_confirmation_failing_for_good_still_provisions(make_stack) -> Non
     """A confirmation Resend refuses for good is abandoned; the customer still gets access."""
     async with make_stack() as stack:
         # The confirmation is the first e-mail sent: it goes out beside the user's creation.
-        await stack.sandbox.fault("resend", "send_email", status=422, times=1)
+        await stack.sandbox.fault("resend", "send_batch", status=422, times=1)
         order_id = await _one_order(stack)
         await stack.wait_stage(order_id, "completed")
         kinds = [e["tags"]["email_type"] for e in (await stack.sandbox.state())["emails"]]

@@ -94,7 +94,7 @@ async def test_refund_while_parked_at_user_cancels_for_good(stack) -> None:
 async def test_refund_while_parked_at_email_revokes_and_erases_the_password(stack) -> None:
     """A refund reaching an order parked in failed_at_email revokes it: the user is
     deactivated, the credentials never go out, and the encrypted password is erased."""
-    await stack.sandbox.fault("resend", "send_email", status=503)
+    await stack.sandbox.fault("resend", "send_batch", status=503)
     paid = await stack.apphook("OrderPaid", customer=BIA, total="49.90")
     order_id = f"purchase:appmax:{paid['order_id']}"
     parked = await stack.wait_stage(order_id, "failed_at_email")

@@ -52,7 +52,7 @@ async def test_429s_do_not_park_the_order(
     `completed`: a slow-down is waited out, never counted towards `failed_permanent`."""
     settings = stack_settings(database_url, sandbox.url, temporal_client, task_queue)
     # 2 quick attempts x (1 + 2 scheduled rounds) = 6 attempts before failed_permanent.
-    await sandbox.fault("resend", "send_email", status=429, retry_after=1, times=16)
+    await sandbox.fault("resend", "send_batch", status=429, retry_after=1, times=16)
     async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
         payment_id = await stack.mp_payment(email="lento@example.com")
         assert (await stack.mp_notify(payment_id))["status_code"] == 200

@@ -35,15 +35,18 @@ async def test_settings_reach_the_workers(settings, pool, temporal_client, task_
     mail = email.config()
     assert mail["task_queue"] == f"{task_queue}-email"
     assert mail["max_concurrent_activities"] == 3
-    assert mail["max_task_queue_activities_per_second"] == 1.5
+    # The limit is in requests: each carries up to 100 e-mails (one e-mail task each).
+    assert mail["max_task_queue_activities_per_second"] == 1.5 * 100
     assert tuned.worker_pool_size == 7 + 5 + 3
 
 
 def test_defaults_are_documented_values() -> None:
-    """By default the grace exceeds the step timeout and the pool has a connection per slot."""
+    """By default the grace exceeds the step timeout and the pool has a connection per slot,
+    the e-mail activities (200 slots, to fill batches) sharing 8."""
     defaults = make_settings()
     assert defaults.worker_graceful_shutdown > defaults.purchase_step_timeout_seconds
-    assert defaults.worker_pool_size == defaults.worker_slots == 16 + 8 + 2
+    assert defaults.worker_slots == 16 + 8 + 200
+    assert defaults.worker_pool_size == 16 + 8 + 8
     assert defaults.resend_rate_limit == 2
 
 

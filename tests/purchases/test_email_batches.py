@@ -1,0 +1,234 @@
+"""E-mails sent up to 100 per Resend request (`activities/mailer.py`), against the sandbox and
+PostgreSQL: each e-mail accepted once, lost answers, 429s, refusals, and one limit for every
+worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from activities.mailer import Mailer
+from db import email_batches
+from db.email_batches import BatchItem
+from providers.clients import ProviderClients, open_provider_clients
+from providers.errors import PermanentError, RateLimitedError, TransientError
+from providers.resend import EmailMessage
+from tests.conftest import make_settings, sandbox_urls
+from tests.support import SandboxHandle
+
+pytestmark = [pytest.mark.db, pytest.mark.sandbox]
+
+CLIENT_TIMEOUT_SECONDS = 1.0
+
+
+def item(n: int, to: str | None = None) -> BatchItem:
+    message = EmailMessage(
+        from_="Entrega <nao-responda@entrega.app>",
+        to=to or f"cliente{n}@example.com",
+        subject="Seu acesso",
+        html=f"<p>{n}</p>",
+        text=str(n),
+        tags={"email_type": "credentials", "order_id": f"o{n}"},
+    )
+    return BatchItem(
+        idempotency_key=f"o{n}:credentials",
+        workflow_id=f"o{n}",
+        email_type="credentials",
+        recipient=to or f"cliente{n}@example.com",
+        payload=message.payload(),
+    )
+
+
+@asynccontextmanager
+async def mailers(
+    sandbox: SandboxHandle, pool: AsyncConnectionPool, timeout: float
+) -> AsyncIterator[list[Mailer]]:
+    """Two worker processes' mailers: their own Resend clients (giving up after `timeout`
+    seconds), one database."""
+    settings = make_settings(**sandbox_urls(sandbox.url), http_timeout_seconds=timeout)
+    async with AsyncExitStack() as stack:
+        made = []
+        for _ in range(2):
+            clients: ProviderClients = await stack.enter_async_context(
+                open_provider_clients(settings)
+            )
+            made.append(Mailer(pool, clients.resend, requests_per_second=2))
+        yield made
+
+
+@pytest.fixture
+async def workers(sandbox: SandboxHandle, pool: AsyncConnectionPool) -> AsyncIterator[list[Mailer]]:
+    """Two workers' mailers with the production clients' patience."""
+    async with mailers(sandbox, pool, timeout=10) as made:
+        yield made
+
+
+async def sent_logs(pool: AsyncConnectionPool) -> Counter[str]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT idempotency_key FROM email_logs WHERE status = 'sent'")
+        return Counter(row[0] for row in await cur.fetchall())
+
+
+async def claims(pool: AsyncConnectionPool) -> list[str]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT idempotency_key FROM email_claims")
+        return [row[0] for row in await cur.fetchall()]
+
+
+def by_key(emails: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(e["tags"]["order_id"] for e in emails)
+
+
+async def test_twins_in_two_workers_send_each_e_mail_once(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """The same 60 e-mails handed to two workers' mailers, twice each, at once: every e-mail is
+    accepted once, in few requests, and every twin hears the same id."""
+    items = [item(n) for n in range(60)]
+    calls = [mailer.deliver(i) for i in items for mailer in workers for _ in range(2)]
+    ids = await asyncio.gather(*calls)
+    per_key: dict[str, set[str]] = {}
+    for call, message_id in zip(
+        [i for i in items for _ in workers for _ in range(2)], ids, strict=True
+    ):
+        per_key.setdefault(call.idempotency_key, set()).add(message_id)
+    assert all(len(found) == 1 for found in per_key.values())
+    emails = (await sandbox.state())["emails"]
+    assert by_key(emails) == Counter({f"o{n}": 1 for n in range(60)})
+    assert len({e["batch_idempotency_key"] for e in emails}) <= 4
+    assert await sent_logs(pool) == Counter({i.idempotency_key: 1 for i in items})
+
+
+async def test_lost_answer_is_recovered_by_re_sending_the_same_batch(
+    sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """Resend accepts the batch but the answer never arrives (the client gives up): the retry,
+    even from another worker, re-sends that very batch under its key, and Resend answers the
+    first ids; no second e-mail."""
+    async with mailers(sandbox, pool, timeout=CLIENT_TIMEOUT_SECONDS) as workers:
+        await _lose_an_answer_then_recover(workers, sandbox, pool)
+
+
+async def _lose_an_answer_then_recover(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    await sandbox.fault(
+        "resend",
+        "send_batch",
+        latency_ms=int(CLIENT_TIMEOUT_SECONDS * 1500),
+        times=1,
+        after_effect=True,
+    )
+    first, second = item(1), item(2)
+    lost = await asyncio.gather(
+        workers[0].deliver(first), workers[0].deliver(second), return_exceptions=True
+    )
+    assert all(isinstance(outcome, TransientError) for outcome in lost)
+    assert len((await sandbox.state())["emails"]) == 2
+    assert sorted(await claims(pool)) == [first.idempotency_key, second.idempotency_key]
+    ids = [await workers[1].deliver(second), await workers[0].deliver(first)]
+    emails = (await sandbox.state())["emails"]
+    assert sorted(ids) == sorted(e["id"] for e in emails) and len(emails) == 2
+    assert await sent_logs(pool) == Counter({first.idempotency_key: 1, second.idempotency_key: 1})
+
+
+async def test_lost_answer_and_forgotten_key_sends_again_never_loses(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """The documented trade-off: when Resend lost both the answer and its memory of the batch's
+    key, the re-sent batch goes out a second time. Each e-mail then reached its customer twice,
+    none is lost, and email_logs still holds one `sent` row each."""
+    await sandbox.fault("resend", "send_batch", status=503, times=1, after_effect=True)
+    with pytest.raises(TransientError):
+        await workers[0].deliver(item(1))
+    assert await workers[0].deliver(item(1))
+    assert by_key((await sandbox.state())["emails"]) == Counter({"o1": 2})
+    assert await sent_logs(pool) == Counter({"o1:credentials": 1})
+
+
+async def test_429_lets_the_claims_go_and_holds_every_worker_back(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """A 429 sent nothing: the e-mail is free for a new batch, the caller hears Retry-After
+    (which Temporal waits), and no worker's next request starts before it has passed."""
+    await sandbox.fault("resend", "send_batch", status=429, retry_after=2, times=1)
+    with pytest.raises(RateLimitedError) as raised:
+        await workers[0].deliver(item(1))
+    assert raised.value.retry_after == 2
+    assert await claims(pool) == []
+    started = time.monotonic()
+    await workers[1].deliver(item(1))
+    assert time.monotonic() - started >= 1.5
+    assert by_key((await sandbox.state())["emails"]) == Counter({"o1": 1})
+
+
+async def test_an_invalid_e_mail_is_refused_alone(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """In one batch, Resend refuses the e-mail with a bad address: its caller gets a permanent
+    validation error and its claim is let go; the others are sent."""
+    outcomes = await asyncio.gather(
+        workers[0].deliver(item(1)),
+        workers[0].deliver(item(2, to="nao-e-um-endereco")),
+        workers[0].deliver(item(3)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], str) and isinstance(outcomes[2], str)
+    assert isinstance(outcomes[1], PermanentError) and outcomes[1].code == "validation_error"
+    emails = (await sandbox.state())["emails"]
+    assert by_key(emails) == Counter({"o1": 1, "o3": 1})
+    assert len({e["batch_idempotency_key"] for e in emails}) == 1
+    assert "o2:credentials" not in await claims(pool)
+    assert await sent_logs(pool) == Counter({"o1:credentials": 1, "o3:credentials": 1})
+
+
+async def test_two_workers_share_the_limit(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """With the sandbox's limit at 2 requests/s, 400 e-mails from two workers at once all go out
+    without one 429: both take their request slots from the same clock."""
+    await sandbox.http.post("/_sandbox/rate-limits", json={"service": "resend", "per_second": 2})
+    ids = await asyncio.gather(
+        *(workers[n % 2].deliver(item(n)) for n in range(400)), return_exceptions=True
+    )
+    assert all(isinstance(message_id, str) for message_id in ids), ids
+    limits = (await sandbox.http.get("/_sandbox/rate-limits")).json()
+    assert limits[0]["refused"] == 0
+    emails = (await sandbox.state())["emails"]
+    assert by_key(emails) == Counter({f"o{n}": 1 for n in range(400)})
+
+
+async def test_an_answered_batch_keeps_its_claims(pool: AsyncConnectionPool) -> None:
+    """Once a batch's answer is recorded (a twin's re-send of it was heard), a late refusal of
+    another post of it lets none of its claims go; before that, they go."""
+    items = [item(1), item(2)]
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:a", items)
+        await email_batches.release(conn, "batch:a")
+    assert await claims(pool) == []
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:b", items)
+        batch = await email_batches.claimed_batch(conn, "o1:credentials")
+        assert batch is not None
+        await email_batches.record_answer(conn, batch, ["id-1", "id-2"], {})
+        await email_batches.release(conn, "batch:b")
+    assert sorted(await claims(pool)) == ["o1:credentials", "o2:credentials"]
+
+
+async def test_a_recorded_batch_re_sends_the_same_bytes(pool: AsyncConnectionPool) -> None:
+    """The bodies come back from email_batches in the order they were written, key by key, so a
+    re-send under the batch's key is byte for byte the first request."""
+    items = [item(1), item(2)]
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:c", items)
+        batch = await email_batches.claimed_batch(conn, "o2:credentials")
+    assert batch is not None
+    assert [json.dumps(i.payload) for i in batch.items] == [json.dumps(i.payload) for i in items]
