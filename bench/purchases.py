@@ -658,6 +658,8 @@ def main() -> None:
             "TEMPORAL_UI_PORT": str(ports.temporal_ui),
             "CODEC_SERVER_PORT": str(ports.codec),
             "SANDBOX_GATEWAY_URL": api_url,
+            # Not make dev's fixed port, which a running `make dev` (or bench) may hold.
+            "WORKER_METRICS_ADDRESS": f"127.0.0.1:{_free_port()}",
             # The sandbox enforces no Resend limit here: measure Entrega, not Resend's 2/s.
             "RESEND_RATE_LIMIT": "1000",
         }

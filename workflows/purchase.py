@@ -330,17 +330,23 @@ class PurchaseWorkflow:
         as it stands once it matches or is no longer approved."""
         while payment.state in ("approved", "pending"):
             if payment.state == "approved":
-                match: ProductMatch = await workflow.execute_local_activity(
-                    MATCH_PRODUCT,
-                    MatchProduct(
-                        order_id=workflow.info().workflow_id,
-                        payment=payment,
-                        then=self._change("queued") if self._lean else None,
-                    ),
-                    result_type=ProductMatch,
-                    start_to_close_timeout=self._step_timeout,
-                    retry_policy=_DB_RETRY,
+                request = MatchProduct(
+                    order_id=workflow.info().workflow_id,
+                    payment=payment,
+                    then=self._change("queued") if self._lean else None,
                 )
+                if self._lean:
+                    # It writes a stage: bounded like the stage writes, so a database outage
+                    # shows as a pending activity instead of growing the history.
+                    match = await self._local(MATCH_PRODUCT, request, ProductMatch, _DB_RETRY)
+                else:
+                    match = await workflow.execute_local_activity(
+                        MATCH_PRODUCT,
+                        request,
+                        result_type=ProductMatch,
+                        start_to_close_timeout=self._step_timeout,
+                        retry_policy=_DB_RETRY,
+                    )
                 if match.mismatch is None:
                     self._queued = match.order
                     return payment
