@@ -19,8 +19,9 @@ Each part also reports CPU milliseconds per operation of every process of the st
 Temporal server, PostgreSQL, sandbox, codec server) and of the load generator, read from /proc.
 
 By default it starts its own stack on free ports (embedded PostgreSQL, Temporal dev server,
-sandbox, `entrega worker` and `entrega api`, exactly as `entrega dev` does) in a temp directory,
-with the sandbox's Resend limit off. (b) runs first, on the idle stack. Against a running
+sandbox, `entrega worker` and `entrega api` with API_WORKERS=2, as `entrega dev` does otherwise)
+in a temp directory, with the sandbox's Resend limit and the scheduled reconciliations off.
+(b) runs first, on the idle stack. Against a running
 `make dev` stack instead (no CPU profile then):
     .venv/bin/python -m bench.purchases --existing
 (the dev secrets and default ports; override with --api-url, --sandbox-url, --temporal-address,
@@ -658,6 +659,9 @@ def main() -> None:
             "TEMPORAL_UI_PORT": str(ports.temporal_ui),
             "CODEC_SERVER_PORT": str(ports.codec),
             "SANDBOX_GATEWAY_URL": api_url,
+            # One API process per core (uvicorn's advice); API_WORKERS=1 in the caller's
+            # environment measures a single one.
+            "API_WORKERS": os.environ.get("API_WORKERS", "2"),
             # Not make dev's fixed port, which a running `make dev` (or bench) may hold.
             "WORKER_METRICS_ADDRESS": f"127.0.0.1:{_free_port()}",
             # No scheduled reconciliation during the run: it would find the payments made for
