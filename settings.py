@@ -231,6 +231,9 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # uvicorn processes serving `entrega api` on one port (the kernel spreads connections): the
+    # webhook gateway's share of a busy machine's CPU grows with it.
+    api_workers: int = Field(default=1, ge=1, le=64)
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = 8900
 

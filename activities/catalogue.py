@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio import activity
 
@@ -20,6 +21,7 @@ from contracts.purchases import (
     CATALOGUE_MISMATCH,
     MATCH_PRODUCT,
     MatchProduct,
+    OrderState,
     Payment,
     PaymentItem,
     ProductMatch,
@@ -146,7 +148,7 @@ class CatalogueActivities:
                 # Provisioned before the catalogue existed (or a late duplicate run): never
                 # judged again, so a finished order is not parked afterwards. A refunded one
                 # goes on to the run's refund check, which ends the run with its stage intact.
-                return ProductMatch()
+                return ProductMatch(order=await self._then(conn, request))
             verdict = judge(payment, await products.valid_prices(conn, at), at)
             await insert_log(
                 conn,
@@ -155,4 +157,15 @@ class CatalogueActivities:
                 error=verdict.mismatch,
                 details=verdict.details,
             )
-        return ProductMatch(product_id=verdict.product_id, mismatch=verdict.mismatch)
+            state = None if verdict.mismatch else await self._then(conn, request)
+        return ProductMatch(product_id=verdict.product_id, mismatch=verdict.mismatch, order=state)
+
+    @staticmethod
+    async def _then(conn: AsyncConnection[Any], request: MatchProduct) -> OrderState | None:
+        """The stage a match leads to, in the verdict's transaction (patch
+        `purchases-lean-path`); None when the workflow writes it itself."""
+        if request.then is None:
+            return None
+        from activities.purchases import record_stage
+
+        return await record_stage(conn, request.then)

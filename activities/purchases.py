@@ -28,6 +28,7 @@ from contracts.purchases import (
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
     SET_STAGE,
+    CreateUser,
     FetchPayment,
     OrderRef,
     OrderState,
@@ -37,6 +38,7 @@ from contracts.purchases import (
 from db import operations, order_errors, orders
 from db.email_batches import BatchItem
 from db.journal import insert_log
+from db.pool import in_autocommit
 from providers.clients import ProviderClients
 from providers.errors import ConflictError, NotFoundError, ProviderError
 from providers.mercadopago import MercadoPagoPayment
@@ -78,6 +80,24 @@ def _refunded() -> ApplicationError:
     )
 
 
+async def record_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderState:
+    """One transition written (orders and integration_logs) and reported (log line, metrics);
+    the caller owns the transaction. The order's state after it."""
+    state = await orders.apply_stage(conn, change)
+    took = None
+    if change.stage == "completed" and state.stage == "completed":
+        took = await operations.provisioning_seconds(conn, change.order_id)
+    events.stage_changed(
+        change.order_id,
+        change.stage,
+        applied=state.stage == change.stage,
+        attempts=change.attempts,
+        error=change.last_error,
+        provisioning_seconds=took,
+    )
+    return state
+
+
 class PurchaseActivities:
     def __init__(
         self, settings: Settings, pool: AsyncConnectionPool, providers: ProviderClients
@@ -114,27 +134,30 @@ class PurchaseActivities:
 
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
-        """Write one transition to orders and integration_logs, in one transaction."""
-        async with self._pool.connection() as conn:
-            state = await orders.apply_stage(conn, change)
-            took = None
-            if change.stage == "completed" and state.stage == "completed":
-                took = await operations.provisioning_seconds(conn, change.order_id)
-        events.stage_changed(
-            change.order_id,
-            change.stage,
-            applied=state.stage == change.stage,
-            attempts=change.attempts,
-            error=change.last_error,
-            provisioning_seconds=took,
-        )
-        return state
+        """Write one transition to orders and integration_logs: one statement, committed on
+        its own (no transaction round trips)."""
+        return await in_autocommit(self._pool, lambda conn: record_stage(conn, change))
 
     @activity.defn(name=CREATE_USER)
-    async def create_user(self, ref: OrderRef) -> str:
-        """The customer's Lovable user id; created at most once per order."""
-        order = await self._order(ref.order_id)
+    async def create_user(self, ref: CreateUser) -> str:
+        """The customer's Lovable user id; created at most once per order.
+
+        With `ref.stage` the order enters it first (unless it is there already), and with
+        `ref.then` it enters that once the user exists, in the transaction that stores the user:
+        the workflow writes neither itself (patch `purchases-lean-path`)."""
+        async with self._pool.connection() as conn:
+            order = await orders.get_order(conn, ref.order_id)
+            if ref.stage is not None and (order is None or order.stage != ref.stage.stage):
+                await record_stage(conn, ref.stage)
+                order = await orders.get_order(conn, ref.order_id)
+        if order is None:
+            raise ApplicationError(
+                f"order {ref.order_id} is not recorded", type=ErrorCode.ORDER_MISSING
+            )
         if order.lovable_user_id:
+            if ref.then is not None:
+                async with self._pool.connection() as conn:
+                    await record_stage(conn, ref.then)
             return order.lovable_user_id
         if order.refunded_at is not None:
             raise _refunded()
@@ -144,21 +167,27 @@ class PurchaseActivities:
                 type=ErrorCode.INVALID_DATA,
                 non_retryable=True,
             )
-        await self._log_attempt(ref.order_id, "creating_user")
         async with self._pool.connection() as conn:
-            token = await orders.store_password_once(
-                conn, ref.order_id, self._cipher.encrypt(generate_password().encode())
-            )
-        async with self._pool.connection() as conn, conn.transaction():
             # A barrier, not held during the call: a refund deciding about this customer's user
             # right now finishes first (its deactivation done, which this creation then undoes
             # for another order of the customer; for this very order, the refund is seen below
             # and nothing is created). Any refund deciding later sees this order, already
-            # `creating_user`, as live, and its stored password (see `_find_lost_user`).
+            # `creating_user`, as live, and its stored password (see `_find_lost_user`). The
+            # password is stored (committed) before the call, so every attempt sends the same.
             await orders.lock_customer(conn, order.customer_email)
             now = await orders.get_order(conn, ref.order_id)
             if now is None or now.refunded_at is not None:
                 raise _refunded()
+            await insert_log(
+                conn,
+                workflow_id=ref.order_id,
+                event="attempt",
+                stage="creating_user",
+                attempt=activity.info().attempt,
+            )
+            token = await orders.store_password_once(
+                conn, ref.order_id, self._cipher.encrypt(generate_password().encode())
+            )
         try:
             user = await self._providers.lovable.create_user(
                 email=order.customer_email,
@@ -178,6 +207,8 @@ class PurchaseActivities:
             # its password is the one stored here, and the credentials e-mail carries it.
             existed = not user.created_by(ref.order_id)
             await orders.store_user(conn, ref.order_id, user.user_id, existed=existed)
+            if ref.then is not None:
+                await record_stage(conn, ref.then)
         return user.user_id
 
     @activity.defn(name=SEND_CREDENTIALS)

@@ -79,3 +79,13 @@ def create_app(
         app.include_router(router, responses=responses(*COMMON_ERRORS))
     tracing.instrument_app(app)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one `entrega api` process among `API_WORKERS`: uvicorn starts each such
+    process afresh, so each reads the settings and sets up its own logging and tracing."""
+    from telemetry.process import configure_process
+
+    settings = Settings()
+    configure_process("api", settings)
+    return create_app(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -41,9 +42,23 @@ def api() -> None:
     require_database_url(settings)
     configure_process("api", settings)
     try:
-        # Our own logging set-up and access lines (telemetry.http), not uvicorn's.
+        if settings.api_workers == 1:
+            # Our own logging set-up and access lines (telemetry.http), not uvicorn's.
+            uvicorn.run(
+                create_app(settings),
+                host=settings.api_host,
+                port=settings.api_port,
+                log_config=None,
+                access_log=False,
+            )
+            return
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics must count every process's requests, not just the one it reached.
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="entrega-metrics-")
         uvicorn.run(
-            create_app(settings),
+            "api.app:create_app_from_environment",
+            factory=True,
+            workers=settings.api_workers,
             host=settings.api_host,
             port=settings.api_port,
             log_config=None,

@@ -137,6 +137,9 @@ class FetchPayment(BaseModel):
 class MatchProduct(BaseModel):
     order_id: str
     payment: Payment
+    # The stage a match leads to (`queued`), written with the verdict in one transaction; None
+    # (runs before patch `purchases-lean-path`): the workflow writes it itself.
+    then: StageChange | None = None
 
 
 class ProductMatch(BaseModel):
@@ -144,6 +147,8 @@ class ProductMatch(BaseModel):
 
     product_id: str | None = None
     mismatch: str | None = None
+    # The order after `then` was written (a match only).
+    order: OrderState | None = None
 
 
 class StageChange(BaseModel):
@@ -171,6 +176,17 @@ class OrderState(BaseModel):
 
 class OrderRef(BaseModel):
     order_id: str
+
+
+class CreateUser(OrderRef):
+    """`create_user`'s request; an OrderRef alone (runs before patch `purchases-lean-path`)
+    writes no stage."""
+
+    # The order's stage while the user is made (`creating_user`), written by the activity
+    # itself unless the order is in it already ...
+    stage: StageChange | None = None
+    # ... and the stage it is in once the user exists (`sending_credentials`).
+    then: StageChange | None = None
 
 
 class StageEntry(BaseModel):

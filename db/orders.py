@@ -13,11 +13,11 @@ from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from contracts.purchases import CATALOGUE_MISMATCH, OrderState, StageChange
-from db.journal import insert_log
 
 REFUNDED_STATES = ("refunded", "charged_back")
 # Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will;
@@ -97,41 +97,57 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
     The answer is the order's state after the call.
     """
     payment = change.payment
+    # One statement, one round trip: the upsert, its journal line and the order's state after it
+    # (a change refused, which only late duplicates meet, reads the state with a second one).
     row = await (
         await conn.execute(
             """
-            INSERT INTO orders AS o (order_id, provider, provider_order_id, stage, customer_email,
-                customer_name, amount_cents, currency, payment_method, attempts, last_error,
-                next_retry_at, completed_at, revoked_at, refunded_at)
-            VALUES (%(order_id)s, %(provider)s, %(provider_order_id)s, %(stage)s, %(email)s,
-                %(name)s, %(amount_cents)s, %(currency)s, %(payment_method)s, %(attempts)s,
-                %(last_error)s, %(next_retry_at)s,
-                CASE WHEN %(stage)s = 'completed' THEN now() END,
-                CASE WHEN %(stage)s = 'revoked' THEN now() END,
-                CASE WHEN %(refunded)s THEN now() END)
-            ON CONFLICT (order_id) DO UPDATE SET
-                stage = EXCLUDED.stage,
-                customer_email = COALESCE(EXCLUDED.customer_email, o.customer_email),
-                customer_name = COALESCE(EXCLUDED.customer_name, o.customer_name),
-                amount_cents = COALESCE(EXCLUDED.amount_cents, o.amount_cents),
-                payment_method = COALESCE(EXCLUDED.payment_method, o.payment_method),
-                attempts = EXCLUDED.attempts,
-                last_error = EXCLUDED.last_error,
-                next_retry_at = EXCLUDED.next_retry_at,
-                completed_at = COALESCE(o.completed_at, EXCLUDED.completed_at),
-                revoked_at = COALESCE(o.revoked_at, EXCLUDED.revoked_at),
-                refunded_at = COALESCE(o.refunded_at, EXCLUDED.refunded_at),
-                encrypted_password = CASE WHEN EXCLUDED.stage IN ('cancelled', 'revoked')
-                    THEN NULL ELSE o.encrypted_password END,
-                updated_at = now()
-            WHERE (o.stage NOT IN ('completed', 'revoked')
-                   OR (o.stage = 'completed' AND (EXCLUDED.stage = 'revoked'
+            WITH changed AS (
+                INSERT INTO orders AS o (order_id, provider, provider_order_id, stage,
+                    customer_email, customer_name, amount_cents, currency, payment_method,
+                    attempts, last_error, next_retry_at, completed_at, revoked_at, refunded_at)
+                VALUES (%(order_id)s, %(provider)s, %(provider_order_id)s, %(stage)s, %(email)s,
+                    %(name)s, %(amount_cents)s, %(currency)s, %(payment_method)s, %(attempts)s,
+                    %(last_error)s, %(next_retry_at)s,
+                    CASE WHEN %(stage)s = 'completed' THEN now() END,
+                    CASE WHEN %(stage)s = 'revoked' THEN now() END,
+                    CASE WHEN %(refunded)s THEN now() END)
+                ON CONFLICT (order_id) DO UPDATE SET
+                    stage = EXCLUDED.stage,
+                    customer_email = COALESCE(EXCLUDED.customer_email, o.customer_email),
+                    customer_name = COALESCE(EXCLUDED.customer_name, o.customer_name),
+                    amount_cents = COALESCE(EXCLUDED.amount_cents, o.amount_cents),
+                    payment_method = COALESCE(EXCLUDED.payment_method, o.payment_method),
+                    attempts = EXCLUDED.attempts,
+                    last_error = EXCLUDED.last_error,
+                    next_retry_at = EXCLUDED.next_retry_at,
+                    completed_at = COALESCE(o.completed_at, EXCLUDED.completed_at),
+                    revoked_at = COALESCE(o.revoked_at, EXCLUDED.revoked_at),
+                    refunded_at = COALESCE(o.refunded_at, EXCLUDED.refunded_at),
+                    encrypted_password = CASE WHEN EXCLUDED.stage IN ('cancelled', 'revoked')
+                        THEN NULL ELSE o.encrypted_password END,
+                    updated_at = now()
+                WHERE (o.stage NOT IN ('completed', 'revoked')
+                       OR (o.stage = 'completed' AND (EXCLUDED.stage = 'revoked'
+                           OR (EXCLUDED.stage = 'failed_permanent'
+                               AND EXCLUDED.refunded_at IS NOT NULL))))
+                  AND (COALESCE(o.refunded_at, EXCLUDED.refunded_at) IS NULL
+                       OR EXCLUDED.stage IN ('cancelled', 'revoked')
                        OR (EXCLUDED.stage = 'failed_permanent'
-                           AND EXCLUDED.refunded_at IS NOT NULL))))
-              AND (COALESCE(o.refunded_at, EXCLUDED.refunded_at) IS NULL
-                   OR EXCLUDED.stage IN ('cancelled', 'revoked')
-                   OR (EXCLUDED.stage = 'failed_permanent' AND EXCLUDED.refunded_at IS NOT NULL))
-            RETURNING stage
+                           AND EXCLUDED.refunded_at IS NOT NULL))
+                RETURNING stage, lovable_user_id, refunded_at
+            ), logged AS (
+                INSERT INTO integration_logs (workflow_id, event, stage, attempt, error, details)
+                SELECT %(order_id)s,
+                    CASE WHEN EXISTS (SELECT 1 FROM changed)
+                        THEN 'stage_changed' ELSE 'stage_kept' END,
+                    %(stage)s, %(attempts)s, %(last_error)s, %(details)s
+            )
+            SELECT stage, lovable_user_id,
+                   EXISTS (SELECT 1 FROM email_logs e WHERE e.workflow_id = %(order_id)s
+                           AND e.email_type = 'credentials' AND e.status = 'sent'),
+                   refunded_at IS NOT NULL
+            FROM changed
             """,
             {
                 "order_id": change.order_id,
@@ -147,34 +163,30 @@ async def apply_stage(conn: AsyncConnection[Any], change: StageChange) -> OrderS
                 "last_error": change.last_error,
                 "next_retry_at": change.next_retry_at,
                 "refunded": payment is not None and payment.state in REFUNDED_STATES,
+                "details": Jsonb(
+                    {"next_retry_at": change.next_retry_at.isoformat()}
+                    if change.next_retry_at
+                    else {}
+                ),
             },
         )
     ).fetchone()
-    applied = row is not None
-    await insert_log(
-        conn,
-        workflow_id=change.order_id,
-        event="stage_changed" if applied else "stage_kept",
-        stage=change.stage,
-        attempt=change.attempts,
-        error=change.last_error,
-        details={"next_retry_at": change.next_retry_at.isoformat()} if change.next_retry_at else {},
-    )
-    state = await (
-        await conn.execute(
-            """
-            SELECT stage, lovable_user_id,
-                   EXISTS (SELECT 1 FROM email_logs e WHERE e.workflow_id = o.order_id
-                           AND e.email_type = 'credentials' AND e.status = 'sent'),
-                   refunded_at IS NOT NULL
-            FROM orders o WHERE order_id = %(order_id)s
-            """,
-            {"order_id": change.order_id},
-        )
-    ).fetchone()
-    assert state is not None
+    if row is None:
+        row = await (
+            await conn.execute(
+                """
+                SELECT stage, lovable_user_id,
+                       EXISTS (SELECT 1 FROM email_logs e WHERE e.workflow_id = o.order_id
+                               AND e.email_type = 'credentials' AND e.status = 'sent'),
+                       refunded_at IS NOT NULL
+                FROM orders o WHERE order_id = %(order_id)s
+                """,
+                {"order_id": change.order_id},
+            )
+        ).fetchone()
+    assert row is not None
     return OrderState(
-        stage=state[0], lovable_user_id=state[1], credentials_sent=state[2], refunded=state[3]
+        stage=row[0], lovable_user_id=row[1], credentials_sent=row[2], refunded=row[3]
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from contracts.journal import LogEntry
     from contracts.purchases import (
         CancelRequest,
+        CreateUser,
         FetchPayment,
         MatchProduct,
         OrderRef,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
 
 A = TypeVar("A")
 T = TypeVar("T")
+S = TypeVar("S")  # the activities class a method reference belongs to
 
 REVOKED = ("refunded", "charged_back")
 # Patch ids: each guards a change of decisions, so that older histories still replay.
@@ -81,6 +83,12 @@ class _Cancelled(Exception):
 # Patch ids (issue 14): EntregaStageSince set with every stage; the operator's `cancel`.
 STAGE_SINCE_PATCH = "observe-stage-since"
 CANCEL_PATCH = "observe-cancel"
+# Issue 15: fewer round trips per order. The activity that does a step records its stage (the
+# match writes `queued`; `create_user` writes `creating_user` and, with the user,
+# `sending_credentials`), no search-attribute upsert repeats what the start already set
+# (`EntregaOrderId`) or is replaced in the same workflow task (`queued`), and the run records
+# one patch marker where it recorded up to six (each with its own search-attribute upsert).
+LEAN_PATCH = "purchases-lean-path"
 
 
 # A local activity's failure can arrive as the ApplicationError itself rather than wrapped.
@@ -119,6 +127,9 @@ class PurchaseWorkflow:
         self._stage_since = False
         self._cancellable = False
         self._bounded_local = False
+        self._lean = False
+        # The order as the match left it in `queued` (lean path), for `_run` to go on from.
+        self._queued: OrderState | None = None
 
     # --- signals and query ------------------------------------------------------------------
 
@@ -166,15 +177,22 @@ class PurchaseWorkflow:
         # right after a local activity resolves can disagree between the original run and its
         # replay (the SDK learns of the marker one activation late), so none is made there.
         # Orders started before the catalogue existed are therefore never matched.
-        self._match_products = workflow.patched(CATALOGUE_PATCH)
-        self._stage_since = workflow.patched(STAGE_SINCE_PATCH)
-        self._cancellable = workflow.patched(CANCEL_PATCH)
-        workflow.upsert_search_attributes(
-            [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
-        )
+        # A run on the lean path has every earlier patch: asking for each again would only add
+        # a marker and an upsert of `TemporalChangeVersion` per order. A run without it (no
+        # marker in its history) asks for them as it always did.
+        self._lean = workflow.patched(LEAN_PATCH)
+        self._match_products = self._lean or workflow.patched(CATALOGUE_PATCH)
+        self._stage_since = self._lean or workflow.patched(STAGE_SINCE_PATCH)
+        self._cancellable = self._lean or workflow.patched(CANCEL_PATCH)
+        # `hand_off` starts every order with its id set; a start without it still gets it.
+        started_with = workflow.info().typed_search_attributes.get(search_attributes.ORDER_ID)
+        if not self._lean or started_with is None:
+            workflow.upsert_search_attributes(
+                [search_attributes.ORDER_ID.value_set(workflow.info().workflow_id)]
+            )
         # After the upsert, where its first local activity used to decide it, so the command
         # order of runs recorded then is unchanged.
-        self._bounded_local = workflow.patched(BOUNDED_LOCAL_PATCH)
+        self._bounded_local = self._lean or workflow.patched(BOUNDED_LOCAL_PATCH)
         if purchase.provider == "appmax":
             # AppMax cannot be asked: the facts arrive with the signal that started us.
             await workflow.wait_condition(lambda: self._has_news)
@@ -203,9 +221,15 @@ class PurchaseWorkflow:
             await self._revoke()
             return self._result()
 
-        order = await self._enter("queued")
+        if self._queued is not None:
+            # The match wrote `queued`; every branch below sets the search attribute before
+            # the run next waits, so `queued` (which lasts no time) is not upserted.
+            self._begin("queued", upsert=False)
+            order = self._queued
+        else:
+            order = await self._enter("queued")
         self._user_id = order.lovable_user_id
-        if order.refunded and workflow.patched(REFUND_FINAL_PATCH):
+        if order.refunded and (self._lean or workflow.patched(REFUND_FINAL_PATCH)):
             # Refunded before, maybe in an earlier run: a late or re-sent "paid" never grants
             # access. The orders table refused `queued` and keeps its stage; so does the order.
             self._stage = order.stage
@@ -240,16 +264,34 @@ class PurchaseWorkflow:
         while True:
             self._attempts += 1
             try:
+                wrote_next = False
                 if self._user_id is None:
-                    await self._enter("creating_user")
+                    request: OrderRef = self._ref()
+                    if self._lean:
+                        # The activity writes both stages; the next one is built now, as it
+                        # will be (nothing it carries changes meanwhile).
+                        then = None if credentials_sent else self._change("sending_credentials")
+                        request = CreateUser(
+                            order_id=workflow.info().workflow_id,
+                            stage=self._begin("creating_user"),
+                            then=then,
+                        )
+                        wrote_next = then is not None
+                    else:
+                        await self._enter("creating_user")
                     self._user_id = await workflow.execute_activity_method(
                         PurchaseActivities.create_user,
-                        self._ref(),
+                        # Before the lean patch a bare OrderRef, which the activity reads as a
+                        # CreateUser with no stage to write (the very bytes those runs sent).
+                        cast(CreateUser, request),
                         start_to_close_timeout=self._step_timeout,
                         retry_policy=self._step_retry(),
                     )
                 if not credentials_sent:
-                    await self._enter("sending_credentials")
+                    if wrote_next:
+                        self._begin("sending_credentials")
+                    else:
+                        await self._enter("sending_credentials")
                     await workflow.execute_activity_method(
                         PurchaseActivities.send_credentials,
                         self._ref(),
@@ -261,7 +303,7 @@ class PurchaseWorkflow:
                 await self._enter("completed")
                 return
             except ActivityError as err:
-                if is_rate_limited(err) and workflow.patched(RATE_LIMIT_PATCH):
+                if is_rate_limited(err) and (self._lean or workflow.patched(RATE_LIMIT_PATCH)):
                     # Asked to slow down, not refused: wait as told, keep the whole schedule.
                     self._last_error = _reason(err)
                     await self._park(retry_after(err) or self._input.config.step_initial_interval)
@@ -285,13 +327,24 @@ class PurchaseWorkflow:
         as it stands once it matches or is no longer approved."""
         while payment.state in ("approved", "pending"):
             if payment.state == "approved":
-                match = await workflow.execute_local_activity_method(
-                    CatalogueActivities.match_product,
-                    MatchProduct(order_id=workflow.info().workflow_id, payment=payment),
-                    start_to_close_timeout=self._step_timeout,
-                    retry_policy=_DB_RETRY,
+                request = MatchProduct(
+                    order_id=workflow.info().workflow_id,
+                    payment=payment,
+                    then=self._change("queued") if self._lean else None,
                 )
+                if self._lean:
+                    # It writes a stage: bounded like the stage writes, so a database outage
+                    # shows as a pending activity instead of growing the history.
+                    match = await self._local(CatalogueActivities.match_product, request, _DB_RETRY)
+                else:
+                    match = await workflow.execute_local_activity_method(
+                        CatalogueActivities.match_product,
+                        request,
+                        start_to_close_timeout=self._step_timeout,
+                        retry_policy=_DB_RETRY,
+                    )
                 if match.mismatch is None:
+                    self._queued = match.order
                     return payment
                 if (self._stage, self._last_error) != ("failed_permanent", match.mismatch):
                     await self._enter("failed_permanent", error=match.mismatch)
@@ -429,35 +482,44 @@ class PurchaseWorkflow:
         return self._payment
 
     async def _enter(self, stage: Stage, *, error: str | None = None) -> OrderState:
-        self._stage = stage
-        if error is not None or stage in ("queued", "completed"):
-            self._last_error = error
-        self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
-        updates: list[SearchAttributeUpdate[Any]] = [search_attributes.STAGE.value_set(stage)]
-        if self._stage_since:
-            updates.append(search_attributes.STAGE_SINCE.value_set(workflow.now()))
-        workflow.upsert_search_attributes(updates)
-        self._show_details()
         # Local: our own idempotent bookkeeping, run in this worker beside the workflow task, so
         # the table follows the search attribute within milliseconds at no server cost.
         return await self._local(
-            PurchaseActivities.set_stage,
-            StageChange(
-                order_id=workflow.info().workflow_id,
-                provider=self._input.provider,
-                provider_order_id=self._input.provider_order_id,
-                stage=stage,
-                attempts=self._attempts,
-                last_error=self._last_error,
-                next_retry_at=self._next_retry_at,
-                payment=self._payment,
-            ),
-            _DB_RETRY,
+            PurchaseActivities.set_stage, self._begin(stage, error=error), _DB_RETRY
+        )
+
+    def _begin(self, stage: Stage, *, error: str | None = None, upsert: bool = True) -> StageChange:
+        """Enter `stage` in the workflow (status query, search attribute, Web UI details);
+        answers the change to write to the orders table."""
+        change = self._change(stage, error=error)
+        self._stage = stage
+        self._last_error = change.last_error
+        self._history.append(StageEntry(stage=stage, at=workflow.now(), error=error))
+        if upsert:
+            updates: list[SearchAttributeUpdate[Any]] = [search_attributes.STAGE.value_set(stage)]
+            if self._stage_since:
+                updates.append(search_attributes.STAGE_SINCE.value_set(workflow.now()))
+            workflow.upsert_search_attributes(updates)
+        self._show_details()
+        return change
+
+    def _change(self, stage: Stage, *, error: str | None = None) -> StageChange:
+        """The row `stage` writes, were it entered now (nothing in the workflow changes)."""
+        keeps_error = error is None and stage not in ("queued", "completed")
+        return StageChange(
+            order_id=workflow.info().workflow_id,
+            provider=self._input.provider,
+            provider_order_id=self._input.provider_order_id,
+            stage=stage,
+            attempts=self._attempts,
+            last_error=self._last_error if keeps_error else error,
+            next_retry_at=self._next_retry_at,
+            payment=self._payment,
         )
 
     async def _local(
         self,
-        activity: Callable[[PurchaseActivities, A], Awaitable[T]],
+        activity: Callable[[S, A], Awaitable[T]],
         arg: A,
         retry: RetryPolicy,
     ) -> T:

@@ -25,6 +25,7 @@ from contracts.purchases import (
     SEND_CONFIRMATION,
     SEND_CREDENTIALS,
     SET_STAGE,
+    CreateUser,
     FetchPayment,
     MatchProduct,
     OrderRef,
@@ -89,10 +90,15 @@ class FakeWorld:
     async def match_product(self, request: MatchProduct) -> ProductMatch:
         self.calls[MATCH_PRODUCT] += 1
         if request.order_id in self.refunded:
-            return ProductMatch()  # as activities/catalogue.py: the run's refund check ends it
+            # as activities/catalogue.py: the run's refund check ends it
+            return ProductMatch(order=await self._then(request.then))
         if self.mismatch:
             return ProductMatch(mismatch=self.mismatch)
-        return ProductMatch(product_id="entrega-acesso")
+        return ProductMatch(product_id="entrega-acesso", order=await self._then(request.then))
+
+    async def _then(self, change: StageChange | None) -> OrderState | None:
+        """A stage the activity writes itself (patch purchases-lean-path)."""
+        return None if change is None else await self.set_stage(change)
 
     @activity.defn(name=SET_STAGE)
     async def set_stage(self, change: StageChange) -> OrderState:
@@ -119,9 +125,13 @@ class FakeWorld:
         )
 
     @activity.defn(name=CREATE_USER)
-    async def create_user(self, ref: OrderRef) -> str:
+    async def create_user(self, ref: CreateUser) -> str:
+        if ref.stage is not None and self.order_stages.get(ref.order_id) != ref.stage.stage:
+            await self.set_stage(ref.stage)
         self._maybe_fail(CREATE_USER)
-        return self.users.setdefault(ref.order_id, f"user-{len(self.users) + 1}")
+        user = self.users.setdefault(ref.order_id, f"user-{len(self.users) + 1}")
+        await self._then(ref.then)
+        return user
 
     @activity.defn(name=SEND_CREDENTIALS)
     async def send_credentials(self, ref: OrderRef) -> None:

@@ -187,6 +187,29 @@ SCENARIOS: dict[str, tuple[Payment, Callable[[FakeWorld], None], Scenario]] = {
         _slow_queued,
         appmax_paid_after_refund,
     ),
+    # Issue 15 (patch purchases-lean-path): the match writes `queued`, create_user writes
+    # `creating_user` and `sending_credentials`; no upsert of the order id or of `queued`.
+    "purchase_lean_completed": (approved(), lambda w: None, completed),
+    "purchase_lean_retried_after_failures": (
+        approved(),
+        lambda w: w.fail(CREATE_USER),
+        retried_after_failures,
+    ),
+    "purchase_lean_catalogue_mismatch_then_retried": (
+        approved(),
+        _mismatched,
+        catalogue_mismatch_then_retried,
+    ),
+    "purchase_lean_pending_then_refunded": (
+        Payment(state="pending", provider_status="pending"),
+        lambda w: None,
+        pending_then_refunded,
+    ),
+    "purchase_lean_appmax_paid_after_refund": (
+        Payment(state="refunded", provider_status="estornado"),
+        lambda w: None,
+        appmax_paid_after_refund,
+    ),
 }
 
 

@@ -19,7 +19,9 @@ def test_histories_are_committed() -> None:
     and AppMax paid after its refund (patch purchases-refund-final), and the catalogue's match
     (matched, parked then retried, AppMax parked then refunded), and both patches together
     (paid after refund with a refused price; the same with the refund patch decided in a later
-    workflow task after a slow write)."""
+    workflow task after a slow write), and the lean path of issue 15 (patch purchases-lean-path:
+    completed, retried, parked by the catalogue then retried, pending then refunded, AppMax paid
+    after its refund)."""
     assert {p.stem for p in HISTORIES} >= {
         "purchase_completed",
         "purchase_retried_after_failures",
@@ -33,6 +35,11 @@ def test_histories_are_committed() -> None:
         "purchase_cancelled_by_operator",
         "purchase_appmax_paid_after_refund_mismatched",
         "purchase_appmax_paid_after_refund_slow_write",
+        "purchase_lean_completed",
+        "purchase_lean_retried_after_failures",
+        "purchase_lean_catalogue_mismatch_then_retried",
+        "purchase_lean_pending_then_refunded",
+        "purchase_lean_appmax_paid_after_refund",
     }
 
 
