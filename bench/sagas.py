@@ -321,7 +321,13 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         async def checkout(i: int) -> httpx.Response:
             now = int(time.time())
             token = jwt.encode(
-                {"sub": accounts[i], "aud": "authenticated", "iat": now, "exp": now + 3600},
+                {
+                    "sub": accounts[i],
+                    "aud": "authenticated",
+                    "role": "authenticated",
+                    "iat": now,
+                    "exp": now + 3600,
+                },
                 jwt_secret,
                 algorithm="HS256",
             )

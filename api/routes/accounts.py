@@ -35,6 +35,11 @@ _ANSWERS: dict[str, tuple[int, str]] = {
         502,
         "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
     ),
+    "rollback_pending": (
+        503,
+        "Não foi possível concluir seu cadastro. Estamos desfazendo o que foi criado; "
+        "tente novamente em alguns minutos.",
+    ),
 }
 _CHECKOUT_FAILED_PREFIX = "Erro ao criar checkout: "
 # The level-2 answer ends with what went wrong on a line of its own, as the old system's did.
@@ -111,6 +116,14 @@ async def register(
         taken = await db_profiles.find_conflict(
             conn, email=body.email, phone=body.phone, cpf_cnpj=body.cpf_cnpj
         )
+        undoing = (
+            await db_profiles.unfinished_checkout_of_email(conn, body.email)
+            if taken == "email"
+            else None
+        )
+    if undoing and await signup_client.rolling_back_account(temporal, undoing):
+        # The account of this e-mail is being removed by its failed first checkout.
+        raise _answer("rollback_pending")
     if taken:
         raise _answer(DUPLICATE_CODES[taken])
     new = RegistrationInput(
@@ -128,6 +141,8 @@ async def register(
         raise _answer(known or "registration_failed") from failed
     except signup_client.EmailTaken as exc:
         raise _answer("email_exists") from exc
+    except signup_client.RollbackPending as exc:
+        raise _answer("rollback_pending") from exc
     except (signup_client.NoTurnLeft, TimeoutError, RPCError) as exc:
         raise _answer("registration_failed") from exc
 
@@ -200,6 +215,8 @@ async def create_checkout(
         )
     except signup_client.AttemptAlreadyStarted as exc:
         raise _IN_PROGRESS from exc
+    except signup_client.RollbackPending as exc:
+        raise _answer("rollback_pending") from exc
     except signup_client.AttemptNotStarted as exc:
         raise ApiError(
             503, "checkout_unavailable", "Checkout indisponível. Tente novamente em instantes."
