@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from typing import Any
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
@@ -17,6 +19,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -41,6 +44,10 @@ from workflows.signup_types import (
     RegistrationInput,
     RegistrationResult,
 )
+
+# How long asking a checkout whether it is undoing its account may take (the person waits).
+_QUERY_TIMEOUT = timedelta(seconds=5)
+T = TypeVar("T")
 
 # How many concurrent registrations of one e-mail a request waits out before giving up.
 _MAX_TURNS = 3
@@ -85,6 +92,15 @@ def _failed(exc: WorkflowFailureError | WorkflowUpdateFailedError) -> SagaFailed
 
 def _failure_type(exc: WorkflowUpdateFailedError) -> str | None:
     return exc.cause.type if isinstance(exc.cause, ApplicationError) else None
+
+
+async def _within(answer: Awaitable[T], seconds: float) -> T:
+    """`answer`, or TimeoutError after `seconds`. An update call cut short by the timeout raises
+    the SDK's own error instead of CancelledError: it is a timeout all the same."""
+    try:
+        return await asyncio.wait_for(answer, seconds)
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise TimeoutError from exc
 
 
 async def _outcome(handle: WorkflowHandle[Any, Any], settings: Settings) -> Any:
@@ -140,7 +156,7 @@ async def register(
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         )
         try:
-            result: RegistrationResult = await asyncio.wait_for(
+            result = await _within(
                 temporal.execute_update_with_start_workflow(
                     RegistrationWorkflow.outcome, request_id, start_workflow_operation=start
                 ),
@@ -185,7 +201,9 @@ async def rolling_back_account(temporal: Client, workflow_id: str) -> bool:
     """Whether the checkout attempt `workflow_id` is undoing its account (a first attempt that
     failed): the e-mail is not free yet, and not taken either."""
     try:
-        status = await temporal.get_workflow_handle(workflow_id).query(CheckoutWorkflow.status)
+        status = await temporal.get_workflow_handle(workflow_id).query(
+            CheckoutWorkflow.status, rpc_timeout=_QUERY_TIMEOUT
+        )
     except RPCError:
         return False
     # Only a first attempt (level 2) registers the account's compensations.
@@ -225,7 +243,7 @@ async def checkout(
     )
     timeout = settings.signup_answer_timeout_seconds.total_seconds()
     try:
-        result: CheckoutResult = await asyncio.wait_for(
+        result = await _within(
             temporal.execute_update_with_start_workflow(
                 CheckoutWorkflow.outcome, start_workflow_operation=start
             ),
