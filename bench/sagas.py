@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio import workflow
 
 from bench.common import RESULTS, percentile
 
@@ -81,6 +82,79 @@ class SandboxClock:
 # The data directory of this run's PostgreSQL: only its processes are counted (other clusters on
 # the machine are not this benchmark's).
 _PG_DATA: list[str] = []
+# This run's Temporal address, for the baseline.
+_TEMPORAL: list[str] = []
+
+
+@workflow.defn(sandboxed=False)
+class EmptySignupWorkflow:
+    """The baseline: a workflow answered by update-with-start that does nothing else, so the
+    registration's latency reads against what Temporal alone costs on this machine."""
+
+    def __init__(self) -> None:
+        self._answered = False
+
+    @workflow.update
+    async def outcome(self, request_id: str) -> str:
+        self._answered = True
+        return request_id
+
+    @workflow.run
+    async def run(self, name: str) -> None:
+        await workflow.wait_condition(lambda: self._answered and workflow.all_handlers_finished())
+
+
+async def _baseline(n: int, concurrency: int) -> dict[str, Any]:
+    """Update-with-start of EmptySignupWorkflow, `concurrency` clients, worker in this process."""
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.worker import Worker
+
+    from settings import Settings
+    from workflows.client import connect
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        entrega_env="dev",
+        temporal_address=_TEMPORAL[0],
+        **{name.lower(): value for name, value in SECRETS.items()},
+    )
+    client = await connect(settings)
+    task_queue = f"bench-empty-{uuid.uuid4().hex[:6]}"
+
+    async def call(i: int) -> str:
+        start = WithStartWorkflowOperation(
+            EmptySignupWorkflow.run,
+            "bench",
+            id=f"bench-empty:{task_queue}:{i}",
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return await client.execute_update_with_start_workflow(
+            EmptySignupWorkflow.outcome, str(i), start_workflow_operation=start
+        )
+
+    latencies: list[float] = []
+    async with Worker(client, task_queue=task_queue, workflows=[EmptySignupWorkflow]):
+        queue = list(range(n + concurrency))
+
+        async def client_loop(warm: bool) -> None:
+            while queue:
+                i = queue.pop()
+                started = time.perf_counter()
+                await call(i)
+                if not warm:
+                    latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(client_loop(True) for _ in range(concurrency)))
+        queue[:] = list(range(n + concurrency, 2 * n + concurrency))
+        await asyncio.gather(*(client_loop(False) for _ in range(concurrency)))
+    return {
+        "operation": "empty_update_with_start",
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    }
 
 
 def _process_cpu() -> dict[str, float]:
@@ -188,6 +262,7 @@ async def own_stack(
         )
         stack.push_async_callback(temporal.shutdown)
         temporal_address = temporal.client.service_client.config.target_host
+        _TEMPORAL[:] = [temporal_address]
 
         env = {**os.environ, **SECRETS, "ENTREGA_ENV": "dev", "ENTREGA_HOME": str(home)}
         sandbox_settings = Settings(
@@ -326,6 +401,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         async def register(i: int) -> httpx.Response:
             return await http.post("/api/v1/profiles/register", json=_person(run_id, i))
 
+        baseline = await _baseline(args.accounts, args.concurrency) if _TEMPORAL else None
         # Warm up connections, worker caches and the JIT-less paths before measuring.
         await _timed_batch(args.concurrency, args.concurrency, lambda i: register(10_000 + i))
         if clock:
@@ -333,6 +409,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         cpu = _process_cpu()
         reg_latencies, reg_responses = await _timed_batch(args.accounts, args.concurrency, register)
         results = [_summary("registration", reg_latencies, reg_responses, clock, cpu)]
+        if baseline:
+            results[0]["p50_over_empty_update_with_start"] = round(
+                results[0]["p50_ms"] / baseline["p50_ms"], 2
+            )
+            results.append(baseline)
 
         accounts = [r.json()["auth_user_id"] for r in reg_responses if r.status_code == 201]
 
@@ -417,6 +498,12 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(run(args))
     for r in results:
+        if r["operation"] == "empty_update_with_start":
+            print(
+                f"{'baseline':>15}: update-with-start of an empty workflow, n={r['requests']} "
+                f"p50={r['p50_ms']} ms p99={r['p99_ms']} ms"
+            )
+            continue
         if r["operation"] == "rollback_pending":
             print(
                 f"{'rollback_pending':>15}: n={r['requests']} answers={r['answers']} "
@@ -434,6 +521,11 @@ def main() -> None:
             )
         print(line)
         print(f"{'':>17}CPU ms per request: {r['cpu_ms_per_request']}")
+        if "p50_over_empty_update_with_start" in r:
+            print(
+                f"{'':>17}p50 / empty update-with-start p50: "
+                f"{r['p50_over_empty_update_with_start']} (targets: p50 <= 120 ms, p99 <= 300 ms)"
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     output = {"concurrency": args.concurrency, "results": results, "at": time.time()}
     (RESULTS / "sagas.json").write_text(json.dumps(output, indent=2))
