@@ -33,6 +33,11 @@ ANSWERS: dict[ErrorCode, tuple[int, str]] = {
         502,
         "Erro no processo de registro. Por favor, tente criar sua conta novamente.",
     ),
+    ErrorCode.ROLLBACK_PENDING: (
+        503,
+        "Não foi possível concluir seu cadastro. Estamos desfazendo o que foi criado; "
+        "tente novamente em alguns minutos.",
+    ),
     ErrorCode.CHECKOUT_FAILED: (502, "Erro ao criar checkout"),
     ErrorCode.CHECKOUT_IN_PROGRESS: (409, "Já existe um checkout em andamento para esta conta"),
     ErrorCode.CHECKOUT_UNAVAILABLE: (503, "Checkout indisponível. Tente novamente em instantes."),

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -29,6 +31,7 @@ from typing import Any
 import httpx
 import jwt
 from starlette.types import ASGIApp, Receive, Scope, Send
+from temporalio import workflow
 
 from bench.common import RESULTS, free_port, local_database, local_temporal, percentile, serve
 
@@ -76,11 +79,91 @@ class SandboxClock:
         self.seconds, self.calls = 0.0, 0
 
 
+# The data directory of this run's PostgreSQL: only its processes are counted (other clusters on
+# the machine are not this benchmark's).
+_PG_DATA: list[str] = []
+# This run's Temporal address, for the baseline.
+_TEMPORAL: list[str] = []
+
+
+@workflow.defn(sandboxed=False)
+class EmptySignupWorkflow:
+    """The baseline: a workflow answered by update-with-start that does nothing else, so the
+    registration's latency reads against what Temporal alone costs on this machine."""
+
+    def __init__(self) -> None:
+        self._answered = False
+
+    @workflow.update
+    async def outcome(self, request_id: str) -> str:
+        self._answered = True
+        return request_id
+
+    @workflow.run
+    async def run(self, name: str) -> None:
+        await workflow.wait_condition(lambda: self._answered and workflow.all_handlers_finished())
+
+
+async def _baseline(n: int, concurrency: int) -> dict[str, Any]:
+    """Update-with-start of EmptySignupWorkflow, `concurrency` clients, worker in this process."""
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+    from temporalio.worker import Worker
+
+    from settings import Settings
+    from workflows.client import connect
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        entrega_env="dev",
+        temporal_address=_TEMPORAL[0],
+        **{name.lower(): value for name, value in SECRETS.items()},
+    )
+    client = await connect(settings)
+    task_queue = f"bench-empty-{uuid.uuid4().hex[:6]}"
+
+    async def call(i: int) -> str:
+        start = WithStartWorkflowOperation(
+            EmptySignupWorkflow.run,
+            "bench",
+            id=f"bench-empty:{task_queue}:{i}",
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return await client.execute_update_with_start_workflow(
+            EmptySignupWorkflow.outcome, str(i), start_workflow_operation=start
+        )
+
+    latencies: list[float] = []
+    async with Worker(client, task_queue=task_queue, workflows=[EmptySignupWorkflow]):
+        queue = list(range(n + concurrency))
+
+        async def client_loop(warm: bool) -> None:
+            while queue:
+                i = queue.pop()
+                started = time.perf_counter()
+                await call(i)
+                if not warm:
+                    latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(client_loop(True) for _ in range(concurrency)))
+        queue[:] = list(range(n + concurrency, 2 * n + concurrency))
+        await asyncio.gather(*(client_loop(False) for _ in range(concurrency)))
+    return {
+        "operation": "empty_update_with_start",
+        "requests": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+    }
+
+
 def _process_cpu() -> dict[str, float]:
-    """CPU seconds used so far by this process and each of its descendants, by program name."""
+    """CPU seconds used so far by this process and each of its descendants, by program name, and
+    by this run's PostgreSQL (its postmaster, found by data directory, and its backends)."""
     ticks = os.sysconf("SC_CLK_TCK")
     parents: dict[int, int] = {}
     usage: dict[int, tuple[str, float]] = {}
+    postmasters: set[int] = set()
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -98,19 +181,21 @@ def _process_cpu() -> dict[str, float]:
         )
         if "postgres" in program:
             program = "postgres"
+            if _PG_DATA and any(_PG_DATA[0] in w for w in words):
+                postmasters.add(int(entry))
         usage[int(entry)] = (program, (int(fields[11]) + int(fields[12])) / ticks)
     me = os.getpid()
 
-    def descends(pid: int) -> bool:
+    def descends(pid: int, roots: set[int]) -> bool:
         while pid > 1:
-            if pid == me:
+            if pid in roots:
                 return True
             pid = parents.get(pid, 0)
         return False
 
     totals: dict[str, float] = {}
     for pid, (program, seconds) in usage.items():
-        if descends(pid) or program == "postgres":
+        if descends(pid, {me}) or (program == "postgres" and descends(pid, postmasters)):
             name = "bench+sandbox" if pid == me else program
             totals[name] = totals.get(name, 0.0) + seconds
     return totals
@@ -137,8 +222,10 @@ def _person(run: str, n: int) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str, str]]:
-    """Everything on free ports in a temp dir; yields (api_url, jwt_secret)."""
+async def own_stack(
+    clock_holder: list[SandboxClock], args_compile: bool = True
+) -> AsyncIterator[tuple[str, str, str]]:
+    """Everything on free ports in a temp dir; yields (api_url, jwt_secret, sandbox_url)."""
 
     from devstack import sandbox_env
     from sandbox.app import create_app as create_sandbox
@@ -147,8 +234,10 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
     async with AsyncExitStack() as stack:
         home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-sagas-")))
         database_url = await local_database(stack, home)
+        _PG_DATA[:] = [str(home / "pg")]
         temporal = await local_temporal(stack)
         temporal_address = temporal.client.service_client.config.target_host
+        _TEMPORAL[:] = [temporal_address]
 
         env = {**os.environ, **SECRETS, "ENTREGA_ENV": "dev", "ENTREGA_HOME": str(home)}
         sandbox_settings = Settings(
@@ -174,6 +263,10 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
             # This checkout's modules win over whatever an older editable install mapped.
             "PYTHONPATH": str(ROOT),
         }
+        if args_compile:
+            # The workflow sandbox imports the workflow modules again for every run: without
+            # bytecode on disk (PYTHONDONTWRITEBYTECODE) each run compiles them from source.
+            compileall.compile_dir(ROOT, quiet=1, rx=re.compile(r"[/\\](\.venv|tests|bench)"))
         children = [
             subprocess.Popen([str(BIN / "entrega"), name], env=env, cwd=ROOT)  # noqa: ASYNC220
             for name in ("worker", "api")
@@ -197,7 +290,7 @@ async def own_stack(clock_holder: list[SandboxClock]) -> AsyncIterator[tuple[str
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError("the API never became ready")
-        yield api_url, SECRETS["SUPABASE_JWT_SECRET"]
+        yield api_url, SECRETS["SUPABASE_JWT_SECRET"], f"http://127.0.0.1:{sandbox_port}"
 
 
 async def _timed_batch(
@@ -254,9 +347,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     clocks: list[SandboxClock] = []
     async with AsyncExitStack() as stack:
         if args.api_url:
-            api_url, jwt_secret = args.api_url, args.jwt_secret
+            api_url, jwt_secret, sandbox_url = args.api_url, args.jwt_secret, args.sandbox_url
         else:
-            api_url, jwt_secret = await stack.enter_async_context(own_stack(clocks))
+            api_url, jwt_secret, sandbox_url = await stack.enter_async_context(own_stack(clocks))
         clock = clocks[0] if clocks else None
         http = await stack.enter_async_context(
             httpx.AsyncClient(
@@ -270,6 +363,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         async def register(i: int) -> httpx.Response:
             return await http.post("/api/v1/profiles/register", json=_person(run_id, i))
 
+        baseline = await _baseline(args.accounts, args.concurrency) if _TEMPORAL else None
         # Warm up connections, worker caches and the JIT-less paths before measuring.
         await _timed_batch(args.concurrency, args.concurrency, lambda i: register(10_000 + i))
         if clock:
@@ -277,13 +371,27 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         cpu = _process_cpu()
         reg_latencies, reg_responses = await _timed_batch(args.accounts, args.concurrency, register)
         results = [_summary("registration", reg_latencies, reg_responses, clock, cpu)]
+        if baseline:
+            results[0]["p50_over_empty_update_with_start"] = round(
+                results[0]["p50_ms"] / baseline["p50_ms"], 2
+            )
+            results.append(baseline)
 
         accounts = [r.json()["auth_user_id"] for r in reg_responses if r.status_code == 201]
 
         async def checkout(i: int) -> httpx.Response:
+            return await checkout_of(accounts[i])
+
+        async def checkout_of(auth_user_id: str) -> httpx.Response:
             now = int(time.time())
             token = jwt.encode(
-                {"sub": accounts[i], "aud": "authenticated", "iat": now, "exp": now + 3600},
+                {
+                    "sub": auth_user_id,
+                    "aud": "authenticated",
+                    "role": "authenticated",
+                    "iat": now,
+                    "exp": now + 3600,
+                },
                 jwt_secret,
                 algorithm="HS256",
             )
@@ -298,7 +406,45 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         cpu = _process_cpu()
         co_latencies, co_responses = await _timed_batch(len(accounts), args.concurrency, checkout)
         results.append(_summary("first_checkout", co_latencies, co_responses, clock, cpu))
+        results.append(
+            await _rollback_pending(http, sandbox_url, args.rollbacks, register, checkout_of)
+        )
     return results
+
+
+async def _rollback_pending(
+    http: httpx.AsyncClient,
+    sandbox_url: str,
+    n: int,
+    register: Callable[[int], Awaitable[httpx.Response]],
+    checkout_of: Callable[[str], Awaitable[httpx.Response]],
+) -> dict[str, Any]:
+    """First checkouts whose compensation keeps failing (Asaas refuses the subscription, then
+    every customer deletion): time until each answers 503 rollback_pending, one at a time."""
+    latencies: list[float] = []
+    codes: list[str] = []
+    async with httpx.AsyncClient(base_url=sandbox_url) as sandbox:
+        for i in range(n):
+            account = await register(20_000 + i)
+            assert account.status_code == 201, account.text
+            await sandbox.delete("/_sandbox/faults")
+            for operation, status in (("create_subscription", 400), ("delete_customer", 503)):
+                fault = {"service": "asaas", "operation": operation, "status": status}
+                await sandbox.post("/_sandbox/faults", json=fault | {"times": 1_000})
+            started = time.perf_counter()
+            response = await checkout_of(account.json()["auth_user_id"])
+            latencies.append(time.perf_counter() - started)
+            codes.append(f"{response.status_code} {response.json()['error']['code']}")
+        # The compensations go on retrying; let them finish (not measured).
+        await sandbox.delete("/_sandbox/faults")
+    return {
+        "operation": "rollback_pending",
+        "requests": n,
+        "failures": sum(code != "503 rollback_pending" for code in codes),
+        "answers": sorted(set(codes)),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1) if latencies else float("nan"),
+    }
 
 
 def main() -> None:
@@ -307,9 +453,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--api-url", help="use a running stack (e.g. make dev's) instead")
     parser.add_argument("--jwt-secret", default=os.environ.get("SUPABASE_JWT_SECRET", ""))
+    parser.add_argument("--sandbox-url", default="http://127.0.0.1:8900", help="with --api-url")
+    parser.add_argument(
+        "--rollbacks", type=int, default=5, help="first checkouts whose undoing keeps failing"
+    )
     args = parser.parse_args()
     results = asyncio.run(run(args))
     for r in results:
+        if r["operation"] == "empty_update_with_start":
+            print(
+                f"{'baseline':>15}: update-with-start of an empty workflow, n={r['requests']} "
+                f"p50={r['p50_ms']} ms p99={r['p99_ms']} ms"
+            )
+            continue
+        if r["operation"] == "rollback_pending":
+            print(
+                f"{'rollback_pending':>15}: n={r['requests']} answers={r['answers']} "
+                f"p50={r['p50_ms']} ms max={r['max_ms']} ms (target: every answer <= 2000 ms)"
+            )
+            continue
         line = (
             f"{r['operation']:>15}: n={r['requests']} failures={r['failures']} "
             f"p50={r['p50_ms']} ms p99={r['p99_ms']} ms mean={r['mean_ms']} ms"
@@ -321,6 +483,11 @@ def main() -> None:
             )
         print(line)
         print(f"{'':>17}CPU ms per request: {r['cpu_ms_per_request']}")
+        if "p50_over_empty_update_with_start" in r:
+            print(
+                f"{'':>17}p50 / empty update-with-start p50: "
+                f"{r['p50_over_empty_update_with_start']} (targets: p50 <= 120 ms, p99 <= 300 ms)"
+            )
     RESULTS.mkdir(parents=True, exist_ok=True)
     output = {"concurrency": args.concurrency, "results": results, "at": time.time()}
     (RESULTS / "sagas.json").write_text(json.dumps(output, indent=2))

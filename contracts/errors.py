@@ -37,6 +37,12 @@ class ErrorCode(StrEnum):
     REGISTRATION_FAILED = "registration_failed"
     REGISTRATION_ROLLED_BACK = "registration_rolled_back"
     CHECKOUT_FAILED = "checkout_failed"
+    # An undoing that failed its first attempt and keeps retrying (the outcome is decided).
+    ROLLBACK_PENDING = "rollback_pending"
+    # A registration's `outcome` update, to a request whose e-mail a concurrent registration is
+    # handling: that one succeeded (the e-mail is taken), or failed (this one may take its turn).
+    REGISTERED_CONCURRENTLY = "registered_concurrently"
+    CONCURRENT_REGISTRATION_FAILED = "concurrent_registration_failed"
 
     # --- API answers -------------------------------------------------------------------------
     CHECKOUT_IN_PROGRESS = "checkout_in_progress"

@@ -56,6 +56,9 @@ class RegistrationInput(BaseModel):
     phone: str
     cpf_cnpj: str
     sealed_password: str
+    # Names the request that started the run, so that its `outcome` update can tell that request
+    # from a concurrent registration of the same e-mail (absent in runs started before).
+    request_id: str | None = None
 
 
 class RegistrationResult(BaseModel):

@@ -140,6 +140,22 @@ async def find_conflict(
     return str(row[0]) if row else None
 
 
+async def unfinished_checkout_of_email(conn: AsyncConnection[Any], email: str) -> str | None:
+    """The workflow id of the checkout attempt in flight of the profile with this e-mail, if any
+    (a first attempt that failed keeps it in flight while it undoes the account)."""
+    row = await (
+        await conn.execute(
+            """
+            SELECT a.workflow_id FROM profiles p
+              JOIN checkout_attempts a ON a.profile_id = p.profile_id AND a.outcome IS NULL
+             WHERE lower(p.email) = lower(%(email)s)
+            """,
+            {"email": email},
+        )
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
 async def get_by_auth_user_id(
     conn: AsyncConnection[Any], auth_user_id: uuid.UUID
 ) -> Profile | None:

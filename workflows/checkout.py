@@ -41,24 +41,38 @@ REPLACE_PREVIOUS = "cancel-previous-subscription"
 
 @workflow.defn
 class CheckoutWorkflow(SagaWorkflow):
+    @workflow.update
+    async def outcome(self) -> CheckoutResult:
+        """The attempt's answer as soon as it is known (update-with-start): its result, its
+        failure once undone, or `rollback_pending` while a compensation is being retried."""
+        result: CheckoutResult = await self._saga.outcome()
+        return result
+
     @workflow.run
     async def run(self, checkout: CheckoutInput) -> CheckoutResult:
         saga = self._saga
+        saga.begin()
         saga.level = "2" if checkout.is_first_attempt else "3"
         this_workflow = workflow.info().workflow_id
         try:
             result = await self._steps(checkout, this_workflow)
         except StepFailed as failed:
             await saga.compensate()
-            await self._finish(this_workflow, "rolled_back")
             answer = (
                 ErrorCode.REGISTRATION_ROLLED_BACK
                 if checkout.is_first_attempt
                 else ErrorCode.CHECKOUT_FAILED
             )
-            raise ApplicationError(failed.message, type=answer, non_retryable=True) from failed
+            failure = ApplicationError(failed.message, type=answer, non_retryable=True)
+            # Closed first: a next request of the profile must not find the attempt in flight.
+            await self._finish(this_workflow, "rolled_back")
+            saga.decide(failure)
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            raise failure from failed
         saga.complete()
         await self._finish(this_workflow, "completed")
+        saga.decide(result)
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return result
 
     async def _steps(self, checkout: CheckoutInput, this_workflow: str) -> CheckoutResult:

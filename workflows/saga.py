@@ -5,6 +5,7 @@ run in reverse, retried with backoff, and parked for a person (stage `compensati
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,8 +13,9 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, RetryState
 
+from contracts.errors import ErrorCode
 from contracts.search_attributes import STAGE
 
 with workflow.unsafe.imports_passed_through():
@@ -55,6 +57,11 @@ _JOURNAL_LOCAL_RETRY = RetryPolicy(
     maximum_attempts=5,
 )
 _JOURNAL_BACKOFF = RetryPolicy(maximum_interval=timedelta(minutes=2))
+# Sagas started from here on run a compensation's first attempt on its own, so that its failure
+# answers the person waiting at once (`rollback_pending`) while the rest of the attempts go on.
+ANSWER_EARLY_PATCH = "signups-answer-early"
+# The answer (an update's failure type) while a compensation is still being retried or is parked.
+ROLLBACK_PENDING = ErrorCode.ROLLBACK_PENDING
 
 
 # A step's argument and result: `run_step` returns what its activity method returns.
@@ -106,6 +113,27 @@ class Saga:
         self._bounded_journal: bool | None = None
         # For the saga-outcome metric: 1 registration, 2 first checkout, 3 later checkout.
         self.level = "1"
+        self._answers_early = False
+        # What the person waiting on this saga is told (the `outcome` update): the result, or an
+        # ApplicationError whose type is the documented answer. The first decision stands.
+        self._outcome: Any = None
+
+    def begin(self) -> None:
+        """Call first thing in `run`: decides the patches of this run before any command."""
+        self._answers_early = workflow.patched(ANSWER_EARLY_PATCH)
+
+    def decide(self, outcome: Any) -> None:
+        """The answer is known: a result, or an ApplicationError typed as the answer."""
+        if self._outcome is None:
+            self._outcome = outcome
+
+    async def outcome(self) -> Any:
+        """Wait until the answer is known; return the result or raise the failure."""
+        await workflow.wait_condition(lambda: self._outcome is not None)
+        if isinstance(self._outcome, ApplicationError):
+            failure = self._outcome
+            raise ApplicationError(failure.message, type=failure.type, non_retryable=True)
+        return self._outcome
 
     def status(self) -> SagaStatus:
         return SagaStatus(
@@ -153,16 +181,12 @@ class Saga:
         while self._compensations:
             compensation = self._compensations[-1]
             try:
-                await workflow.execute_activity_method(
-                    compensation.activity,
-                    compensation.arg,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=COMPENSATION_RETRY,
-                )
+                await self._undo(compensation)
             except FailureError as exc:
                 self.last_error = failure_message(exc)
                 self.log("compensation_failed", step=compensation.step, error=self.last_error)
                 self._set_stage(COMPENSATION_FAILED)
+                self.decide(_rollback_pending())
                 self._retry_requested = False
                 await workflow.wait_condition(lambda: self._retry_requested)
                 self.log("compensation_retry_requested", step=compensation.step)
@@ -172,6 +196,47 @@ class Saga:
             self.log("compensated", step=compensation.step)
         self._set_stage(ROLLED_BACK)
         self._count_outcome(ROLLED_BACK)
+
+    async def _undo(self, compensation: Compensation) -> None:
+        """One compensation with COMPENSATION_RETRY. Under ANSWER_EARLY_PATCH its first attempt
+        is an activity of its own: when it fails, the answer is `rollback_pending` at once, and
+        the remaining attempts follow on the same schedule (the first wait as a timer)."""
+        policy = COMPENSATION_RETRY
+        if not self._answers_early:
+            await workflow.execute_activity_method(
+                compensation.activity,
+                compensation.arg,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=policy,
+            )
+            return
+        try:
+            await workflow.execute_activity_method(
+                compensation.activity,
+                compensation.arg,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=dataclasses.replace(policy, maximum_attempts=1),
+            )
+        except ActivityError as exc:
+            self.decide(_rollback_pending())
+            if exc.retry_state == RetryState.NON_RETRYABLE_FAILURE or policy.maximum_attempts == 1:
+                raise
+            await workflow.sleep(policy.initial_interval)
+            longest = policy.maximum_interval or policy.initial_interval * 100
+            await workflow.execute_activity_method(
+                compensation.activity,
+                compensation.arg,
+                start_to_close_timeout=STEP_TIMEOUT,
+                retry_policy=dataclasses.replace(
+                    policy,
+                    initial_interval=min(
+                        policy.initial_interval * policy.backoff_coefficient, longest
+                    ),
+                    maximum_interval=longest,
+                    # 0 stays 0: unlimited.
+                    maximum_attempts=max(policy.maximum_attempts - 1, 0),
+                ),
+            )
 
     def complete(self) -> None:
         # Not upserted: EntregaStage marks only sagas that needed undoing, and the happy path
@@ -231,6 +296,12 @@ class Saga:
             self.stage = stage
             workflow.upsert_search_attributes([STAGE.value_set(stage)])
             self.log("stage_changed")
+
+
+def _rollback_pending() -> ApplicationError:
+    return ApplicationError(
+        "a compensation failed; it is being retried", type=ROLLBACK_PENDING, non_retryable=True
+    )
 
 
 async def _record(entry: LogEntry) -> None:

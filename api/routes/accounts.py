@@ -35,6 +35,7 @@ _REGISTRATION_ANSWERS = frozenset(
         ErrorCode.AUTH_FAILED,
         ErrorCode.REGISTRATION_FAILED,
         ErrorCode.REGISTRATION_ROLLED_BACK,
+        ErrorCode.ROLLBACK_PENDING,
     }
 )
 # The level-2 answer ends with what went wrong on a line of its own, as the old system's did.
@@ -108,6 +109,14 @@ async def register(
         taken = await db_profiles.find_conflict(
             conn, email=body.email, phone=body.phone, cpf_cnpj=body.cpf_cnpj
         )
+        undoing = (
+            await db_profiles.unfinished_checkout_of_email(conn, body.email)
+            if taken == "email"
+            else None
+        )
+    if undoing and await signup_client.rolling_back_account(temporal, undoing):
+        # The account of this e-mail is being removed by its failed first checkout.
+        raise _answer(ErrorCode.ROLLBACK_PENDING)
     if taken:
         raise _answer(DUPLICATE_CODES[taken])
     new = RegistrationInput(
@@ -127,6 +136,8 @@ async def register(
         raise _answer(answer) from failed
     except signup_client.EmailTaken as exc:
         raise _answer(ErrorCode.EMAIL_EXISTS) from exc
+    except signup_client.RollbackPending as exc:
+        raise _answer(ErrorCode.ROLLBACK_PENDING) from exc
     except (signup_client.NoTurnLeft, TimeoutError, RPCError) as exc:
         raise _answer(ErrorCode.REGISTRATION_FAILED) from exc
 
@@ -197,6 +208,8 @@ async def create_checkout(
         )
     except signup_client.AttemptAlreadyStarted as exc:
         raise ApiError(ErrorCode.CHECKOUT_IN_PROGRESS) from exc
+    except signup_client.RollbackPending as exc:
+        raise _answer(ErrorCode.ROLLBACK_PENDING) from exc
     except signup_client.AttemptNotStarted as exc:
         raise ApiError(ErrorCode.CHECKOUT_UNAVAILABLE) from exc
     except signup_client.SagaFailed as failed:

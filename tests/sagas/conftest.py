@@ -165,12 +165,22 @@ async def db_fault(pool):
                 FOR EACH ROW WHEN (NEW.{column} IS NOT NULL) EXECUTE FUNCTION {name}();
                 """
             )
-        created.append(f"DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}();")
+        # IF EXISTS: a test may have cleared the fault itself (see `clear_db_fault`).
+        created.append(
+            f"DROP TRIGGER IF EXISTS {name} ON {table}; DROP FUNCTION IF EXISTS {name}();"
+        )
 
     yield inject
     async with pool.connection() as conn:
         for drop in created:
             await conn.execute(drop)
+
+
+async def clear_db_fault(pool, table: str, column: str) -> None:
+    """Undo `db_fault(table, column)` before the test ends: the database works again."""
+    name = f"sagas_fault_{table}_{column}"
+    async with pool.connection() as conn:
+        await conn.execute(f"DROP TRIGGER {name} ON {table}; DROP FUNCTION {name}();")
 
 
 async def run_cli(*args: str, **env_overrides: str) -> tuple[int, str]:

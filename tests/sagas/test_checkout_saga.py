@@ -212,7 +212,7 @@ async def test_a_slow_first_request_is_never_taken_over(stack, pool, monkeypatch
     monkeypatch.setattr("api.routes.accounts._STALE_ATTEMPT_SECONDS", 0.0, raising=False)
     release = asyncio.Event()
     stalled = asyncio.Event()
-    start_workflow = stack.temporal.start_workflow
+    start_workflow = stack.temporal.execute_update_with_start_workflow
     calls = 0
 
     async def stalling_start(*args, **kwargs):
@@ -223,7 +223,7 @@ async def test_a_slow_first_request_is_never_taken_over(stack, pool, monkeypatch
             await release.wait()
         return await start_workflow(*args, **kwargs)
 
-    monkeypatch.setattr(stack.temporal, "start_workflow", stalling_start)
+    monkeypatch.setattr(stack.temporal, "execute_update_with_start_workflow", stalling_start)
     slow = asyncio.create_task(stack.checkout(account["auth_user_id"]))
     await asyncio.wait_for(stalled.wait(), 10)
     await asyncio.sleep(0.05)

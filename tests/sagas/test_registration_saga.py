@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from temporalio.client import WorkflowFailureError
 
 from tests.sagas.conftest import person, registration_id
 
@@ -68,11 +69,15 @@ async def test_profile_step_failing_deletes_the_auth_user(stack, db_fault) -> No
 
 
 async def test_compensation_is_retried_with_backoff(stack, db_fault) -> None:
-    """Supabase refusing the first two deletions does not leave the auth user behind."""
+    """Supabase refusing the first two deletions does not leave the auth user behind. The answer
+    does not wait for the retries: 503 rollback_pending as soon as the first deletion failed."""
     await db_fault("profiles", "auth_user_id")
     await stack.sandbox.fault("supabase", "delete_user", status=503, times=2)
     response = await stack.register(0)
     assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "rollback_pending"
+    with pytest.raises(WorkflowFailureError):
+        await stack.temporal.get_workflow_handle(registration_id(0)).result()
     await _assert_nothing_left(stack)
 
 

@@ -47,4 +47,10 @@ def test_histories_are_present() -> None:
         # arrived while the payment was being applied (applied once more).
         "asaas_payment_applied",
         "asaas_payment_event_during_apply",
+        # Answered by the `outcome` update (record_answer_histories.py, patch
+        # signups-answer-early): at once, and rollback_pending on a failed first undo attempt.
+        "registration_answered_completed",
+        "registration_answered_rollback_pending",
+        "checkout_first_answered_completed",
+        "checkout_first_answered_rollback_pending",
     }
