@@ -16,8 +16,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
-from workflows.purchase_types import CREATE_USER, PaymentNotice
 
+from contracts.purchases import CREATE_USER, PaymentNotice
 from tests.purchases.fakes import FakeWorld, approved, wait_for_stage
 from tests.purchases.test_workflow_schedule import CONFIG
 from workflows.purchase import PurchaseWorkflow
