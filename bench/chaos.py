@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -156,7 +157,11 @@ def start_stack(home: Path, resend_rate: float) -> ChaosStack:
     }
     ports, env = dev_stack_env(home, overrides)
     stack = ChaosStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
-    stack.start()
+    try:
+        stack.start()
+    except BaseException:  # an interrupt too: PostgreSQL would outlive this process
+        stack.stop()
+        raise
     return stack
 
 
@@ -1142,16 +1147,14 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
         SPAWNER.shutdown()
+        if not args.keep:
+            shutil.rmtree(home, ignore_errors=True)
     for violation in violations:
         print(f"VIOLATION {violation}")
     report = table(record, violations, times)
     print(report)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "chaos.txt").write_text(report + "\n" + "\n".join(violations) + "\n")
-    if not args.keep:
-        import shutil
-
-        shutil.rmtree(home, ignore_errors=True)
     return 1 if violations else 0
 
 

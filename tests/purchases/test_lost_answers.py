@@ -51,26 +51,31 @@ async def test_resend_lost_batch_answer_re_sends_the_same_batch(stack) -> None:
     ]
 
 
-async def test_refund_after_every_create_user_answer_was_lost_deactivates_the_user(stack) -> None:
+async def test_refund_after_every_create_user_answer_was_lost_deactivates_the_user(
+    database_url, pool, temporal_client, sandbox, task_queue
+) -> None:
     """Lovable made the user but answered each attempt after the client had given up, so the
     order holds no user id when the refund arrives (the storm found it): the refund repeats the
     same idempotent creation request, learns this order's user and deactivates it; the order
     ends `revoked`. (Answered errors made no user: tests/purchases/test_refund_finality.py.)"""
-    await stack.sandbox.fault("lovable", "create_user", latency_ms=4500, times=100)
-    payment_id = await stack.mp_payment()
-    await stack.mp_notify(payment_id)
-    order_id = f"purchase:mercadopago:{payment_id}"
-    await stack.wait_stage(order_id, "failed_at_user", seconds=30)
-    await stack.sandbox.clear_faults()
-    for _ in range(50):  # the sandbox finishes the request its client gave up on
-        if users := (await stack.sandbox.state())["lovable_users"]:
-            break
-        await asyncio.sleep(0.1)
-    [user] = users
-    assert user["active"] is True
-    await stack.mp_set_status(payment_id, "refunded")
-    await stack.mp_notify(payment_id)
-    order = await stack.wait_stage(order_id, "revoked")
-    assert order.lovable_user_id == user["user_id"]
-    [user] = (await stack.sandbox.state())["lovable_users"]
-    assert user["active"] is False
+    # Parked long after its two quick attempts, so that the refund finds it without a user.
+    settings = stack_settings(
+        database_url, sandbox.url, temporal_client, task_queue, provisioning_retry_schedule="10m"
+    )
+    async with purchase_stack(settings, pool, temporal_client, sandbox) as stack:
+        await stack.sandbox.fault("lovable", "create_user", latency_ms=4500, times=2)
+        payment_id = await stack.mp_payment()
+        await stack.mp_notify(payment_id)
+        order_id = f"purchase:mercadopago:{payment_id}"
+        await stack.wait_stage(order_id, "failed_at_user", seconds=30)
+        # Both requests the client gave up on finish at the sandbox (1.5 s later) before the
+        # refund, and before the next test's sandbox: none is left in flight.
+        await asyncio.sleep(3)
+        [user] = (await stack.sandbox.state())["lovable_users"]
+        assert user["active"] is True
+        await stack.mp_set_status(payment_id, "refunded")
+        await stack.mp_notify(payment_id)
+        order = await stack.wait_stage(order_id, "revoked")
+        assert order.lovable_user_id == user["user_id"]
+        [user] = (await stack.sandbox.state())["lovable_users"]
+        assert user["active"] is False
