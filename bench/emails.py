@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import tempfile
 import time
 import uuid
@@ -33,18 +31,11 @@ import httpx
 import psycopg
 from temporalio.worker import Worker
 
-from bench.common import write_result
+from bench.common import dev_stack_env, free_port, write_result
 from bench.email_fanout import FAN_OUT, FanOut, SendCredentialsFanOut
-from devstack import DevStack, Ports, dev_environment
+from devstack import DevStack
 
 LIMIT_PER_SECOND = 2.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _orders(database_url: str, credentials_key: str, run: str, count: int) -> list[str]:
@@ -196,29 +187,16 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     args = parser.parse_args()
-    ports = Ports(
-        api=_free_port(),
-        sandbox=_free_port(),
-        temporal=_free_port(),
-        temporal_ui=_free_port(),
-        codec=_free_port(),
-    )
     home = Path(tempfile.mkdtemp(prefix="entrega-bench-emails-"))
+    ports, env = dev_stack_env(
+        home,
+        {
+            "RESEND_RATE_LIMIT": str(LIMIT_PER_SECOND),
+            # Not make dev's fixed port, which a running `make dev` (or bench) may hold.
+            "WORKER_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        },
+    )
     sandbox_url = f"http://127.0.0.1:{ports.sandbox}"
-    base = {
-        **os.environ,
-        "API_PORT": str(ports.api),
-        "SANDBOX_PORT": str(ports.sandbox),
-        "TEMPORAL_PORT": str(ports.temporal),
-        "TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "CODEC_SERVER_PORT": str(ports.codec),
-        "SANDBOX_GATEWAY_URL": f"http://127.0.0.1:{ports.api}",
-        "RESEND_RATE_LIMIT": str(LIMIT_PER_SECOND),
-        "WORKER_METRICS_PORT": str(_free_port()),
-    }
-    base.pop("DATABASE_URL", None)
-    base.pop("TEMPORAL_ADDRESS", None)
-    env = dev_environment(base, home, sandbox_url)
     stack = DevStack(home=home, env=env, ports=ports, say=lambda line: print(f"  {line}"))
     print(f"starting a stack in {home} ...", flush=True)
     stack.start()

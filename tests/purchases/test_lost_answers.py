@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from db import orders
+from tests.purchases.stack import purchase_stack, stack_settings
 
 pytestmark = [pytest.mark.db, pytest.mark.temporal, pytest.mark.sandbox]
 
