@@ -9,45 +9,24 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from contracts.purchases import CREATE_USER, PaymentNotice
 from tests.purchases.fakes import FakeWorld, approved, wait_for_stage
 from tests.purchases.test_workflow_schedule import CONFIG
-from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off
 
 pytestmark = pytest.mark.timeskip
 
 
-@pytest.fixture
-def world() -> FakeWorld:
-    return FakeWorld()
-
-
-@pytest.fixture
-async def client(
-    time_skipping_env: WorkflowEnvironment, world: FakeWorld, task_queue: str
-) -> AsyncIterator[Client]:
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[PurchaseWorkflow],
-        activities=world.activities(),
-    ):
-        yield time_skipping_env.client
-
-
-async def _history_of_completed_order(client: Client, task_queue: str, world: FakeWorld):  # type: ignore[no-untyped-def]
+async def _approved_order(client: Client, task_queue: str, world: FakeWorld):  # type: ignore[no-untyped-def]
+    """A purchase of an approved payment, handed off as the gateway does."""
     payment_id = uuid.uuid4().hex[:10]
     world.payments[payment_id] = approved()
-    handle = await hand_off(
+    return await hand_off(
         client,
         provider="mercadopago",
         provider_order_id=payment_id,
@@ -55,6 +34,10 @@ async def _history_of_completed_order(client: Client, task_queue: str, world: Fa
         config=CONFIG,
         task_queue=task_queue,
     )
+
+
+async def _history_of_completed_order(client: Client, task_queue: str, world: FakeWorld):  # type: ignore[no-untyped-def]
+    handle = await _approved_order(client, task_queue, world)
     await wait_for_stage(handle, "completed")
     return await handle.fetch_history()
 
@@ -112,16 +95,7 @@ async def test_a_failed_user_creation_still_writes_each_stage_once_per_round(
 async def _stages_after_a_retry_round(
     client: Client, task_queue: str, world: FakeWorld
 ) -> list[str]:
-    payment_id = uuid.uuid4().hex[:10]
-    world.payments[payment_id] = approved()
-    handle = await hand_off(
-        client,
-        provider="mercadopago",
-        provider_order_id=payment_id,
-        notice=PaymentNotice(action="payment.created"),
-        config=CONFIG,
-        task_queue=task_queue,
-    )
+    handle = await _approved_order(client, task_queue, world)
     await wait_for_stage(handle, "failed_at_user")
     await handle.signal("retry")
     await wait_for_stage(handle, "completed")
