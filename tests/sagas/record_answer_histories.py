@@ -29,25 +29,26 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.accounts import (
+from contracts import search_attributes
+from contracts.journal import LogEntry
+from contracts.signups import (
     AttemptOutcome,
     AuthUserCleanup,
     AuthUserRef,
+    CheckoutInput,
     CustomerCleanup,
     CustomerRef,
     CustomerSpec,
     NewAuthUser,
     NewProfile,
     ProfileRef,
+    RegistrationInput,
     SavedCustomer,
     SavedSubscription,
     SubscriptionCleanup,
     SubscriptionRef,
     SubscriptionSpec,
 )
-from activities.journal import LogEntry
-from contracts.signups import CheckoutInput, RegistrationInput
-from workflows import search_attributes
 from workflows.checkout import CheckoutWorkflow
 from workflows.registration import RegistrationWorkflow
 
