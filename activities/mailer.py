@@ -31,6 +31,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.fernet import MultiFernet
 from psycopg_pool import AsyncConnectionPool
 
 from db import email_batches
@@ -77,10 +78,12 @@ class Mailer:
         resend: ResendClient,
         *,
         requests_per_second: float,
+        sealer: MultiFernet,
         max_batch: int = MAX_BATCH,
     ) -> None:
         self._pool = pool
         self._resend = resend
+        self._sealer = sealer
         self._spacing = SLOT_MARGIN / requests_per_second
         self._max_batch = max_batch
         self._pending: dict[str, _Waiting] = {}
@@ -142,7 +145,9 @@ class Mailer:
         batch_key = f"batch:{uuid.uuid4()}"
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                claimed = await email_batches.claim(conn, batch_key, [w.item for w in taken])
+                claimed = await email_batches.claim(
+                    conn, batch_key, [w.item for w in taken], self._sealer
+                )
         except Exception as exc:
             for waiting in taken:
                 waiting.settle(exc)
@@ -180,7 +185,7 @@ class Mailer:
 
     async def _from_key(self, idempotency_key: str) -> str:
         async with self._pool.connection() as conn:
-            batch = await email_batches.claimed_batch(conn, idempotency_key)
+            batch = await email_batches.claimed_batch(conn, idempotency_key, self._sealer)
         if batch is None:
             raise TransientError(SERVICE, "the e-mail's batch let it go: try again")
         return await self._from_batch(batch, idempotency_key)
@@ -265,11 +270,17 @@ _MAILERS: weakref.WeakKeyDictionary[ResendClient, Mailer] = weakref.WeakKeyDicti
 
 
 def mailer_for(
-    pool: AsyncConnectionPool, resend: ResendClient, *, requests_per_second: float
+    pool: AsyncConnectionPool,
+    resend: ResendClient,
+    *,
+    requests_per_second: float,
+    sealer: MultiFernet,
 ) -> Mailer:
     """The process's mailer for this Resend client: every activity object built on the same
     clients shares it, so their e-mails share batches."""
     mailer = _MAILERS.get(resend)
     if mailer is None:
-        mailer = _MAILERS[resend] = Mailer(pool, resend, requests_per_second=requests_per_second)
+        mailer = _MAILERS[resend] = Mailer(
+            pool, resend, requests_per_second=requests_per_second, sealer=sealer
+        )
     return mailer

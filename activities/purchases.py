@@ -107,7 +107,10 @@ class PurchaseActivities:
         self._providers = providers
         self._cipher = cipher(settings.secret("credentials_key"))
         self._mailer = mailer_for(
-            pool, providers.resend, requests_per_second=settings.resend_rate_limit
+            pool,
+            providers.resend,
+            requests_per_second=settings.resend_rate_limit,
+            sealer=self._cipher,
         )
 
     @activity.defn(name=FETCH_PAYMENT)

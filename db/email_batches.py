@@ -1,13 +1,17 @@
 """email_batches, email_claims and provider_request_slots: Resend batches recorded before they
 are sent, which batch each e-mail is claimed by, and the request rate shared by every worker.
 
-Functions take a connection; the caller owns the transaction.
+Functions take a connection; the caller owns the transaction. A body holds what the e-mail
+says (a credentials e-mail: the generated password), so it is stored sealed with the credentials
+key, as `orders.encrypted_password` is, never in plaintext.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cryptography.fernet import MultiFernet
 from psycopg import AsyncConnection
 from psycopg.types.json import Json
 from pydantic import BaseModel
@@ -32,9 +36,24 @@ class Batch(BaseModel):
         return [item.idempotency_key for item in self.items].index(idempotency_key)
 
 
-async def claim(conn: AsyncConnection[Any], batch_key: str, items: list[BatchItem]) -> list[str]:
-    """Record the batch with the items no other batch has claimed; answer their keys, in order.
-    Call inside a transaction: the claims and the batch row commit together."""
+def _sealed(item: BatchItem, sealer: MultiFernet) -> dict[str, Any]:
+    row = item.model_dump(exclude={"payload"})
+    row["sealed_payload"] = sealer.encrypt(json.dumps(item.payload).encode()).decode()
+    return row
+
+
+def _opened(row: dict[str, Any], sealer: MultiFernet) -> BatchItem:
+    # json.loads keeps the keys in the order they were written: the same body, the same bytes.
+    payload = json.loads(sealer.decrypt(row.pop("sealed_payload").encode()))
+    return BatchItem(**row, payload=payload)
+
+
+async def claim(
+    conn: AsyncConnection[Any], batch_key: str, items: list[BatchItem], sealer: MultiFernet
+) -> list[str]:
+    """Record the batch with the items no other batch has claimed (their bodies sealed); answer
+    their keys, in order. Call inside a transaction: the claims and the batch row commit
+    together."""
     cur = await conn.execute(
         "INSERT INTO email_claims (idempotency_key, batch_key) "
         "SELECT key, %(batch)s FROM unnest(%(keys)s::text[]) AS key "
@@ -46,13 +65,15 @@ async def claim(conn: AsyncConnection[Any], batch_key: str, items: list[BatchIte
     if mine:
         await conn.execute(
             "INSERT INTO email_batches (batch_key, items) VALUES (%(batch)s, %(items)s)",
-            {"batch": batch_key, "items": Json([item.model_dump() for item in mine])},
+            {"batch": batch_key, "items": Json([_sealed(item, sealer) for item in mine])},
         )
     return [item.idempotency_key for item in mine]
 
 
-async def claimed_batch(conn: AsyncConnection[Any], idempotency_key: str) -> Batch | None:
-    """The batch an e-mail is claimed by, with Resend's answer if it was heard."""
+async def claimed_batch(
+    conn: AsyncConnection[Any], idempotency_key: str, sealer: MultiFernet
+) -> Batch | None:
+    """The batch an e-mail is claimed by, bodies opened, with Resend's answer if it was heard."""
     cur = await conn.execute(
         "SELECT b.batch_key, b.items, b.message_ids FROM email_claims c "
         "JOIN email_batches b USING (batch_key) WHERE c.idempotency_key = %(key)s",
@@ -61,7 +82,8 @@ async def claimed_batch(conn: AsyncConnection[Any], idempotency_key: str) -> Bat
     row = await cur.fetchone()
     if row is None:
         return None
-    return Batch(batch_key=row[0], items=row[1], message_ids=row[2])
+    items = [_opened(item, sealer) for item in row[1]]
+    return Batch(batch_key=row[0], items=items, message_ids=row[2])
 
 
 async def record_answer(

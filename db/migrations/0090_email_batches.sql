@@ -6,8 +6,9 @@
 CREATE TABLE email_batches (
     batch_key   text PRIMARY KEY,
     -- One entry per e-mail, in request order: {idempotency_key, workflow_id, email_type,
-    -- recipient, payload}. `json`, not `jsonb`: kept as written, so a re-send of the batch is the
-    -- same bytes under the same key.
+    -- recipient, sealed_payload}: the request body sealed with the credentials key (a credentials
+    -- e-mail carries the password). `json`, not `jsonb`: kept as written, so a re-send of the
+    -- batch is the same bytes under the same key.
     items       json NOT NULL,
     -- Resend's answer, one per item: its e-mail id, or NULL when it refused that e-mail.
     message_ids text[],

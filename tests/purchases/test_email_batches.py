@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from activities.credentials import cipher
 from activities.mailer import Mailer
 from db import email_batches
 from db.email_batches import BatchItem
@@ -27,6 +28,7 @@ from tests.support import SandboxHandle
 pytestmark = [pytest.mark.db, pytest.mark.sandbox]
 
 CLIENT_TIMEOUT_SECONDS = 1.0
+SEALER = cipher("test-credentials-key")
 
 
 def item(n: int, to: str | None = None) -> BatchItem:
@@ -60,7 +62,7 @@ async def mailers(
             clients: ProviderClients = await stack.enter_async_context(
                 open_provider_clients(settings)
             )
-            made.append(Mailer(pool, clients.resend, requests_per_second=2))
+            made.append(Mailer(pool, clients.resend, requests_per_second=2, sealer=SEALER))
         yield made
 
 
@@ -211,12 +213,12 @@ async def test_an_answered_batch_keeps_its_claims(pool: AsyncConnectionPool) -> 
     another post of it lets none of its claims go; before that, they go."""
     items = [item(1), item(2)]
     async with pool.connection() as conn, conn.transaction():
-        await email_batches.claim(conn, "batch:a", items)
+        await email_batches.claim(conn, "batch:a", items, SEALER)
         await email_batches.release(conn, "batch:a")
     assert await claims(pool) == []
     async with pool.connection() as conn, conn.transaction():
-        await email_batches.claim(conn, "batch:b", items)
-        batch = await email_batches.claimed_batch(conn, "o1:credentials")
+        await email_batches.claim(conn, "batch:b", items, SEALER)
+        batch = await email_batches.claimed_batch(conn, "o1:credentials", SEALER)
         assert batch is not None
         await email_batches.record_answer(conn, batch, ["id-1", "id-2"], {})
         await email_batches.release(conn, "batch:b")
@@ -228,7 +230,25 @@ async def test_a_recorded_batch_re_sends_the_same_bytes(pool: AsyncConnectionPoo
     re-send under the batch's key is byte for byte the first request."""
     items = [item(1), item(2)]
     async with pool.connection() as conn, conn.transaction():
-        await email_batches.claim(conn, "batch:c", items)
-        batch = await email_batches.claimed_batch(conn, "o2:credentials")
+        await email_batches.claim(conn, "batch:c", items, SEALER)
+        batch = await email_batches.claimed_batch(conn, "o2:credentials", SEALER)
     assert batch is not None
     assert [json.dumps(i.payload) for i in batch.items] == [json.dumps(i.payload) for i in items]
+
+
+async def test_a_recorded_batch_holds_no_body_in_plaintext(pool: AsyncConnectionPool) -> None:
+    """A credentials e-mail carries the generated password: its body is stored sealed, as
+    `orders.encrypted_password` is (the storm's privacy scan found bodies in plaintext)."""
+    password = "Senha-Gerada-7f3a9c"
+    secret = item(3)
+    secret.payload["html"] = f"<p>Sua senha: {password}</p>"
+    secret.payload["text"] = f"Sua senha: {password}"
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:d", [secret], SEALER)
+        cur = await conn.execute(
+            "SELECT items::text FROM email_batches WHERE batch_key = 'batch:d'"
+        )
+        row = await cur.fetchone()
+        assert row is not None and password not in row[0]
+        batch = await email_batches.claimed_batch(conn, "o3:credentials", SEALER)
+    assert batch is not None and batch.items[0].payload == secret.payload

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.purchases import PurchaseActivities
-from contracts.purchases import OrderRef, Payment, StageChange
+from contracts.purchases import CreateUser, Payment, StageChange
 from db import orders
 from providers.clients import open_provider_clients
 
@@ -47,7 +47,7 @@ async def test_creation_let_through_after_a_refund_makes_no_user(sandbox_setting
             decision = await orders.record_refund(refund, ORDER)
             assert decision is not None and decision.lovable_user_id is None
             attempt = asyncio.create_task(
-                ActivityEnvironment().run(activities.create_user, OrderRef(order_id=ORDER))
+                ActivityEnvironment().run(activities.create_user, CreateUser(order_id=ORDER))
             )
             await asyncio.sleep(1)
             assert not attempt.done()
