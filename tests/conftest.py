@@ -169,10 +169,19 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture(scope="session")
-async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+def time_skipping_started() -> RecordStartedWorkflows:
+    """The ids of every workflow started on the time-skipping server this session."""
+    return RecordStartedWorkflows()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env(
+    time_skipping_started: RecordStartedWorkflows,
+) -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server (pip `temporal-test-server` binary), with Entrega's
-    search attributes."""
-    started = RecordStartedWorkflows()
+    search attributes. Its clock is shared: a test must leave no workflow running on it
+    (`tests.support.terminate_running`), or the next test's `sleep` can wait in real time."""
+    started = time_skipping_started
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN),
         data_converter=converter_for_tests(),
