@@ -12,6 +12,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.accounts import AccountActivities
 from activities.asaas_payments import AsaasPaymentActivities
@@ -46,6 +47,16 @@ WORKFLOWS: Sequence[type] = [
     PruneWebhookSignaturesWorkflow,
 ]
 log = logging.getLogger("entrega.worker")
+
+# The SDK's default sandbox imports each workflow's modules afresh for every run (about 12 ms of
+# worker CPU per run for a purchase or a saga, measured in README "Capacity"), and its refusal of
+# the clock, randomness and I/O only reaches modules imported inside it. The worker imports the
+# workflow modules once and shares them (they hold no mutable state at module level); the tests
+# keep the strict sandbox as the check: the replay tests replay every committed history, and the
+# time-skipping tests run the workflows, in the SDK's default sandbox, where such a call fails.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
+)
 
 
 def build_activities(
@@ -93,6 +104,7 @@ def build_worker(
         client,
         task_queue=task_queue or settings.temporal_task_queue,
         workflows=list(WORKFLOWS),
+        workflow_runner=WORKFLOW_RUNNER,
         activities=build_activities(settings, pool, providers),
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_local_activities=settings.worker_max_concurrent_local_activities,

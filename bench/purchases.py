@@ -55,7 +55,7 @@ from devstack import DEV_SECRETS, DevStack, sandbox_env
 from providers.clients import open_provider_clients
 from providers.mercadopago_signature import sign
 from settings import Settings
-from worker import build_activities
+from worker import WORKFLOW_RUNNER, build_activities
 from workflows.client import connect
 from workflows.purchase import PurchaseWorkflow
 from workflows.purchase_client import hand_off, purchase_config
@@ -322,6 +322,7 @@ class Bench:
                     client,
                     task_queue=task_queue,
                     workflows=[PurchaseWorkflow, NoopPurchaseWorkflow],
+                    workflow_runner=WORKFLOW_RUNNER,
                     activities=[*build_activities(self.settings, pool, providers), noop],
                     max_concurrent_activities=200,
                 )
