@@ -20,6 +20,7 @@ from api.routes import (
     health,
     purchase_webhooks,
 )
+from db.credits import SpendCombiner
 from db.pool import open_pool
 from settings import Settings
 from telemetry import tracing
@@ -55,6 +56,7 @@ def create_app(
         else:
             app.state.pool = pool
         app.state.temporal = TemporalConnection(settings, temporal)
+        app.state.spends = SpendCombiner(app.state.pool)
         try:
             yield
         finally:

@@ -12,6 +12,7 @@ from temporalio.client import Client
 
 from api.errors import ApiError
 from contracts.errors import ErrorCode
+from db.credits import SpendCombiner
 from settings import Settings
 from workflows.client import connect
 
@@ -56,4 +57,13 @@ async def get_temporal(request: Request) -> Client:
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+
+
+def get_spends(request: Request) -> SpendCombiner:
+    """The process's credit spender (spends of one profile waiting together share a commit)."""
+    spends: SpendCombiner = request.app.state.spends
+    return spends
+
+
+SpendsDep = Annotated[SpendCombiner, Depends(get_spends)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -9,10 +9,13 @@ One run, one PostgreSQL server (an embedded one in a temp dir unless --server-ur
           the physical limit of a hot row);
   spread  shipments/s with N clients over --profiles profiles, against pgbench's built-in
           simple-update at --scale (no shared hot row).
-Each ledger side is measured twice: from Python (asyncio + psycopg, as the API runs it) and driven
-by pgbench itself (`sql_only`: the database's share, without the Python client on the same CPUs).
-A shipment here is the API's transaction without HTTP: one spend_credit statement in autocommit
-(it resolves the profile, locks it, spends, inserts; the server commits). After each side the
+Each ledger side is measured three ways: from Python as the API runs it (asyncio + psycopg, a pool
+and the SpendCombiner: spends of one profile that wait at the same time share one statement and
+one commit, `spend_credits`), from Python one statement per spend (`alone`: the API before the
+combiner), and driven by pgbench itself (`sql_only`: one spend_credit per transaction, the
+database's share, without the Python client on the same CPUs). A shipment here is the API's
+transaction without HTTP: spend_credit in autocommit (it resolves the profile, locks it, spends,
+inserts; the server commits). After each side the
 ledger is checked: no grant overspent, one credit per shipment, and every profile's spend counter
 equal to its credit_usage rows.
   serial  the server's time per spend_credit call (track_functions), one client spending over
@@ -39,6 +42,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import AsyncConnection, sql
+from psycopg_pool import AsyncConnectionPool
 
 from bench.common import RESULTS
 from db import credits, embedded
@@ -108,8 +112,51 @@ async def shipment(conn: AsyncConnection, auth_user_id: uuid.UUID) -> None:
     )
 
 
+async def combined_rate(
+    url: str, users: list[uuid.UUID], clients: int, seconds: float
+) -> tuple[float, float]:
+    """What POST /api/v1/shipments does: `clients` concurrent spends through the API's
+    SpendCombiner over a pool of `clients` connections, each picking a random user every time.
+    Shipments per second, and spends per statement (how many waited together)."""
+    async with AsyncConnectionPool(url, min_size=clients, max_size=clients, open=False) as pool:
+        await pool.wait()
+        spends = credits.SpendCombiner(pool)
+        done = 0
+        deadline = 0.0
+
+        async def client() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await spends.spend(_request(random.choice(users)))
+                done += 1
+
+        for _ in range(clients):  # warm up (prepared statements on every connection)
+            await spends.spend(_request(users[0]))
+        await asyncio.gather(*(spends.spend(_request(users[0])) for _ in range(clients)))
+        start = time.perf_counter()
+        deadline = start + seconds
+        statements, spent = spends.statements, spends.spends
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - start
+        together = (spends.spends - spent) / max(spends.statements - statements, 1)
+    return done / elapsed, together
+
+
+def _request(auth_user_id: uuid.UUID) -> credits.SpendRequest:
+    return credits.SpendRequest(
+        auth_user_id=auth_user_id,
+        idempotency_key=str(uuid.uuid4()),
+        request_hash="bench",
+        recipient_name="Bench",
+        destination_postal_code="01310100",
+        weight_grams=100,
+        reference=None,
+    )
+
+
 async def ledger_rate(url: str, users: list[uuid.UUID], clients: int, seconds: float) -> float:
-    """Shipments per second with `clients` connections, each picking a random user every time."""
+    """Shipments per second with `clients` connections, each picking a random user every time
+    and spending alone (one statement per spend: the API before the SpendCombiner)."""
     conns = [await AsyncConnection.connect(url, autocommit=True) for _ in range(clients)]
     done = 0
     deadline = 0.0
@@ -206,13 +253,14 @@ def run(
 
         # The sides alternate, round after round, so that a change of load on the machine hits
         # all of them; each ratio compares neighbours, and the medians are reported.
-        hot: list[tuple[float, float, float]] = []
+        hot: list[tuple[float, float, float, float, float]] = []
         for n in range(rounds):
             print(f"hot round {n + 1}/{rounds} ...", flush=True)
             pg = pgbench(url, *common, "-f", str(scripts / "hot.sql"))
-            ours = asyncio.run(ledger_rate(url, users[:1], clients, seconds))
+            ours, together = asyncio.run(combined_rate(url, users[:1], clients, seconds))
+            alone = asyncio.run(ledger_rate(url, users[:1], clients, seconds))
             sql_only = pgbench(url, *common, "-f", str(scripts / "spend_hot.sql"))
-            hot.append((ours, sql_only, pg))
+            hot.append((ours, sql_only, pg, alone, together))
         hot_overspent = overspent(url)
 
         print(f"pgbench -i -s {scale} ...", flush=True)
@@ -221,13 +269,14 @@ def run(
             check=True,
             capture_output=True,
         )
-        spread: list[tuple[float, float, float]] = []
+        spread: list[tuple[float, float, float, float, float]] = []
         for n in range(rounds):
             print(f"spread round {n + 1}/{rounds} ...", flush=True)
             pg = pgbench(url, *common, "-b", "simple-update")
-            ours = asyncio.run(ledger_rate(url, users, clients, seconds))
+            ours, together = asyncio.run(combined_rate(url, users, clients, seconds))
+            alone = asyncio.run(ledger_rate(url, users, clients, seconds))
             sql_only = pgbench(url, *common, "-f", str(scripts / "spend_spread.sql"))
-            spread.append((ours, sql_only, pg))
+            spread.append((ours, sql_only, pg, alone, together))
         spread_overspent = overspent(url)
         print("serial server time per call ...", flush=True)
         serial = (
@@ -254,17 +303,29 @@ def run(
     }
 
 
-def _summary(rows: list[tuple[float, float, float]], baseline: str, overspent: int) -> dict:
-    """Medians of (ledger from Python, ledger driven by pgbench, pgbench baseline) rounds."""
+def _summary(
+    rows: list[tuple[float, float, float, float, float]], baseline: str, overspent: int
+) -> dict:
+    """Medians of (ledger as the API spends, driven by pgbench, pgbench baseline, one statement
+    per spend, spends per statement) rounds."""
     return {
         "shipments_per_s": round(statistics.median(r[0] for r in rows), 1),
         baseline: round(statistics.median(r[2] for r in rows), 1),
         "ratio": round(statistics.median(r[0] / r[2] for r in rows), 3),
+        "spends_per_statement": round(statistics.median(r[4] for r in rows), 1),
+        "alone_shipments_per_s": round(statistics.median(r[3] for r in rows), 1),
+        "alone_ratio": round(statistics.median(r[3] / r[2] for r in rows), 3),
         "sql_only_shipments_per_s": round(statistics.median(r[1] for r in rows), 1),
         "sql_only_ratio": round(statistics.median(r[1] / r[2] for r in rows), 3),
         "rounds": [
-            {"ledger": round(a, 1), "ledger_sql_only": round(b, 1), "pgbench": round(c, 1)}
-            for a, b, c in rows
+            {
+                "ledger": round(a, 1),
+                "ledger_alone": round(d, 1),
+                "ledger_sql_only": round(b, 1),
+                "pgbench": round(c, 1),
+                "spends_per_statement": round(e, 1),
+            }
+            for a, b, c, d, e in rows
         ],
         "overspent": overspent,
     }

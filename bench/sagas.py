@@ -111,6 +111,7 @@ async def _baseline(n: int, concurrency: int) -> dict[str, Any]:
     from temporalio.worker import Worker
 
     from settings import Settings
+    from worker import WORKFLOW_RUNNER
     from workflows.client import connect
 
     settings = Settings(
@@ -135,7 +136,12 @@ async def _baseline(n: int, concurrency: int) -> dict[str, Any]:
         )
 
     latencies: list[float] = []
-    async with Worker(client, task_queue=task_queue, workflows=[EmptySignupWorkflow]):
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[EmptySignupWorkflow],
+        workflow_runner=WORKFLOW_RUNNER,  # as `entrega worker` runs workflows
+    ):
         queue = list(range(n + concurrency))
 
         async def client_loop(warm: bool) -> None:

@@ -7,7 +7,16 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import console, err_console, load_settings, print_json, temporal_client
+from cli.common import (
+    console,
+    err_console,
+    load_settings,
+    print_json,
+    recorder,
+    require_database_url,
+    temporal_client,
+    with_conn,
+)
 from settings import Settings
 
 app = typer.Typer(help="Registration and checkout sagas that needed undoing.")
@@ -100,10 +109,13 @@ def sagas_retry(
     stage: Annotated[
         str | None, typer.Option(help="Signal every saga in this stage instead.")
     ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for the record.")] = None,
 ) -> None:
     """Send `retry` to parked sagas: their failed compensation runs again.
 
-    Each id gets one line: sent, or why not (no such saga, not parked); exit 1 if any was not."""
+    Each id gets one line: sent, or why not (no such saga, not parked); exit 1 if any was not.
+    Each retry sent is recorded in operator_actions with who sent it (ENTREGA_OPERATOR or the OS
+    user) and why, as `entrega orders retry` records its own."""
     from temporalio.client import Client, WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
@@ -126,6 +138,7 @@ def sagas_retry(
             if saga_stage != "compensation_failed":
                 # Signalling a saga that is not waiting would do nothing: say so instead.
                 return f"not parked: {saga_stage or 'running'}"
+            require_database_url(settings)  # where the retry is recorded, before it is sent
             await handle.signal("retry")
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
@@ -143,12 +156,13 @@ def sagas_retry(
             targets += in_stage
         all_sent = True
         for workflow_id in targets:
-            reason = await _retry_one(client, workflow_id)
-            if reason is None:
+            why_not = await _retry_one(client, workflow_id)
+            if why_not is None:
+                await with_conn(settings, recorder("retry", workflow_id, reason))
                 console.print(f"retry sent to {workflow_id}", highlight=False)
             else:
                 all_sent = False
-                console.print(f"{workflow_id}: {reason}", highlight=False, soft_wrap=True)
+                console.print(f"{workflow_id}: {why_not}", highlight=False, soft_wrap=True)
         return all_sent
 
     raise typer.Exit(0 if asyncio.run(_retry()) else 1)

@@ -20,11 +20,10 @@ from pydantic import (
 
 from api import validation
 from api.auth import CurrentUser, Operator
-from api.deps import PoolDep
+from api.deps import PoolDep, SpendsDep
 from api.errors import ApiError, responses
 from contracts.errors import ErrorCode
 from db import credits, operations
-from db.pool import in_autocommit
 from telemetry import events
 
 router = APIRouter(prefix="/api/v1", tags=["credits"])
@@ -167,7 +166,7 @@ class CreditPurchaseRequest(BaseModel):
 async def create_shipment(
     body: ShipmentRequest,
     user: CurrentUser,
-    pool: PoolDep,
+    spends: SpendsDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -178,12 +177,11 @@ async def create_shipment(
 ) -> ShipmentCreated:
     """Create a shipment and spend one credit for it, in one transaction."""
     try:
-        # One statement, its own transaction: the profile's lock is released by a commit on
-        # the server, with no round trip to this process while it is held.
-        spent = await in_autocommit(
-            pool,
-            lambda conn: credits.spend_credit(
-                conn,
+        # One statement, its own transaction, shared with the spends of this profile waiting at
+        # the same time: the profile's lock is released by a commit on the server, with no round
+        # trip to this process while it is held.
+        spent = await spends.spend(
+            credits.SpendRequest(
                 auth_user_id=user.auth_user_id,
                 idempotency_key=idempotency_key,
                 request_hash=body.fingerprint(),
@@ -191,7 +189,7 @@ async def create_shipment(
                 destination_postal_code=body.destination_postal_code,
                 weight_grams=body.weight_grams,
                 reference=body.reference,
-            ),
+            )
         )
     except credits.InsufficientCredits:
         events.spend_refused(ErrorCode.INSUFFICIENT_CREDITS, str(user.auth_user_id))

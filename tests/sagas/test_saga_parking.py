@@ -90,7 +90,9 @@ async def _stage(handle) -> str | None:
     return description.typed_search_attributes.get(STAGE)
 
 
-async def test_failing_compensation_parks_until_retry(temporal_client, task_queue, pool) -> None:
+async def test_failing_compensation_parks_until_retry(
+    temporal_client, task_queue, pool, database_url
+) -> None:
     """The saga waits in compensation_failed (search attribute, query, `entrega sagas list`) and,
     once `entrega sagas retry` is run after the outage, deletes the auth user and fails with
     registration_failed."""
@@ -129,8 +131,25 @@ async def test_failing_compensation_parks_until_retry(temporal_client, task_queu
         assert code == 0 and handle.id in [row["workflow_id"] for row in json.loads(listed)]
 
         fakes.healthy = True
-        code, _ = await run_cli("sagas", "retry", handle.id, **env)
+        code, _ = await run_cli(
+            "sagas",
+            "retry",
+            handle.id,
+            "--reason",
+            "Supabase is back",
+            DATABASE_URL=database_url,
+            ENTREGA_OPERATOR="ana.ops",
+            **env,
+        )
         assert code == 0
+        async with pool.connection() as conn:
+            recorded = await (
+                await conn.execute(
+                    "SELECT action, actor, via, reason FROM operator_actions WHERE target = %s",
+                    (handle.id,),
+                )
+            ).fetchall()
+        assert recorded == [("retry", "ana.ops", "cli", "Supabase is back")]
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
     assert failure.value.cause.type == "registration_failed"
