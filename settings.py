@@ -176,6 +176,12 @@ class Settings(BaseSettings):
     # One attempt's limit; also how soon the work of a crashed worker is handed to another.
     purchase_step_timeout_seconds: Duration = Field(default=timedelta(seconds=30), gt=timedelta(0))
 
+    # How long the webhook gateway waits for Temporal to take a notice before it acknowledges the
+    # notice from the intake inbox instead (PostgreSQL; forwarded as soon as Temporal can take it).
+    webhook_handoff_budget_seconds: Duration = Field(
+        default=timedelta(milliseconds=500), ge=timedelta(0)
+    )
+
     # --- signup sagas (issue #5) ---
     # How long register/checkout wait for their saga before answering "try again shortly".
     signup_answer_timeout_seconds: Duration = timedelta(seconds=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +13,7 @@ from temporalio.client import Client
 
 from api.deps import TemporalConnection
 from api.errors import COMMON_ERRORS, install_error_handlers, responses
+from api.intake import Intake
 from api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from api.routes import (
     accounts,
@@ -57,9 +60,14 @@ def create_app(
             app.state.pool = pool
         app.state.temporal = TemporalConnection(settings, temporal)
         app.state.spends = SpendCombiner(app.state.pool)
+        app.state.intake = Intake(settings, app.state.pool, app.state.temporal)
+        forwarder = asyncio.create_task(app.state.intake.forward(), name="intake-forwarder")
         try:
             yield
         finally:
+            forwarder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await forwarder
             if own_pool:
                 await app.state.pool.close()
 

@@ -788,6 +788,8 @@ async def settle(s: Storm, seconds: float = 900) -> None:
             busy += len(parked)
             if stage == "compensation_failed" and parked:
                 await asyncio.to_thread(s.stack.cli, "sagas", "retry", "--stage", stage)
+        # Notices acknowledged from the intake inbox are settled once forwarded to Temporal.
+        busy += await asyncio.to_thread(inbox_backlog, s.stack.env["DATABASE_URL"])
         pending = await asyncio.to_thread(confirmations_pending, s.stack.env["DATABASE_URL"])
         if busy == 0 and pending:
             print(f"  every order settled; {pending} confirmation e-mail(s) still on their way")
@@ -808,6 +810,16 @@ _CONFIRMATIONS_PENDING = """
       AND NOT EXISTS (SELECT 1 FROM integration_logs l
                       WHERE l.workflow_id = o.order_id AND l.event = 'confirmation_abandoned')
 """
+
+
+def inbox_backlog(database_url: str) -> int:
+    """Notices in the intake inbox, acknowledged and not yet handed to Temporal."""
+    try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM webhook_inbox").fetchone()
+    except psycopg.OperationalError:
+        return 1  # the database is restarting: not settled yet
+    return int(row[0]) if row else 0
 
 
 def confirmations_pending(database_url: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -453,27 +454,36 @@ async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: s
     return row is not None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A webhook record claimed in an open transaction: `fresh` the first time it is seen;
+    `conn` is the transaction's, for what must commit with the claim (the intake inbox)."""
+
+    fresh: bool
+    conn: AsyncConnection[Any]
+
+
 @asynccontextmanager
 async def _once(
     pool: AsyncConnectionPool[Any], claim: Callable[[AsyncConnection[Any]], Awaitable[bool]]
-) -> AsyncIterator[bool]:
-    """Claim a webhook record (True: first time seen) in a transaction that commits only when the
-    block succeeds: a block that fails, or a request or process that dies during it, rolls the
-    claim back, so the provider's re-send is accepted (the same record arriving meanwhile waits
-    for the outcome)."""
+) -> AsyncIterator[Claim]:
+    """Claim a webhook record (fresh: first time seen) in a transaction that commits only when
+    the block succeeds: a block that fails, or a request or process that dies during it, rolls
+    the claim back, so the provider's re-send is accepted (the same record arriving meanwhile
+    waits for the outcome)."""
     async with pool.connection() as conn, conn.transaction():
-        yield await claim(conn)
+        yield Claim(await claim(conn), conn)
 
 
 def signature_once(
     pool: AsyncConnectionPool[Any], signature: str
-) -> AbstractAsyncContextManager[bool]:
+) -> AbstractAsyncContextManager[Claim]:
     """A Mercado Pago signature is good once: the block learns whether this is its first use."""
     return _once(pool, lambda conn: claim_signature(conn, signature))
 
 
 def appmax_event_once(
     pool: AsyncConnectionPool[Any], event: str, order_id: str
-) -> AbstractAsyncContextManager[bool]:
+) -> AbstractAsyncContextManager[Claim]:
     """An AppMax (event, order id) is delivered once: the block learns whether this is the first."""
     return _once(pool, lambda conn: claim_appmax_event(conn, event, order_id))

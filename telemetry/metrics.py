@@ -38,6 +38,14 @@ CREDITS_SPENT = Counter(
 CREDITS_REFUSED = Counter(
     "entrega_credits_refused_total", "Shipments refused for lack of credits", ["reason"]
 )
+NOTICES_INBOXED = Counter(
+    "entrega_intake_inboxed_total",
+    "Payment notices acknowledged from the intake inbox (Temporal was slower than the budget, "
+    "or other notices were waiting)",
+)
+NOTICES_FORWARDED = Counter(
+    "entrega_intake_forwarded_total", "Inbox notices handed off to Temporal by the forwarder"
+)
 OPERATOR_ACTIONS = Counter(
     "entrega_operator_actions_total", "Operator actions (retry, cancel, grant)", ["action"]
 )

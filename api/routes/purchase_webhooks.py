@@ -1,7 +1,8 @@
 """The purchase webhook gateway: authenticate, then hand the notice to the order's workflow.
 
-Only a durable hand-off (the signal is in Temporal's history) earns a 2xx; anything short of it
-answers 503 so that the provider sends again.
+Only a durable notice earns a 2xx: its signal in Temporal's history, or, when Temporal is slower
+than WEBHOOK_HANDOFF_BUDGET_SECONDS, its row in the intake inbox, forwarded to Temporal by the
+API (api/intake.py). Anything short of that answers 503 so that the provider sends again.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api import validation
 from api.deps import PoolDep, SettingsDep, get_temporal
 from api.errors import ApiError, responses
+from api.intake import Intake
 from contracts.errors import ErrorCode
 from contracts.purchases import (
     APPMAX_STATES,
@@ -31,8 +33,6 @@ from contracts.purchases import (
 from db import orders
 from providers.appmax import Apphook, ApphookCustomer, ApphookOrder, verify_token
 from providers.mercadopago_signature import InvalidSignature, verify
-from settings import Settings
-from workflows.purchase_client import hand_off, purchase_config
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 log = logging.getLogger(__name__)
@@ -147,27 +147,29 @@ def _problems(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def _deliver(
     request: Request,
-    settings: Settings,
+    claim: orders.Claim,
     *,
     provider: Provider,
     provider_order_id: str,
     notice: PaymentNotice,
 ) -> dict[str, str]:
+    """Make the notice durable (in Temporal, or in the intake inbox when Temporal is slower than
+    the budget: api/intake.py), with the claim's transaction."""
     client = await get_temporal(request)
+    intake: Intake = request.app.state.intake
     try:
-        handle = await hand_off(
+        await intake.deliver(
+            claim.conn,
             client,
             provider=provider,
             provider_order_id=provider_order_id,
             notice=notice,
-            config=purchase_config(settings),
-            task_queue=settings.temporal_task_queue,
         )
     except Exception as exc:
         log.warning("hand-off of %s %s failed: %s", provider, provider_order_id, exc)
         # The provider re-sends on 503; transport details stay in our logs, not in the answer.
         raise ApiError(ErrorCode.HANDOFF_FAILED) from exc
-    return {"status": "accepted", "order_id": handle.id}
+    return {"status": "accepted", "order_id": workflow_id(provider, provider_order_id)}
 
 
 @router.post(
@@ -212,12 +214,12 @@ async def mercadopago_notification(
     # Old ones are forgotten by the `prune-webhook-signatures` schedule.
     # The claim commits only with the hand-off: one that fails, or a request or process that dies
     # during it, leaves the signature unused for Mercado Pago's re-send.
-    async with orders.signature_once(pool, signature) as fresh:
-        if not fresh:
+    async with orders.signature_once(pool, signature) as claim:
+        if not claim.fresh:
             raise ApiError(ErrorCode.INVALID_SIGNATURE, "signature already used")
         return await _deliver(
             request,
-            settings,
+            claim,
             provider="mercadopago",
             provider_order_id=data_id,
             notice=PaymentNotice(action=str(notification.action or "payment")),
@@ -265,12 +267,12 @@ async def appmax_hook(
     # 200 and not delivered again. The claim commits only after the hand-off is in Temporal: if
     # the hand-off fails, or the request or the process dies during it, the claim rolls back and
     # AppMax's re-send is delivered (a same pair arriving meanwhile waits for the outcome).
-    async with orders.appmax_event_once(pool, hook.event, hook.data.id) as fresh:
-        if not fresh:
+    async with orders.appmax_event_once(pool, hook.event, hook.data.id) as claim:
+        if not claim.fresh:
             return {"status": "duplicate", "order_id": workflow_id("appmax", hook.data.id)}
         return await _deliver(
             request,
-            settings,
+            claim,
             provider="appmax",
             provider_order_id=hook.data.id,
             notice=PaymentNotice(action=hook.event, payment=payment),
