@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     # How long the webhook gateway waits for Temporal to take a notice before it acknowledges the
     # notice from the intake inbox instead (PostgreSQL; forwarded as soon as Temporal can take it).
     webhook_handoff_budget_seconds: Duration = Field(
-        default=timedelta(milliseconds=500), ge=timedelta(0)
+        default=timedelta(milliseconds=250), ge=timedelta(0)
     )
 
     # --- signup sagas (issue #5) ---

@@ -146,3 +146,69 @@ async def serve(stack: AsyncExitStack, app: Any, port: int) -> None:
     stack.push_async_callback(_stop)
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.02)
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 client with keep-alive connections, for load generators.
+
+    A load generator sharing 2 cores with the stack must not be the bottleneck it measures:
+    httpx spends a few milliseconds of CPU per request, and at a sale's burst rate the generator's
+    own event loop then queues the requests it is about to send, which the benchmark would count
+    as the gateway's latency. This writes a prepared request and reads the status line, headers and
+    a Content-Length body, nothing more. Like a provider, it opens another connection rather
+    than wait for a busy one; an idle one is dropped after 2 s, before the server's keep-alive
+    (uvicorn: 5 s) closes it under a request."""
+
+    _KEEP_IDLE = 2.0
+
+    def __init__(self, url: str) -> None:
+        host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+        self._host, self._port = host, int(port or 80)
+        self._idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, target: str, body: bytes, headers: Mapping[str, str]) -> int:
+        """POST `body` to `target` (path and query); answers the status code. Raises OSError,
+        ValueError or asyncio.IncompleteReadError when the connection fails."""
+        lines = [
+            f"POST {target} HTTP/1.1",
+            f"Host: {self._host}:{self._port}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            *(f"{name}: {value}" for name, value in headers.items()),
+        ]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+        reader, writer = await self._connection()
+        try:
+            writer.write(request)
+            status = int((await reader.readline()).split(b" ", 2)[1])
+            length, close = 0, False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        if close:
+            writer.close()
+        else:
+            self._idle.append((time.monotonic(), reader, writer))
+        return status
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        now = time.monotonic()
+        while self._idle:
+            since, reader, writer = self._idle.pop()
+            if now - since < self._KEEP_IDLE and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(self._host, self._port)
+
+    async def close(self) -> None:
+        while self._idle:
+            _, _, writer = self._idle.pop()
+            writer.close()
