@@ -305,7 +305,8 @@ class SpendCombiner:
             # Retrieved even when the caller went away, so no error is left unread.
             future.add_done_callback(lambda f: f.cancelled() or f.exception())
             waiting.append((request, future))
-            return _answer(request, await asyncio.shield(future))
+            # A caller cancelled here cancels only its wait: the spend stays in its batch.
+            return _answer(request, await future)
         self._waiting[user] = []
         try:
             row = await in_autocommit(self._pool, lambda conn: _spend_one(conn, request))
@@ -323,7 +324,14 @@ class SpendCombiner:
     async def _serve(self, auth_user_id: uuid.UUID) -> None:
         """Serve this profile's spends, batch after batch, until none is waiting."""
         try:
-            while waiting := self._waiting[auth_user_id]:
+            # Each look first lets the spends that are ready to arrive (their callers woken by
+            # the batch before) join, so they go together rather than one alone and the rest
+            # behind it.
+            while True:
+                await asyncio.sleep(0)
+                waiting = self._waiting[auth_user_id]
+                if not waiting:
+                    break
                 batch = waiting[: self._max_batch]
                 del waiting[: self._max_batch]
                 try:
