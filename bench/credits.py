@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import random
 import re
@@ -99,17 +100,8 @@ def seed(url: str, profiles: int) -> list[uuid.UUID]:
 
 
 async def shipment(conn: AsyncConnection, auth_user_id: uuid.UUID) -> None:
-    """What POST /api/v1/shipments does in the database (on an autocommit connection)."""
-    await credits.spend_credit(
-        conn,
-        auth_user_id=auth_user_id,
-        idempotency_key=str(uuid.uuid4()),
-        request_hash="bench",
-        recipient_name="Bench",
-        destination_postal_code="01310100",
-        weight_grams=100,
-        reference=None,
-    )
+    """One spend alone, in one statement (on an autocommit connection)."""
+    await credits.spend_credit(conn, **dataclasses.asdict(_request(auth_user_id)))
 
 
 async def combined_rate(
