@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
+from api.deps import TemporalConnection
 from contracts.purchases import PaymentNotice, Provider
 from db import intake
 from settings import Settings
@@ -46,10 +47,12 @@ _RETRY_MAX_SECONDS = 60.0
 class Intake:
     """The gateway's hand-off of notices: straight to Temporal, or through the inbox."""
 
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, temporal: Any) -> None:
+    def __init__(
+        self, settings: Settings, pool: AsyncConnectionPool, temporal: TemporalConnection
+    ) -> None:
         self._settings = settings
         self._pool = pool
-        self._temporal = temporal  # api.deps.TemporalConnection: `await get()` gives the client
+        self._temporal = temporal
         self._budget = settings.webhook_handoff_budget_seconds.total_seconds()
         self._wake = asyncio.Event()
         # Whether notices are waiting in the inbox (this process's view): they go first.
