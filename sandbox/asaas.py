@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from validate_docbr import CNPJ, CPF
 
-from sandbox.core import Reply, Sandbox, digits, json_body, now_iso
+from sandbox.core import Reply, Sandbox, brasilia_today, digits, json_body, now_iso
 from sandbox.webhooks import deliver
 
 BILLING_TYPES = frozenset({"BOLETO", "CREDIT_CARD", "PIX", "UNDEFINED"})
@@ -176,7 +176,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         customer = {
             "object": "customer",
             "id": customer_id,
-            "dateCreated": date.today().isoformat(),
+            "dateCreated": brasilia_today().isoformat(),
             "name": name,
             "email": email,
             "phone": None,
@@ -250,7 +250,7 @@ def router(sandbox: Sandbox) -> APIRouter:
         subscription = {
             "object": "subscription",
             "id": subscription_id,
-            "dateCreated": date.today().isoformat(),
+            "dateCreated": brasilia_today().isoformat(),
             "customer": customer_id,
             "billingType": billing_type,
             "cycle": cycle,
@@ -351,9 +351,9 @@ def control_router(sandbox: Sandbox) -> APIRouter:
 def _mark(payment: dict[str, Any], status: str) -> None:
     payment["status"] = status
     if status in ("CONFIRMED", "RECEIVED"):
-        payment["confirmedDate"] = payment["confirmedDate"] or date.today().isoformat()
+        payment["confirmedDate"] = payment["confirmedDate"] or brasilia_today().isoformat()
         if status == "RECEIVED":
-            payment["paymentDate"] = date.today().isoformat()
+            payment["paymentDate"] = brasilia_today().isoformat()
 
 
 async def _send(sandbox: Sandbox, event: str, payment: dict[str, Any]) -> dict[str, Any]:
@@ -387,7 +387,7 @@ def _new_payment(
     payment = {
         "object": "payment",
         "id": payment_id,
-        "dateCreated": date.today().isoformat(),
+        "dateCreated": brasilia_today().isoformat(),
         "customer": subscription["customer"],
         "subscription": subscription["id"],
         "value": subscription["value"],

@@ -11,8 +11,9 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from starlette.requests import Request
@@ -23,6 +24,8 @@ from sandbox.faults import Failure, FaultStore
 from sandbox.rate_limits import RateLimits
 from settings import Settings
 
+BRASILIA = ZoneInfo("America/Sao_Paulo")
+
 ErrorBody = Callable[[int, str, str], dict[str, Any]]
 
 
@@ -32,6 +35,12 @@ class Reply(Exception):
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         super().__init__(status)
         self.response = JSONResponse(body, status_code=status, headers=headers)
+
+
+def brasilia_today() -> date:
+    """Today's calendar day in Brasília: Asaas dates customers and charges by it, so from 21:00
+    to midnight there it is already tomorrow in UTC and still today for Asaas."""
+    return datetime.now(BRASILIA).date()
 
 
 def now_iso() -> str:

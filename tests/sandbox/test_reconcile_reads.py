@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from providers.clients import ProviderClients
+from sandbox import asaas
+from sandbox import core as sandbox_core
 from tests.sandbox.conftest import Gateway
 from tests.sandbox.test_webhooks import new_payment
 from tests.support import SandboxHandle
@@ -112,3 +114,19 @@ async def test_drop_applies_per_source_and_only_to_webhooks(
         {"service": "webhooks", "operation": "appmax", "status": 500},
     ):
         assert (await sandbox.http.post("/_sandbox/faults", json=spec)).status_code == 422
+
+
+def test_asaas_dates_are_brasilia_calendar_days(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 01:00 UTC it is still the evening before in Brasília, and Asaas dates by Brasília's
+    day: a charge received then is dated the day before (the reconciliation's paymentDate filter
+    missed it when the sandbox dated by the machine's UTC day)."""
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def, override]
+            return datetime(2026, 12, 2, 1, 0, tzinfo=UTC).astimezone(tz)
+
+    monkeypatch.setattr(sandbox_core, "datetime", Clock)
+    payment = {"status": "PENDING", "confirmedDate": None, "paymentDate": None}
+    asaas._mark(payment, "RECEIVED")
+    assert (payment["confirmedDate"], payment["paymentDate"]) == ("2026-12-01", "2026-12-01")
