@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from contracts import search_attributes
@@ -181,18 +181,3 @@ async def register_on_test_server(client: Client) -> None:
         )
     except RPCError:
         pass  # already registered
-
-
-async def terminate_running(client: Client, workflow_ids: Iterable[str]) -> None:
-    """Terminate each of these workflows that is still running.
-
-    On the time-skipping server a workflow left behind holds the shared clock: once time is
-    skipped past one of its timers, its workflow task waits on a task queue whose worker is gone,
-    and the server skips no more time until that task completes, so a later test's `sleep(5 min)`
-    waits five real minutes."""
-    for workflow_id in sorted(workflow_ids):
-        try:
-            await client.get_workflow_handle(workflow_id).terminate("the test is over")
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:  # closed already
-                raise

@@ -10,10 +10,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.privacy import RecordStartedWorkflows
 from tests.purchases.fakes import FakeWorld
 from tests.purchases.stack import purchase_stack, stack_settings
-from tests.support import terminate_running
 from workflows.purchase import PurchaseWorkflow
 
 
@@ -32,14 +30,10 @@ def world() -> FakeWorld:
 
 @pytest.fixture
 async def client(
-    time_skipping_env: WorkflowEnvironment,
-    time_skipping_started: RecordStartedWorkflows,
-    world: FakeWorld,
-    task_queue: str,
+    time_skipping_env: WorkflowEnvironment, world: FakeWorld, task_queue: str
 ) -> AsyncIterator[Client]:
-    """A client whose task queue runs PurchaseWorkflow against `world`'s fake activities. The
-    workflows the test started and left running are terminated when it ends."""
-    before = set(time_skipping_started.ids)
+    """A client whose task queue runs PurchaseWorkflow against `world`'s fake activities, on the
+    test's own time-skipping server."""
     async with Worker(
         time_skipping_env.client,
         task_queue=task_queue,
@@ -47,4 +41,3 @@ async def client(
         activities=world.activities(),
     ):
         yield time_skipping_env.client
-        await terminate_running(time_skipping_env.client, time_skipping_started.ids - before)

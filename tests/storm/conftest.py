@@ -1,5 +1,6 @@
-"""A time-skipping server of this package's own: its six-hour outages must not wait on the
-workflows other tests leave behind on the session's server, which hold its clock."""
+"""A time-skipping server without the payload codec: these tests read the failure message of a
+pending activity from `describe()`, which the codec's failure encoding replaces with "Encoded
+failure". Like `time_skipping_env`, each test has its own server, so its clock is its own."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from tests.conftest import TEST_SERVER_BIN
 from tests.support import register_on_test_server
 
 
-@pytest.fixture(scope="module")
-async def own_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+@pytest.fixture
+async def plain_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER_BIN), data_converter=pydantic_data_converter
     )

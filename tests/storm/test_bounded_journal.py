@@ -79,19 +79,19 @@ async def registration_running(
 
 
 async def test_six_hour_journal_outage(
-    own_time_skipping_env: WorkflowEnvironment, task_queue: str
+    plain_time_skipping_env: WorkflowEnvironment, task_queue: str
 ) -> None:
     """The journal's local activity gives way to a regular one: pending with its failure, under
     100 events after six hours, and every line written once the database is back."""
     accounts = Accounts()
-    async with registration_running(own_time_skipping_env.client, task_queue, accounts) as handle:
-        await own_time_skipping_env.sleep(timedelta(seconds=30))
+    async with registration_running(plain_time_skipping_env.client, task_queue, accounts) as handle:
+        await plain_time_skipping_env.sleep(timedelta(seconds=30))
         assert "database is down" in await _pending_failure(handle, "journal.record")
-        await own_time_skipping_env.sleep(timedelta(hours=6))
+        await plain_time_skipping_env.sleep(timedelta(hours=6))
         events = len((await handle.fetch_history()).events)
         assert events < 100, f"{events} history events after a six-hour outage"
         accounts.healthy = True
-        await own_time_skipping_env.sleep(timedelta(minutes=3))
+        await plain_time_skipping_env.sleep(timedelta(minutes=3))
         result = await asyncio.wait_for(handle.result(), 60)
         assert isinstance(result, RegistrationResult)
         assert [line.event for line in accounts.lines].count("step_completed") == 2

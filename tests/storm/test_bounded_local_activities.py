@@ -66,7 +66,7 @@ async def _pending_failure(handle, activity: str) -> str:
     ids=[FETCH_PAYMENT, SET_STAGE],
 )
 async def test_six_hour_outage_is_visible_and_small(
-    own_time_skipping_env: WorkflowEnvironment, task_queue: str, failing: str, activity: str
+    plain_time_skipping_env: WorkflowEnvironment, task_queue: str, failing: str, activity: str
 ) -> None:
     """The failing local activity gives way to a regular one within seconds: a pending activity
     with its last failure during the outage, under 100 events after six hours, completed after."""
@@ -74,7 +74,7 @@ async def test_six_hour_outage_is_visible_and_small(
     payment_id = uuid.uuid4().hex[:10]
     world.payments[payment_id] = approved()
     world.fail(failing)
-    client = own_time_skipping_env.client
+    client = plain_time_skipping_env.client
     async with Worker(
         client, task_queue=task_queue, workflows=[PurchaseWorkflow], activities=world.activities()
     ):
@@ -86,13 +86,13 @@ async def test_six_hour_outage_is_visible_and_small(
             config=CONFIG,
             task_queue=task_queue,
         )
-        await own_time_skipping_env.sleep(timedelta(seconds=30))
+        await plain_time_skipping_env.sleep(timedelta(seconds=30))
         assert "failed on purpose" in await _pending_failure(handle, activity)
-        await own_time_skipping_env.sleep(timedelta(hours=6))
+        await plain_time_skipping_env.sleep(timedelta(hours=6))
         events = len((await handle.fetch_history()).events)
         assert events < 100, f"{events} history events after a six-hour outage"
         world.heal(failing)
-        await own_time_skipping_env.sleep(timedelta(minutes=3))  # the next attempt's backoff
+        await plain_time_skipping_env.sleep(timedelta(minutes=3))  # the next attempt's backoff
         await wait_for_stage(handle, "completed", seconds=60)
 
 
