@@ -52,9 +52,11 @@ log = logging.getLogger("entrega.worker")
 # module passed through, it still runs each activation, and every payload's serialization
 # context, through `exec` of a code string under its import hooks (about 13% of the worker's CPU
 # during registrations), while its refusal of the clock, randomness and I/O no longer reaches
-# anything. The tests are the check instead: the replay tests replay every committed history,
-# and the time-skipping tests run the workflows, in the SDK's default strict sandbox, where such
-# a call fails. Workflow modules hold no mutable state at module level.
+# anything. The strict sandbox is kept where it can fail the build: the replay tests replay the
+# committed histories of every workflow type, and the time-skipping tests run PurchaseWorkflow
+# and RegistrationWorkflow, in the SDK's default sandbox, where such a call fails. (The stack
+# tests use `build_worker`, so this runner.) Workflow modules hold no mutable state at module
+# level.
 WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 

@@ -9,9 +9,10 @@ built without a state file (tests) stay purely in memory.
 Each write serializes the whole state, so its cost grows with the state (about 0.1 s of CPU for
 the 10 MB a benchmark's few thousand orders leave). Writes are spaced so that keeping the state
 takes at most `CPU_SHARE` of the time: every `FLUSH_SECONDS` while the state is small, less
-often as it grows. A SIGKILL loses at most the changes since the last write: half a second for a
-developer's state, a few seconds for a benchmark's, whose sandbox would otherwise spend a
-growing share of the cores it shares with the stack it measures.
+often as it grows, and never less often than every `MAX_PAUSE_SECONDS` (a write slowed by a busy
+disk must not stretch the next pause to minutes). A SIGKILL loses at most the changes since the
+last write: half a second for a developer's state, a few seconds for a benchmark's, whose sandbox
+would otherwise spend a growing share of the cores it shares with the stack it measures.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sandbox.core import Sandbox, State
 FORMAT_VERSION = 1
 FLUSH_SECONDS = 0.5
 CPU_SHARE = 0.02
+MAX_PAUSE_SECONDS = 10.0
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 log = logging.getLogger(__name__)
@@ -123,9 +125,9 @@ async def persisted(sandbox: Sandbox, path: Path) -> AsyncIterator[None]:
                 await asyncio.wait_for(stopping.wait(), pause)
             try:
                 if spent := await flush():
-                    pause = max(FLUSH_SECONDS, spent / CPU_SHARE)
-            except OSError as exc:
-                sandbox.changed = True  # try again next time
+                    pause = min(max(FLUSH_SECONDS, spent / CPU_SHARE), MAX_PAUSE_SECONDS)
+            except Exception as exc:  # a full disk, or a state that will not serialize
+                sandbox.changed = True  # try again next time (and once more on the way out)
                 log.warning("could not write sandbox state to %s: %s", path, exc)
 
     keeper = asyncio.create_task(keep())

@@ -1,5 +1,6 @@
-"""Session-wide real servers: PostgreSQL (embedded, or TEST_DATABASE_URL), the Temporal dev server
-and the time-skipping test server, both from pip-installed binaries. Nothing is downloaded."""
+"""Real servers: PostgreSQL (embedded, or TEST_DATABASE_URL) and the Temporal dev server for the
+session, and a time-skipping test server per test that skips time, both Temporal servers from
+pip-installed binaries. Nothing is downloaded."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The scan for personal data in Temporal: every history the suite produced, read RAW (no codec),
 must hold no CPF, e-mail, phone, name, password or token of the tests in plaintext.
 
-The test Temporal servers run it when the session ends (tests/conftest.py), so a new flow that
-leaks fails the suite without a test of its own; tests/codec/test_history_privacy.py proves the
+The dev server's histories are scanned when the session ends, and a time-skipping server's when
+its test ends (tests/conftest.py), so a new flow that leaks fails the suite without a test of its
+own; tests/codec/test_history_privacy.py proves the
 scan itself finds a leak."""
 
 from __future__ import annotations

@@ -150,3 +150,28 @@ async def test_writing_a_large_state_is_spaced_out(
         during = written
     assert during == 1
     assert written == 2  # the last word on the way out, at once
+
+
+async def test_the_pause_between_writes_is_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One slow write (a busy disk) must not stretch the next pause to minutes: with the cap at
+    0.6 s, a write that takes 0.1 s (a 5 s pause uncapped) is written again within 1.8 s."""
+    written = 0
+    real_serialize = persistence.serialize
+
+    def slow_serialize(state: State) -> str:
+        nonlocal written
+        written += 1
+        time.sleep(0.1)
+        return real_serialize(state)
+
+    monkeypatch.setattr(persistence, "serialize", slow_serialize)
+    monkeypatch.setattr(persistence, "MAX_PAUSE_SECONDS", 0.6)
+    sandbox = Sandbox(make_settings())
+    async with persistence.persisted(sandbox, tmp_path / "sandbox-state.json"):
+        for _ in range(36):
+            sandbox.changed = True
+            await asyncio.sleep(0.05)
+        during = written
+    assert during >= 2
