@@ -74,3 +74,24 @@ async def test_a_notice_left_by_a_process_that_died_is_forwarded(stack, pool) ->
         await intake.put(conn, "mercadopago", payment_id, PaymentNotice(action="payment.created"))
     await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
     assert await _backlog(pool) == 0
+
+
+async def test_a_notice_temporal_refuses_stays_in_the_inbox_and_blocks_nothing(stack, pool) -> None:
+    """A forward Temporal refuses (here a notice over its 2 MB payload limit) keeps its row,
+    with the error and a later next attempt; the notice beside it is forwarded all the same."""
+    refused_id = await stack.mp_payment(email="lia@example.com")
+    payment_id = await stack.mp_payment(email="noa@example.com")
+    async with pool.connection() as conn:
+        await intake.put(conn, "mercadopago", refused_id, PaymentNotice(action="x" * 3_000_000))
+        await intake.put(conn, "mercadopago", payment_id, PaymentNotice(action="payment.created"))
+    await stack.wait_stage(f"purchase:mercadopago:{payment_id}", "completed")
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT provider_order_id, attempts, last_error IS NOT NULL, "
+            "next_attempt_at > now() FROM webhook_inbox"
+        )
+        rows = await cur.fetchall()
+    assert len(rows) == 1
+    [(order, attempts, has_error, later)] = rows
+    assert (order, has_error, later) == (refused_id, True, True)
+    assert attempts >= 1
