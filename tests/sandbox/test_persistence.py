@@ -126,12 +126,11 @@ def test_dump_and_restore_keep_every_field() -> None:
     )
 
 
-async def test_writing_a_large_state_is_spaced_out(
+async def writes_under_constant_change(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A state that takes long to write is written less often: a benchmark's 10 MB state took
-    0.1 s of CPU every half second, a growing share of the cores the stack it measured shared.
-    Here a write takes 0.1 s, so under constant change it is written once in 1.8 s, not 3 times."""
+) -> tuple[int, int]:
+    """Change the state every 50 ms for 1.8 s while each write takes 0.1 s: how many writes
+    happened during that time, and how many in all once the sandbox has stopped."""
     written = 0
     real_serialize = persistence.serialize
 
@@ -148,6 +147,16 @@ async def test_writing_a_large_state_is_spaced_out(
             sandbox.changed = True
             await asyncio.sleep(0.05)
         during = written
+    return during, written
+
+
+async def test_writing_a_large_state_is_spaced_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state that takes long to write is written less often: a benchmark's 10 MB state took
+    0.1 s of CPU every half second, a growing share of the cores the stack it measured shared.
+    Here a write takes 0.1 s, so under constant change it is written once in 1.8 s, not 3 times."""
+    during, written = await writes_under_constant_change(tmp_path, monkeypatch)
     assert during == 1
     assert written == 2  # the last word on the way out, at once
 
@@ -157,21 +166,6 @@ async def test_the_pause_between_writes_is_capped(
 ) -> None:
     """One slow write (a busy disk) must not stretch the next pause to minutes: with the cap at
     0.6 s, a write that takes 0.1 s (a 5 s pause uncapped) is written again within 1.8 s."""
-    written = 0
-    real_serialize = persistence.serialize
-
-    def slow_serialize(state: State) -> str:
-        nonlocal written
-        written += 1
-        time.sleep(0.1)
-        return real_serialize(state)
-
-    monkeypatch.setattr(persistence, "serialize", slow_serialize)
     monkeypatch.setattr(persistence, "MAX_PAUSE_SECONDS", 0.6)
-    sandbox = Sandbox(make_settings())
-    async with persistence.persisted(sandbox, tmp_path / "sandbox-state.json"):
-        for _ in range(36):
-            sandbox.changed = True
-            await asyncio.sleep(0.05)
-        during = written
+    during, _ = await writes_under_constant_change(tmp_path, monkeypatch)
     assert during >= 2
