@@ -19,15 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from temporalio.client import Client
 
 from api.deps import TemporalConnection
 from contracts.purchases import PaymentNotice, Provider
-from db import intake
+from db import intake, orders
 from settings import Settings
 from telemetry import metrics
 from workflows.purchase_client import hand_off, purchase_config
@@ -61,16 +59,16 @@ class Intake:
 
     async def deliver(
         self,
-        conn: AsyncConnection[Any],
+        claim: orders.Claim,
         client: Client,
         *,
         provider: Provider,
         provider_order_id: str,
         notice: PaymentNotice,
     ) -> None:
-        """Make the notice durable: in Temporal within the budget, else in the inbox, on `conn`
-        (the claim's transaction, so the claim and the inbox row commit together). Raises what
-        the hand-off raised when Temporal refused it (the caller answers 503)."""
+        """Make the notice durable: in Temporal within the budget, else in the inbox, in the
+        claim's transaction (the claim and the inbox row commit together). Raises what the
+        hand-off raised when Temporal refused it (the caller answers 503)."""
         if not self._backlog:
             try:
                 await asyncio.wait_for(
@@ -79,10 +77,11 @@ class Intake:
                 return
             except TimeoutError:
                 pass  # busy: it may still arrive, and forwarding it again is harmless
-        await intake.put(conn, provider, provider_order_id, notice)
+        await intake.put(claim.conn, provider, provider_order_id, notice)
         metrics.NOTICES_INBOXED.inc()
         self._backlog = True
-        self._wake.set()
+        # Woken now, the forwarder would look before the row is visible and then sleep a poll.
+        claim.after_commit.append(self._wake.set)
 
     async def forward(self) -> None:
         """Forward the inbox to Temporal until cancelled (the API's lifespan runs it)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -457,10 +457,12 @@ async def claim_appmax_event(conn: AsyncConnection[Any], event: str, order_id: s
 @dataclass(frozen=True)
 class Claim:
     """A webhook record claimed in an open transaction: `fresh` the first time it is seen;
-    `conn` is the transaction's, for what must commit with the claim (the intake inbox)."""
+    `conn` is the transaction's, for what must commit with the claim (the intake inbox);
+    `after_commit` is called once that transaction has committed (what others may now see)."""
 
     fresh: bool
     conn: AsyncConnection[Any]
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 @asynccontextmanager
@@ -471,8 +473,12 @@ async def _once(
     the block succeeds: a block that fails, or a request or process that dies during it, rolls
     the claim back, so the provider's re-send is accepted (the same record arriving meanwhile
     waits for the outcome)."""
-    async with pool.connection() as conn, conn.transaction():
-        yield Claim(await claim(conn), conn)
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            held = Claim(await claim(conn), conn)
+            yield held
+        for committed in held.after_commit:
+            committed()
 
 
 def signature_once(

@@ -159,7 +159,7 @@ async def _deliver(
     intake: Intake = request.app.state.intake
     try:
         await intake.deliver(
-            claim.conn,
+            claim,
             client,
             provider=provider,
             provider_order_id=provider_order_id,

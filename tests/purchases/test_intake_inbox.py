@@ -7,11 +7,14 @@ inbox, as during a sale's burst."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
+from api.deps import TemporalConnection
+from api.intake import Intake
 from contracts.purchases import PaymentNotice
-from db import intake
+from db import intake, orders
 from telemetry import metrics
 from tests.purchases.stack import purchase_stack, stack_settings
 
@@ -97,3 +100,34 @@ async def test_a_notice_temporal_refuses_stays_in_the_inbox_and_blocks_nothing(s
     [(order, attempts, has_error, later)] = rows
     assert (order, has_error, later) == (refused_id, True, True)
     assert attempts >= 1
+
+
+async def test_an_inboxed_notice_is_forwarded_as_soon_as_its_claim_commits(
+    database_url, pool, temporal_client, sandbox, task_queue
+) -> None:
+    """The forwarder is woken once the request's transaction has committed the inbox row. Woken
+    before (as it was), it looked while the row was still invisible, found nothing, and slept
+    until its next poll: an isolated notice waited a second. No app here, so no other forwarder
+    can take the row at its own poll."""
+    settings = stack_settings(
+        database_url, sandbox.url, temporal_client, task_queue, webhook_handoff_budget_seconds=0
+    )
+    forwarder = Intake(settings, pool, TemporalConnection(settings, temporal_client))
+    forwarding = asyncio.create_task(forwarder.forward())
+    try:
+        await asyncio.sleep(0.1)  # it has looked at the empty inbox and waits
+        async with orders.signature_once(pool, f"test-commit:{task_queue}") as claim:
+            await forwarder.deliver(
+                claim,
+                temporal_client,
+                provider="mercadopago",
+                provider_order_id=f"commit-{task_queue}",
+                notice=PaymentNotice(action="payment.created"),
+            )
+            await asyncio.sleep(0.3)  # the request still holds its transaction open
+        committed = time.monotonic()
+        while await _backlog(pool):
+            assert time.monotonic() - committed < 0.5, "forwarded only at the next poll"
+            await asyncio.sleep(0.01)
+    finally:
+        forwarding.cancel()
