@@ -3,7 +3,8 @@ are sent, which batch each e-mail is claimed by, and the request rate shared by 
 
 Functions take a connection; the caller owns the transaction. A body holds what the e-mail
 says (a credentials e-mail: the generated password), so it is stored sealed with the credentials
-key, as `orders.encrypted_password` is, never in plaintext.
+key, as `orders.encrypted_password` is, never in plaintext, and only until Resend's answer is
+recorded.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def _sealed(item: BatchItem, sealer: MultiFernet) -> dict[str, Any]:
 
 def _opened(row: dict[str, Any], sealer: MultiFernet) -> BatchItem:
     # json.loads keeps the keys in the order they were written: the same body, the same bytes.
-    payload = json.loads(sealer.decrypt(row.pop("sealed_payload").encode()))
+    sealed = row.pop("sealed_payload", None)
+    # An answered batch has no bodies left (`record_answer`): only its ids are ever read again.
+    payload = json.loads(sealer.decrypt(sealed.encode())) if sealed else {}
     return BatchItem(**row, payload=payload)
 
 
@@ -91,11 +94,19 @@ async def record_answer(
 ) -> None:
     """Resend's answer: the batch's ids, one `sent` email_logs row per accepted e-mail (never a
     second), the password of each accepted credentials e-mail erased, and the claims of the
-    refused ones let go (a `failed` row each)."""
+    refused ones let go (a `failed` row each).
+
+    The batch's bodies are erased with it: an answered batch is never posted again (a retry of
+    one of its e-mails reads the recorded id), and a credentials e-mail's body holds the
+    password that `orders.encrypted_password` gives up in this same transaction."""
     await conn.execute(
-        "UPDATE email_batches SET message_ids = %(ids)s, answered_at = now() "
+        "UPDATE email_batches SET message_ids = %(ids)s, answered_at = now(), items = %(items)s "
         "WHERE batch_key = %(batch)s",
-        {"batch": batch.batch_key, "ids": ids},
+        {
+            "batch": batch.batch_key,
+            "ids": ids,
+            "items": Json([item.model_dump(exclude={"payload"}) for item in batch.items]),
+        },
     )
     rows = [
         (

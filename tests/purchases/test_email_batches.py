@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,9 @@ pytestmark = [pytest.mark.db, pytest.mark.sandbox]
 
 CLIENT_TIMEOUT_SECONDS = 1.0
 SEALER = cipher("test-credentials-key")
+ERASE_ANSWERED = (
+    Path(__file__).resolve().parents[2] / "db/migrations/0098_answered_batches_without_bodies.sql"
+)
 
 
 def item(n: int, to: str | None = None) -> BatchItem:
@@ -252,3 +256,45 @@ async def test_a_recorded_batch_holds_no_body_in_plaintext(pool: AsyncConnection
         assert row is not None and password not in row[0]
         batch = await email_batches.claimed_batch(conn, "o3:credentials", SEALER)
     assert batch is not None and batch.items[0].payload == secret.payload
+
+
+async def _stored_items(pool: AsyncConnectionPool) -> list[str]:
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT items::text FROM email_batches")
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def test_an_answered_batch_keeps_no_body(
+    workers: list[Mailer], sandbox: SandboxHandle, pool: AsyncConnectionPool
+) -> None:
+    """Once Resend's answer is recorded the batch's bodies are erased, sealed or not (a
+    credentials e-mail's holds the password `orders.encrypted_password` gives up at that moment);
+    a retry of its e-mail, from another worker, still hears its id, and nothing goes out again."""
+    first = await workers[0].deliver(item(1))
+    stored = await _stored_items(pool)
+    assert stored and not any("sealed_payload" in items for items in stored), stored
+    assert await workers[1].deliver(item(1)) == first
+    assert by_key((await sandbox.state())["emails"]) == Counter({"o1": 1})
+
+
+async def test_migration_0098_erases_the_bodies_of_batches_answered_before(
+    pool: AsyncConnectionPool,
+) -> None:
+    """The bodies of batches answered before `record_answer` erased them go, each item keeping
+    its keys and place; a batch still waiting for its answer keeps its sealed bodies."""
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:answered", [item(1), item(2)], SEALER)
+        await email_batches.claim(conn, "batch:waiting", [item(3)], SEALER)
+        await conn.execute(
+            "UPDATE email_batches SET message_ids = ARRAY['id-1', 'id-2'] "
+            "WHERE batch_key = 'batch:answered'"
+        )
+        await conn.execute(ERASE_ANSWERED.read_text())
+        answered = await email_batches.claimed_batch(conn, "o2:credentials", SEALER)
+        waiting = await email_batches.claimed_batch(conn, "o3:credentials", SEALER)
+    assert answered is not None and waiting is not None
+    assert [i.idempotency_key for i in answered.items] == ["o1:credentials", "o2:credentials"]
+    assert [i.payload for i in answered.items] == [{}, {}]
+    assert answered.message_ids == ["id-1", "id-2"]
+    assert waiting.items[0].payload == item(3).payload
+    assert sum("sealed_payload" in items for items in await _stored_items(pool)) == 1
