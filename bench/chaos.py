@@ -892,7 +892,11 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
                         f"{live[order.email][0].order_id} kept no active user"
                     )
                 if not live[order.email] and active:
-                    violations.append(f"2 {order.order_id}: refunded, user still active")
+                    violations.append(
+                        f"2 {order.order_id}: refunded, user still active "
+                        f"{_trail(conn, order.order_id, active)}"
+                        f"{await _workflow_state(client, order.order_id)}"
+                    )
             else:
                 if users[order.email] or any(order.email in str(e["to"]) for e in state["emails"]):
                     violations.append(f"2 {order.order_id}: rejected, yet a user or an e-mail")
@@ -1012,6 +1016,44 @@ async def check(stack: ChaosStack, record: Record) -> list[str]:
         if status >= 500 and not documented:
             violations.append(f"7 {what}: {count} × HTTP {status}")
     return violations
+
+
+def _trail(
+    conn: psycopg.Connection[Any], order_id: str, users: list[dict[str, Any]] | None = None
+) -> str:
+    """What the database knows of an order, for a violation's line: its row and its log, so a
+    violation can be understood after the storm's directory is gone."""
+    row = conn.execute(
+        "SELECT stage, refunded_at IS NOT NULL, lovable_user_id, encrypted_password IS NOT NULL,"
+        " last_error FROM orders WHERE order_id = %s",
+        (order_id,),
+    ).fetchone()
+    log = conn.execute(
+        "SELECT to_char(created_at, 'HH24:MI:SS.MS'), event, stage, attempt, error, details "
+        "FROM integration_logs WHERE workflow_id = %s ORDER BY id",
+        (order_id,),
+    ).fetchall()
+    lines = [f"row (stage, refunded, user, password, last_error) = {row}"]
+    lines += [
+        f"    {at} {event} {stage} #{n} {error or ''} {details}"
+        for at, event, stage, n, error, details in log
+    ]
+    lines += [f"    lovable user {u}" for u in users or []]
+    return "\n  " + "\n  ".join(lines)
+
+
+async def _workflow_state(client: Any, workflow_id: str) -> str:
+    """The workflow's status and pending activities (with their last failure), for a
+    violation's line."""
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except Exception as exc:
+        return f"\n  workflow: {exc}"
+    pending = [
+        f"{a.activity_type.name} attempt {a.attempt}: {a.last_failure.message}"
+        for a in described.raw_description.pending_activities
+    ]
+    return f"\n  workflow {described.status.name if described.status else None}, pending {pending}"
 
 
 async def _stages(client: Any, order_id: str, stage_attribute: Any) -> tuple[Any, Any]:
