@@ -760,6 +760,7 @@ async def settle(s: Storm, seconds: float = 900) -> None:
     """Clear every fault, do what an operator would for parked work, and wait until quiet."""
     await s.sandbox_call("DELETE", "/_sandbox/faults")
     await s.sandbox_call("DELETE", "/_sandbox/rate-limits")
+    refunded = [o.order_id for o in s.record.orders if o.final in (REFUNDED, CHARGED_BACK)]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         busy = 0
@@ -791,9 +792,14 @@ async def settle(s: Storm, seconds: float = 900) -> None:
         # Notices acknowledged from the intake inbox are settled once forwarded to Temporal.
         busy += await asyncio.to_thread(inbox_backlog, s.stack.env["DATABASE_URL"])
         pending = await asyncio.to_thread(confirmations_pending, s.stack.env["DATABASE_URL"])
+        revoking = await asyncio.to_thread(
+            revocations_pending, s.stack.env["DATABASE_URL"], refunded
+        )
         if busy == 0 and pending:
             print(f"  every order settled; {pending} confirmation e-mail(s) still on their way")
-        if busy + pending == 0:
+        if busy == 0 and revoking:
+            print(f"  every order settled; {revoking} refund(s) still being applied")
+        if busy + pending + revoking == 0:
             return
         await asyncio.sleep(3)
 
@@ -810,6 +816,27 @@ _CONFIRMATIONS_PENDING = """
       AND NOT EXISTS (SELECT 1 FROM integration_logs l
                       WHERE l.workflow_id = o.order_id AND l.event = 'confirmation_abandoned')
 """
+
+
+# A refund is applied once its order's workflow has decided about the user (`refunded_at`, set
+# with the deactivation) or ended the order before access (`cancelled`). Until then the order may
+# still say `completed`: its workflow retries the deactivation with backoff (up to 5 minutes
+# between attempts after a Lovable outage), which no stage shows.
+_REVOCATIONS_PENDING = """
+    SELECT count(*) FROM unnest(%(ids)s::text[]) AS r(order_id)
+    LEFT JOIN orders o USING (order_id)
+    WHERE o.order_id IS NULL OR (o.refunded_at IS NULL AND o.stage NOT IN ('cancelled', 'revoked'))
+"""
+
+
+def revocations_pending(database_url: str, order_ids: list[str]) -> int:
+    """Orders the storm refunded or charged back whose refund is not applied yet."""
+    try:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(_REVOCATIONS_PENDING, {"ids": order_ids}).fetchone()
+    except psycopg.OperationalError:
+        return 1  # the database is restarting: not settled yet
+    return int(row[0]) if row else 0
 
 
 def inbox_backlog(database_url: str) -> int:
