@@ -86,6 +86,9 @@ class Intake:
     async def forward(self) -> None:
         """Forward the inbox to Temporal until cancelled (the API's lifespan runs it)."""
         while True:
+            # Cleared before looking, not after: a row committed while this look runs (after
+            # its query) wakes the wait below at once instead of being forgotten until the poll.
+            self._wake.clear()
             try:
                 forwarded = await self._forward_some()
             except Exception as exc:  # PostgreSQL or Temporal away: look again shortly
@@ -93,7 +96,6 @@ class Intake:
                 forwarded = 0
             if forwarded:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), _POLL_SECONDS)
 

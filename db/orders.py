@@ -5,6 +5,7 @@ Functions take a connection; the caller owns the transaction.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel
 
 from contracts.purchases import CATALOGUE_MISMATCH, OrderState, StageChange
+
+log = logging.getLogger(__name__)
 
 REFUNDED_STATES = ("refunded", "charged_back")
 # Stages in which an order (not refunded) grants its customer's Lovable user access, or soon will;
@@ -462,7 +465,7 @@ class Claim:
 
     fresh: bool
     conn: AsyncConnection[Any]
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    after_commit: list[Callable[[], None]] = field(default_factory=list, compare=False)
 
 
 @asynccontextmanager
@@ -478,7 +481,10 @@ async def _once(
             held = Claim(await claim(conn), conn)
             yield held
         for committed in held.after_commit:
-            committed()
+            try:
+                committed()
+            except Exception:  # the claim is committed: its answer must not become an error
+                log.exception("an after-commit callback of a webhook claim failed")
 
 
 def signature_once(
