@@ -43,12 +43,16 @@ def _sealed(item: BatchItem, sealer: MultiFernet) -> dict[str, Any]:
     return row
 
 
-def _opened(row: dict[str, Any], sealer: MultiFernet) -> BatchItem:
+def _opened(row: dict[str, Any], sealer: MultiFernet, *, answered: bool) -> BatchItem:
     # json.loads keeps the keys in the order they were written: the same body, the same bytes.
     sealed = row.pop("sealed_payload", None)
-    # An answered batch has no bodies left (`record_answer`): only its ids are ever read again.
-    payload = json.loads(sealer.decrypt(sealed.encode())) if sealed else {}
-    return BatchItem(**row, payload=payload)
+    if sealed is None:
+        # An answered batch has no bodies left (`record_answer`): only its ids are read again.
+        # One still to be (re-)posted must have them all.
+        if not answered:
+            raise ValueError(f"an unanswered batch lost the body of {row.get('idempotency_key')}")
+        return BatchItem(**row, payload={})
+    return BatchItem(**row, payload=json.loads(sealer.decrypt(sealed.encode())))
 
 
 async def claim(
@@ -85,7 +89,7 @@ async def claimed_batch(
     row = await cur.fetchone()
     if row is None:
         return None
-    items = [_opened(item, sealer) for item in row[1]]
+    items = [_opened(item, sealer, answered=row[2] is not None) for item in row[1]]
     return Batch(batch_key=row[0], items=items, message_ids=row[2])
 
 

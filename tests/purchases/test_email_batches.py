@@ -298,3 +298,18 @@ async def test_migration_0098_erases_the_bodies_of_batches_answered_before(
     assert answered.message_ids == ["id-1", "id-2"]
     assert waiting.items[0].payload == item(3).payload
     assert sum("sealed_payload" in items for items in await _stored_items(pool)) == 1
+
+
+async def test_an_unanswered_batch_without_its_bodies_is_never_re_sent(
+    pool: AsyncConnectionPool,
+) -> None:
+    """Only an answered batch may have lost its bodies: one still to be posted again must be the
+    same request, so reading it without them fails instead of posting empty e-mails."""
+    async with pool.connection() as conn, conn.transaction():
+        await email_batches.claim(conn, "batch:bare", [item(1)], SEALER)
+        await conn.execute(
+            "UPDATE email_batches "
+            "SET items = json_build_array((items->0)::jsonb - 'sealed_payload')"
+        )
+        with pytest.raises(ValueError, match="lost the body"):
+            await email_batches.claimed_batch(conn, "o1:credentials", SEALER)
