@@ -1076,10 +1076,15 @@ async def _workflow_state(client: Any, workflow_id: str) -> str:
         described = await client.get_workflow_handle(workflow_id).describe()
     except Exception as exc:
         return f"\n  workflow: {exc}"
-    pending = [
-        f"{a.activity_type.name} attempt {a.attempt}: {a.last_failure.message}"
-        for a in described.raw_description.pending_activities
-    ]
+    pending = []
+    for a in described.raw_description.pending_activities:
+        # Raw from the server: the message is encrypted like every payload; decoded here.
+        failure = (
+            await client.data_converter.decode_failure(a.last_failure)
+            if a.HasField("last_failure")
+            else None
+        )
+        pending.append(f"{a.activity_type.name} attempt {a.attempt}: {failure}")
     return f"\n  workflow {described.status.name if described.status else None}, pending {pending}"
 
 
