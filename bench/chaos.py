@@ -62,6 +62,7 @@ _PASSWORD = re.compile(r"Senha provisória: (\S+)")
 # signups this first name, so three literals find any of them (as tests/privacy.py does).
 DOMAIN, LAST_NAME, SIGNUP_NAME = "@example.com", "Tempestade", "Assinante "
 AMOUNT = "49.90"  # the `entrega-acesso` product's price
+_IN_FLIGHT = 64
 # Restarted children are started from this one long-lived thread: the kernel signals a child
 # when the *thread* that forked it ends (PR_SET_PDEATHSIG), and asyncio's pool threads do end.
 SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chaos-spawner")
@@ -236,6 +237,12 @@ class Storm:
         self.api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.ports.api}", timeout=60)
         self.admin = {"Authorization": f"Bearer {stack.env['ADMIN_TOKEN']}"}
         self.limit = asyncio.Semaphore(args.concurrency)
+        # Requests in flight per client, below httpx's 100 connections: thousands of waiting
+        # purchases each asking for their order would otherwise queue in httpx's pool, whose
+        # bookkeeping is quadratic in the queue, and stall the storm itself (it did, in a
+        # 10,000-purchase run, once the API and Temporal had been restarted).
+        self.api_in_flight = asyncio.Semaphore(_IN_FLIGHT)
+        self.sandbox_in_flight = asyncio.Semaphore(_IN_FLIGHT)
         self.load_done = asyncio.Event()
         self.finished: set[str] = set()
 
@@ -249,7 +256,8 @@ class Storm:
         """A provider's delivery: re-sent (as providers do) until Entrega answers 2xx."""
         for attempt in range(60):
             try:
-                response = await call()
+                async with self.sandbox_in_flight:
+                    response = await call()
                 response.raise_for_status()
                 status = int(response.json().get("status_code") or 0)
             except httpx.HTTPError:
@@ -265,7 +273,8 @@ class Storm:
         """A call to the sandbox as a client: its faults (hangs, 503, 429) are waited out."""
         for _ in range(60):
             try:
-                response = await self.sandbox.request(method, path, timeout=10, **kwargs)
+                async with self.sandbox_in_flight:
+                    response = await self.sandbox.request(method, path, timeout=10, **kwargs)
             except httpx.HTTPError:
                 await asyncio.sleep(1)
                 continue
@@ -287,7 +296,8 @@ class Storm:
         no answer may have done its work, so the answer is to a second request)."""
         for _ in range(30):
             try:
-                response = await self.api.request(method, path, **kwargs)
+                async with self.api_in_flight:
+                    response = await self.api.request(method, path, **kwargs)
             except httpx.TransportError:
                 self.record.transport_errors[what] += 1
                 if interrupted is not None:
