@@ -839,34 +839,29 @@ _REVOCATIONS_PENDING = """
 """
 
 
-def revocations_pending(database_url: str, order_ids: list[str]) -> int:
-    """Orders the storm refunded or charged back whose refund is not applied yet."""
+def _count(database_url: str, query: str, params: dict[str, Any] | None = None) -> int:
+    """One count for the settle loop; a database that is restarting counts as not settled."""
     try:
         with psycopg.connect(database_url) as conn:
-            row = conn.execute(_REVOCATIONS_PENDING, {"ids": order_ids}).fetchone()
+            row = conn.execute(query, params).fetchone()
     except psycopg.OperationalError:
-        return 1  # the database is restarting: not settled yet
+        return 1
     return int(row[0]) if row else 0
+
+
+def revocations_pending(database_url: str, order_ids: list[str]) -> int:
+    """Orders the storm refunded or charged back whose refund is not applied yet."""
+    return _count(database_url, _REVOCATIONS_PENDING, {"ids": order_ids})
 
 
 def inbox_backlog(database_url: str) -> int:
     """Notices in the intake inbox, acknowledged and not yet handed to Temporal."""
-    try:
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute("SELECT count(*) FROM webhook_inbox").fetchone()
-    except psycopg.OperationalError:
-        return 1  # the database is restarting: not settled yet
-    return int(row[0]) if row else 0
+    return _count(database_url, "SELECT count(*) FROM webhook_inbox")
 
 
 def confirmations_pending(database_url: str) -> int:
     """Completed orders whose confirmation e-mail is neither sent nor given up yet."""
-    try:
-        with psycopg.connect(database_url) as conn:
-            row = conn.execute(_CONFIRMATIONS_PENDING).fetchone()
-    except psycopg.OperationalError:
-        return 1  # the database is restarting: not settled yet
-    return int(row[0]) if row else 0
+    return _count(database_url, _CONFIRMATIONS_PENDING)
 
 
 # --- the invariants ------------------------------------------------------------------------------
